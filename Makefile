@@ -1,0 +1,29 @@
+# The two commands of the quick start: `make demo` and `make test`. Each creates .venv and installs
+# what it needs (torch comes from pip; on this project's machines pip serves it from local disk).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test test-fast bench lint
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) -m attrwidgets.demo
+
+test: $(VENV)/.installed
+	node --test js/
+	$(PY) -m pytest -q
+
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -q -m "not ui and not slow"
+
+bench: $(VENV)/.installed
+	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) benchmarks/run.py
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check attrwidgets tests benchmarks

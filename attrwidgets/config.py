@@ -1,0 +1,64 @@
+"""Global defaults: the memory budget and the preferred chunk size on a CPU."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["config", "parse_memory"]
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
+
+
+def parse_memory(memory: int | str | None) -> int:
+    """Bytes from ``memory``: an int, or a string such as ``"512MiB"`` or ``"2GB"``; None → the default."""
+    if memory is None:
+        return config.memory
+    if isinstance(memory, bool):
+        msg = f"memory={memory!r}: give a number of bytes or a string such as '1GiB'"
+        raise TypeError(msg)
+    if isinstance(memory, int):
+        value = memory
+    elif isinstance(memory, str):
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", memory)
+        unit = match.group(2).lower() if match else None
+        if match is None or unit not in _UNITS:
+            msg = f"memory={memory!r} is not a size: write e.g. '512MiB', '2GB' or a number of bytes"
+            raise ValueError(msg)
+        value = int(float(match.group(1)) * _UNITS[unit])
+    else:
+        msg = f"memory must be bytes (int) or a string such as '1GiB', not {type(memory).__name__}"
+        raise TypeError(msg)
+    if value <= 0:
+        msg = f"memory={memory!r} must be positive"
+        raise ValueError(msg)
+    return value
+
+
+@dataclass
+class Config:
+    """Process-wide defaults; change them with ``attrwidgets.config.memory = "2GiB"`` etc.
+
+    Attributes
+    ----------
+    memory : int
+        Budget in bytes for what one attribution call holds beyond the model itself
+        (activations of a chunk, gradients, the trace). Default 1 GiB.
+    cpu_chunk : int
+        Points per forward/backward on a CPU. On CPUs, chunks of about ten run faster than one big
+        batch (measured in ``benchmarks/``); the memory budget still caps it.
+    gpu_chunk : int
+        The largest chunk on an accelerator, where larger batches are faster; the budget caps it.
+    """
+
+    memory: int = 1 << 30
+    cpu_chunk: int = 10
+    gpu_chunk: int = 256
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "memory":
+            value = parse_memory(value)  # type: ignore[arg-type]
+        super().__setattr__(name, value)
+
+
+config = Config()

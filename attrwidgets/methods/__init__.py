@@ -1,0 +1,6 @@
+"""Attribution methods: plain functions ``fn(model, inputs, target=None, *, ...) -> Attribution``."""
+
+from attrwidgets.methods.gradients import gradient, input_x_gradient
+from attrwidgets.methods.paths import integrated_gradients
+
+__all__ = ["gradient", "input_x_gradient", "integrated_gradients"]

@@ -1,0 +1,63 @@
+"""Plain gradients: the saliency map and gradient × input."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from attrwidgets.attribution import Attribution
+from attrwidgets.hooks import ModelGuard
+from attrwidgets.methods._engine import first_pass
+from attrwidgets.model import Explained, resolve_target
+
+if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
+    import torch
+
+__all__ = ["gradient", "input_x_gradient"]
+
+
+def gradient(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    inputs: torch.Tensor,
+    target: int | list[int] | torch.Tensor | None = None,
+    *,
+    preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> Attribution:
+    r"""The gradient of the explained score with respect to the inputs, :math:`\partial F(x) / \partial x_i`.
+
+    Signed (take ``heatmap("abs_sum")`` for the usual saliency display). Near a saturated score it
+    is close to zero even for features that matter: the motivating failure of Integrated Gradients.
+
+    References
+    ----------
+    Simonyan, Vedaldi & Zisserman, "Deep Inside Convolutional Networks: Visualising Image
+    Classification Models and Saliency Maps", ICLR workshop 2014, arXiv:1312.6034.
+    """
+    explained = Explained(model, inputs, preprocess)
+    with ModelGuard(explained.module):
+        target_t, score, grad, _ = first_pass(explained, explained.inputs, lambda out: resolve_target(target, out))
+    return Attribution(values=grad.detach(), target=target_t, method="gradient", score=score)
+
+
+def input_x_gradient(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    inputs: torch.Tensor,
+    target: int | list[int] | torch.Tensor | None = None,
+    *,
+    preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> Attribution:
+    r"""Gradient times input, :math:`x_i \, \partial F(x) / \partial x_i` (inputs in pixel space).
+
+    Equals Integrated Gradients with a zero baseline for a linear model, and one-step Riemann IG in general.
+
+    References
+    ----------
+    Shrikumar, Greenside, Shcherbina & Kundaje, "Not Just a Black Box: Learning Important Features
+    Through Propagating Activation Differences", 2016, arXiv:1605.01713.
+    """
+    explained = Explained(model, inputs, preprocess)
+    with ModelGuard(explained.module):
+        target_t, score, grad, _ = first_pass(explained, explained.inputs, lambda out: resolve_target(target, out))
+    values = (grad * explained.inputs).detach()
+    return Attribution(values=values, target=target_t, method="input_x_gradient", score=score)

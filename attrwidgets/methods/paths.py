@@ -28,7 +28,7 @@ WARN_GAP = 0.05
 @register(
     controls=(
         Control("baseline", "baseline", "black", doc="what absence of signal means; see attrwidgets.baselines"),
-        Control("steps", "steps", 50, 1, 1024, doc="points on the path per input, or 'auto'"),
+        Control("steps", "steps", "auto", 1, 1024, doc="points on the path per input, or 'auto'"),
         Control("rule", "choice", "gausslegendre", choices=RULES, doc="quadrature rule for an int steps"),
         Control("tolerance", "float", 0.01, 1e-4, 0.5, doc="relative completeness gap for steps='auto'"),
         Control("max_steps", "int", 512, 17, 4096, doc="points per input at most for steps='auto'"),
@@ -44,7 +44,7 @@ def integrated_gradients(
     target: int | list[int] | torch.Tensor | None = None,
     *,
     baseline: object = "black",
-    steps: int | str = 50,
+    steps: int | str = "auto",
     rule: str = "gausslegendre",
     preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
     memory: int | str | None = None,
@@ -73,7 +73,7 @@ def integrated_gradients(
         See :mod:`attrwidgets.baselines`: "black" (default), "white", "uniform", "gaussian",
         "blur", "max_distance", a factory such as ``blur(sigma=5)``, a tensor or a callable.
     steps : int or "auto"
-        Points per input on the path. ``"auto"`` bisects an adaptive Simpson mesh where each
+        Points per input on the path. ``"auto"`` (the default) bisects an adaptive Simpson mesh where each
         panel's own completeness check fails until the relative gap is below ``tolerance``,
         spending at most ``max_steps`` points per input (a warning says when that was not enough).
     rule : str
@@ -131,7 +131,9 @@ def integrated_gradients(
         "memory": memory_bytes,
     }
     if adaptive:
-        params |= {"tolerance": tolerance, "max_steps": max_steps, "converged": reached}
+        # max_steps as used: the memory budget can lower it (every point's gradient is kept until
+        # the mesh is final, to be weighted then)
+        params |= {"tolerance": tolerance, "max_steps": path.cap, "converged": reached}
     attribution = Attribution(method="integrated_gradients", target=target_t, params=params, **result)
     _warn_gap(attribution, adaptive=adaptive, reached=reached, tolerance=tolerance)
     return attribution
@@ -162,7 +164,8 @@ def _warn_gap(attribution: Attribution, *, adaptive: bool, reached: bool, tolera
     if adaptive and not reached:
         warnings.warn(
             f"steps='auto' stopped at max_steps={attribution.params['max_steps']} points per input with a "
-            f"relative completeness gap of {worst:.2%} (tolerance {tolerance:.2%}); raise max_steps or memory",
+            f"relative completeness gap of {worst:.2%} (tolerance {tolerance:.2%}); raise max_steps, or memory= "
+            "(the budget limits how many points' gradients can be kept)",
             stacklevel=3,
         )
     elif not adaptive and worst > WARN_GAP:
@@ -294,7 +297,7 @@ class _Path:
         n = len(self.x)
         point_bytes = self.x[0].numel() * self.acc.element_size() + (self._map_bytes() if self.keep_maps else 0)
         affordable = max(17, (self.memory // 2) // max(1, n * point_bytes))
-        cap = min(max_steps, affordable)
+        cap = self.cap = min(max_steps, affordable)
         self._plan_maps(cap)
         self.grads = {(i, 1.0): self.first_grad[i].to(self.acc_dtype) for i in range(n)}
         meshes = [AdaptiveMesh() for _ in range(n)]

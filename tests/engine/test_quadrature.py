@@ -118,19 +118,16 @@ def test_adaptive_warns_when_cap_is_reached() -> None:
     assert attr.trace.evaluations <= 21
 
 
-def test_adaptive_beats_uniform_on_a_rough_path() -> None:
-    # The integrand is concentrated where the score rises (as in real image classifiers).
-    class Rise(nn.Module):
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return 4 * torch.sigmoid(40 * (x.sum(1, keepdim=True) / 4 - 0.15))
-
-    x = torch.ones(1, 4, dtype=torch.float64)
-    auto = aw.integrated_gradients(Rise(), x, baseline=0.0, steps="auto", tolerance=0.01)
-    uniform_needed = None
-    for n in range(8, 400, 4):
-        attr = aw.integrated_gradients(Rise(), x, baseline=0.0, steps=n, rule="riemann_trapezoid", trace=False)
-        if float(attr.relative_delta) < 0.01:
-            uniform_needed = n
-            break
-    assert uniform_needed is not None
-    assert auto.trace.evaluations <= uniform_needed
+@pytest.mark.parametrize("seed", range(4))
+def test_adaptive_meets_tolerance_on_relu_networks(seed: int) -> None:
+    # A ReLU network's path derivative is piecewise constant with hundreds of jumps: rough, as in
+    # real classifiers. Whether it spends fewer points than a uniform rule there is measured on a
+    # real model in benchmarks/; here it must meet the tolerance and account for what it spent.
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 1)).double()
+    x = 3 * torch.randn(1, 64, dtype=torch.float64)
+    attr = aw.integrated_gradients(model, x, baseline=0.0, steps="auto", tolerance=0.01)
+    assert float(attr.relative_delta) < 0.01
+    assert attr.trace.evaluations == attr.trace.alphas.shape[1] <= 512
+    assert float(attr.trace.weights.sum()) == pytest.approx(1.0)
+    assert float(attr.trace.cumulative[0, -1]) == pytest.approx(float(attr.values.sum()), rel=1e-9)

@@ -1,14 +1,20 @@
 """Attribution methods: plain functions ``fn(model, inputs, target=None, *, ...) -> Attribution``."""
 
 from attrwidgets.methods.deeplift import deeplift
+from attrwidgets.methods.expected import expected_gradients
 from attrwidgets.methods.fullgrad import fullgrad
 from attrwidgets.methods.gradients import gradient, input_x_gradient
+from attrwidgets.methods.noise import smoothgrad
+from attrwidgets.methods.occlusion import occlusion
 from attrwidgets.methods.paths import integrated_gradients
 
 __all__ = [
     "deeplift",
+    "expected_gradients",
     "fullgrad",
     "gradient",
     "input_x_gradient",
     "integrated_gradients",
+    "occlusion",
+    "smoothgrad",
 ]

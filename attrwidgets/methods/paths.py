@@ -258,7 +258,8 @@ class _Path:
         def consume(start: int, stop: int, score: torch.Tensor, grad: torch.Tensor) -> None:
             i = index_t[start:stop]
             if weight_t is not None:
-                self.acc.index_add_(0, i, grad.to(self.acc_dtype) * weight_t[start:stop].view(shape))
+                # index_put_ with accumulate: index_add_ is slow under thread contention on small CPUs
+                self.acc.index_put_((i,), grad.to(self.acc_dtype) * weight_t[start:stop].view(shape), accumulate=True)
             self._store(i, alpha[start:stop], score, grad)
 
         fixed = self.acc.numel() * self.acc.element_size() + self._stored_bytes()

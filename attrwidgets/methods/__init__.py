@@ -1,5 +1,7 @@
 """Attribution methods: plain functions ``fn(model, inputs, target=None, *, ...) -> Attribution``."""
 
+from attrwidgets.methods.backprop import deconvnet, guided_backprop
+from attrwidgets.methods.cam import grad_cam, guided_grad_cam
 from attrwidgets.methods.deeplift import deeplift
 from attrwidgets.methods.expected import expected_gradients
 from attrwidgets.methods.fullgrad import fullgrad
@@ -9,10 +11,14 @@ from attrwidgets.methods.occlusion import occlusion
 from attrwidgets.methods.paths import integrated_gradients
 
 __all__ = [
+    "deconvnet",
     "deeplift",
     "expected_gradients",
     "fullgrad",
+    "grad_cam",
     "gradient",
+    "guided_backprop",
+    "guided_grad_cam",
     "input_x_gradient",
     "integrated_gradients",
     "occlusion",

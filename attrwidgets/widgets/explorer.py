@@ -1,0 +1,408 @@
+"""The explorer widget: α scrubber, baseline choice, heatmap overlay and saturation curves.
+
+:class:`Explorer` holds only synced traits and their validation; the computing is done by a
+:class:`~attrwidgets.widgets.session.Session` around a
+:class:`~attrwidgets.widgets._compute.PathExplainer`. The front end is ``js/widget.js``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import torch
+import traitlets as t
+
+from attrwidgets.baselines import BASELINES
+from attrwidgets.methods.quadrature import RULES
+from attrwidgets.widgets._bundle import bundle
+from attrwidgets.widgets._compute import PathExplainer
+from attrwidgets.widgets.session import Session, Stage
+
+__all__ = ["Explorer", "explore"]
+
+STEPS_MAX = 512
+"""Most points per path the explorer computes, whatever a front end asks for (0 means 'auto')."""
+COARSE_STEPS = 8
+"""Points of the quick first answer."""
+SIGMA_MAX = {"gaussian": 1.0, "blur": 100.0}
+"""Largest σ per baseline: a fraction of the input range for gaussian noise, pixels for the blur."""
+SIGN_MODES = ("both", "positive", "negative", "absolute")
+COLORMAPS = ("auto", "coolwarm", "purplegreen", "inferno", "viridis", "hot", "gray")
+_HEX = re.compile(r"#[0-9a-fA-F]{6}")
+_KERNEL_CONTROLS = ("baseline", "sigma", "color", "steps", "rule", "target")
+_OPTIONS = ("opacity", "cmap", "sign", "clip", "alpha", "title", "top_k", "sigma", "color", "max_frames", "dispatch")
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    if not math.isfinite(value):
+        return low
+    return min(high, max(low, value))
+
+
+class Explorer(anywidget.AnyWidget):
+    """The explorer for one image and one model; create it with :func:`explore`.
+
+    Display traits (``alpha``, ``opacity``, ``cmap``, ``sign``, ``clip``) give the initial view;
+    the browser changes them without telling the kernel. Kernel traits (``baseline``, ``sigma``,
+    ``color``, ``steps``, ``rule``, ``target``) start a new computation when they change; values are
+    validated and clamped here, whatever the browser sends.
+    """
+
+    _esm = bundle()
+
+    # -- data the kernel sends ---------------------------------------------------------------------
+    image = t.Dict().tag(sync=True)
+    """The image at display size as ``{view, dtype: "uint8", shape: (h, w, C)}``."""
+    result = t.Dict().tag(sync=True)
+    """The newest answer: curves, per-α maps, completeness numbers, ``generation`` and ``stage``."""
+    status = t.Dict({"state": "idle", "message": "", "progress": None, "hint": "", "generation": 0}).tag(sync=True)
+    """``state`` ∈ idle / computing / error, ``message``, ``progress`` (0..1 or None), ``hint``."""
+    targets = t.List().tag(sync=True)
+    """The top classes: ``{index, label, score, prob}``."""
+    baselines = t.List(t.Unicode()).tag(sync=True)
+    """Baseline names offered (``references`` only when references were given)."""
+    rules = t.List(t.Unicode(), default_value=list(RULES)).tag(sync=True)
+    """Quadrature rules offered."""
+    interactive = t.Bool(True).tag(sync=True)
+    """False in the static HTML export, where kernel controls are disabled."""
+    title = t.Unicode("Integrated Gradients").tag(sync=True)
+    """Heading shown above the widget."""
+
+    # -- kernel controls -----------------------------------------------------------------------------
+    baseline = t.Unicode("black").tag(sync=True)
+    """Baseline name. Default "black"."""
+    sigma = t.Float(None, allow_none=True).tag(sync=True)
+    """σ of the gaussian (fraction of the range) or blur (pixels) baseline; None = the baseline's default."""
+    color = t.Unicode("#808080").tag(sync=True)
+    """Colour of the "constant" baseline, ``#rrggbb``."""
+    steps = t.Int(50).tag(sync=True)
+    """Points on the path, 1..STEPS_MAX; 0 means "auto" (refine until the gap is below 1 %)."""
+    rule = t.Unicode("gausslegendre").tag(sync=True)
+    """Quadrature rule."""
+    target = t.Int(0).tag(sync=True)
+    """Class explained."""
+
+    # -- display (front end only) --------------------------------------------------------------------
+    alpha = t.Float(1.0).tag(sync=True)
+    """Initial α, 0..1."""
+    opacity = t.Float(0.7).tag(sync=True)
+    """Heatmap opacity, 0..1."""
+    cmap = t.Unicode("auto").tag(sync=True)
+    """Colour map; "auto" is diverging for signed maps and sequential for magnitudes."""
+    sign = t.Unicode("both").tag(sync=True)
+    """both / positive / negative / absolute."""
+    clip = t.Float(99.0).tag(sync=True)
+    """Percentile of |values| where the colour scale ends, 50..100."""
+
+    def __init__(
+        self,
+        explainer: PathExplainer,
+        *,
+        sync: bool = False,
+        top_k: int = 5,
+        dispatch: Callable[[Callable[[], None]], None] | None = None,
+        **traits: Any,
+    ) -> None:
+        allowed = {name for name in Explorer.class_own_traits() if not name.startswith("_")} - {
+            "image",
+            "result",
+            "status",
+            "targets",
+            "baselines",
+            "rules",
+            "interactive",
+        }
+        unknown = sorted(set(traits) - allowed)
+        if unknown:
+            msg = f"Explorer got unknown keyword(s) {unknown}; the options are {sorted(allowed | {'sync', 'top_k'})}"
+            raise TypeError(msg)
+        self._explainer = explainer
+        self._classes = explainer.classes
+        self.attribution = None
+        """The :class:`~attrwidgets.Attribution` of the newest full result (None until it arrives)."""
+        names = [b for b in BASELINES if b != "references" or explainer.references is not None]
+        super().__init__(baselines=names, image=explainer.image_payload(), **traits)
+        self.targets = explainer.top_classes(top_k, include=[self.target])
+        self.session = Session(
+            explainer,
+            on_result=self._on_result,
+            on_status=self._on_status,
+            plan=self._plan,
+            sync=sync,
+            dispatch=dispatch,
+        )
+        self.observe(self._request, names=list(_KERNEL_CONTROLS))
+        self._request()
+
+    # -- validation: the kernel decides, whatever the browser sends --------------------------------
+    @t.validate("steps")
+    def _valid_steps(self, proposal: t.Bunch) -> int:
+        return int(_clamp(float(proposal.value), 0, STEPS_MAX))
+
+    @t.validate("target")
+    def _valid_target(self, proposal: t.Bunch) -> int:
+        return int(_clamp(float(proposal.value), 0, self._classes - 1))
+
+    @t.validate("sigma")
+    def _valid_sigma(self, proposal: t.Bunch) -> float | None:
+        if proposal.value is None:
+            return None
+        return _clamp(float(proposal.value), 0.0, SIGMA_MAX.get(self.baseline, max(SIGMA_MAX.values())))
+
+    @t.validate("baseline")
+    def _valid_baseline(self, proposal: t.Bunch) -> str:
+        if proposal.value not in self.baselines:
+            msg = f"baseline {proposal.value!r} is not one of {self.baselines}"
+            raise t.TraitError(msg)
+        return proposal.value
+
+    @t.validate("rule")
+    def _valid_rule(self, proposal: t.Bunch) -> str:
+        if proposal.value not in RULES:
+            msg = f"rule {proposal.value!r} is not one of {list(RULES)}"
+            raise t.TraitError(msg)
+        return proposal.value
+
+    @t.validate("color")
+    def _valid_color(self, proposal: t.Bunch) -> str:
+        if not _HEX.fullmatch(proposal.value):
+            msg = f"color {proposal.value!r} is not a #rrggbb colour"
+            raise t.TraitError(msg)
+        return proposal.value.lower()
+
+    @t.validate("opacity", "alpha")
+    def _valid_unit(self, proposal: t.Bunch) -> float:
+        return _clamp(float(proposal.value), 0.0, 1.0)
+
+    @t.validate("clip")
+    def _valid_clip(self, proposal: t.Bunch) -> float:
+        return _clamp(float(proposal.value), 50.0, 100.0)
+
+    @t.validate("sign")
+    def _valid_sign(self, proposal: t.Bunch) -> str:
+        if proposal.value not in SIGN_MODES:
+            msg = f"sign {proposal.value!r} is not one of {list(SIGN_MODES)}"
+            raise t.TraitError(msg)
+        return proposal.value
+
+    @t.validate("cmap")
+    def _valid_cmap(self, proposal: t.Bunch) -> str:
+        if proposal.value not in COLORMAPS:
+            msg = f"cmap {proposal.value!r} is not one of {list(COLORMAPS)}"
+            raise t.TraitError(msg)
+        return proposal.value
+
+    def set_state(self, sync_data: dict[str, Any]) -> None:
+        """Apply values from the browser one by one; a value that fails validation is refused
+        (the browser gets the kernel's value back) and reported in the status line."""
+        for name, value in sync_data.items():
+            try:
+                super().set_state({name: value})
+            except (t.TraitError, TypeError, ValueError) as error:
+                self.send_state(name)
+                self._on_status("error", f"refused {name}={value!r}: {error}", None, "Pick a value from the list.", 0)
+
+    # -- requests and answers --------------------------------------------------------------------------
+    def _params(self) -> dict[str, Any]:
+        color = self.color
+        sigma = self.sigma
+        if sigma is not None and self.baseline in SIGMA_MAX:
+            sigma = min(sigma, SIGMA_MAX[self.baseline])
+        return {
+            "baseline": self.baseline,
+            "sigma": sigma,
+            "color": [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)],
+            "steps": self.steps if self.steps > 0 else "auto",
+            "rule": self.rule,
+            "target": self.target,
+        }
+
+    @staticmethod
+    def _plan(params: dict[str, Any]) -> list[Stage]:
+        steps = params["steps"]
+        if steps == "auto" or steps > 2 * COARSE_STEPS:
+            return [Stage("coarse", {**params, "steps": COARSE_STEPS}), Stage("full", params)]
+        return [Stage("full", params)]
+
+    def _request(self, _change: object = None) -> int:
+        return self.session.request(self._params())
+
+    def _on_result(self, generation: int, stage: str, payload: dict[str, Any], final: bool) -> None:
+        attribution = payload.pop("_attribution", None)
+        if final and attribution is not None:
+            self.attribution = attribution
+        self.result = {**payload, "generation": generation, "final": final}
+
+    def _on_status(self, state: str, message: str, progress: float | None, hint: str, generation: int) -> None:
+        self.status = {"state": state, "message": message, "progress": progress, "hint": hint, "generation": generation}
+
+    @property
+    def error(self) -> BaseException | None:
+        """The exception of the last failed computation (with its traceback), or None."""
+        return self.session.error
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the newest request is computed (for scripts; in a notebook just look)."""
+        return self.session.wait(timeout)
+
+    def close(self) -> None:
+        """Stop the worker thread and close the widget."""
+        session = getattr(self, "session", None)  # absent when __init__ failed early
+        if session is not None:
+            session.close()
+        super().close()
+
+    # -- static export -----------------------------------------------------------------------------------
+    def save_html(self, path: str | Path, *, title: str | None = None) -> Path:
+        """Write one self-contained HTML file that works offline from ``file://``.
+
+        The file holds the front-end module, the current data (base64) and a small model shim, and
+        needs no kernel, no widget manager and no network. The α scrubber, the display controls and
+        the curves work; controls that need new gradients are disabled with a note.
+        """
+        path = Path(path)
+        state = {name: getattr(self, name) for name in Explorer.class_own_traits() if not name.startswith("_")}
+        state |= {"interactive": False, "status": {**self.status, "state": "idle"}}
+        data = json.dumps(_to_jsonable(state), separators=(",", ":")).replace("</", "<\\/")
+        module = bundle(export_default=False)
+        heading = html.escape(title or f"attrwidgets explorer: {self.title}")
+        page = _PAGE.format(title=heading, state=data, module=module.replace("</script", "<\\/script"))
+        path.write_text(page, encoding="utf-8")
+        return path
+
+
+def _to_jsonable(value: object) -> object:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"$b64": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, dict):
+        return {str(k): _to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<style>body {{ margin: 16px; background: #fff; }}</style>
+</head>
+<body>
+<div id="aw-app"></div>
+<script type="application/json" id="aw-state">{state}</script>
+<script type="module">
+{module}
+// ---- a minimal model: the same get/set/on/off/save_changes the widget uses in Jupyter
+function revive(key, value) {{
+  if (value && typeof value === "object" && typeof value.$b64 === "string") {{
+    const binary = atob(value.$b64);
+    const bytes = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    return new DataView(bytes.buffer);
+  }}
+  return value;
+}}
+const state = JSON.parse(document.getElementById("aw-state").textContent, revive);
+const listeners = new Map();
+const model = {{
+  get: (name) => state[name],
+  set(name, value) {{
+    state[name] = value;
+    for (const fn of listeners.get(`change:${{name}}`) || []) fn();
+  }},
+  on(event, fn) {{
+    if (!listeners.has(event)) listeners.set(event, new Set());
+    listeners.get(event).add(fn);
+  }},
+  off(event, fn) {{
+    listeners.get(event)?.delete(fn);
+  }},
+  save_changes() {{}},
+  send() {{}},
+}};
+__aw_default.render({{ model, el: document.getElementById("aw-app") }});
+</script>
+</body>
+</html>
+"""
+
+
+def explore(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    image: object,
+    target: int | None = None,
+    *,
+    preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    labels: Sequence[str] | None = None,
+    baseline: str = "black",
+    steps: int | str = 50,
+    rule: str = "gausslegendre",
+    references: torch.Tensor | None = None,
+    sync: bool = False,
+    **kw: Any,
+) -> Explorer:
+    """Open the Integrated Gradients explorer for ``model`` on one ``image``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A classifier returning (N, classes) scores; on any device (the image is moved there).
+    image : tensor or array
+        One image in pixel space [0, 1]: (C, H, W), (1, C, H, W), (H, W), or numpy (H, W, C);
+        uint8 is divided by 255. Any size.
+    target : int, optional
+        Class to explain; default the predicted class.
+    preprocess : callable, optional
+        Normalisation applied inside the model call (e.g. ImageNet mean/std), so baselines and
+        attributions stay in pixel space.
+    labels : sequence of str, optional
+        Class names for the target picker and the curve.
+    baseline, steps, rule :
+        Initial kernel controls (``steps="auto"`` refines until the gap is below 1 %).
+    references : tensor, optional
+        Training inputs (M, C, H, W): enables the "references" baseline.
+    sync : bool
+        Compute in the calling thread (tests, ``nbconvert``, Voilà); default computes in a worker
+        thread, a coarse answer first, and the notebook stays responsive.
+    **kw :
+        Display options ``opacity``, ``cmap``, ``sign``, ``clip``, ``alpha``, ``title``; ``sigma``
+        and ``color`` of the baseline; ``top_k`` (classes in the target picker, default 5);
+        ``max_frames`` (α points whose maps are sent, default 25). Unknown names raise TypeError.
+
+    Returns
+    -------
+    Explorer
+        The widget; display it by leaving it last in a cell. ``.attribution`` holds the newest full
+        :class:`~attrwidgets.Attribution`, ``.save_html(path)`` writes a static page.
+    """
+    unknown = sorted(set(kw) - set(_OPTIONS))
+    if unknown:
+        msg = f"explore() got unknown keyword(s) {unknown}; the options are {sorted(_OPTIONS)}"
+        raise TypeError(msg)
+    frames = {"max_frames": kw.pop("max_frames")} if "max_frames" in kw else {}
+    explainer = PathExplainer(model, image, preprocess=preprocess, references=references, labels=labels, **frames)
+    if target is None:
+        target = int(explainer.logits.argmax())
+    elif not 0 <= int(target) < explainer.classes:
+        msg = f"target={target} is not a class of this model: give 0..{explainer.classes - 1}"
+        raise ValueError(msg)
+    if steps == "auto":
+        steps = 0
+    elif isinstance(steps, bool) or not isinstance(steps, int):
+        msg = f"steps must be an int (1..{STEPS_MAX}) or 'auto', not {steps!r}"
+        raise TypeError(msg)
+    elif not 1 <= steps <= STEPS_MAX:
+        msg = f"steps={steps} is out of range: give 1..{STEPS_MAX} or 'auto'"
+        raise ValueError(msg)
+    return Explorer(explainer, sync=sync, target=int(target), baseline=baseline, steps=steps, rule=rule, **kw)

@@ -1,0 +1,294 @@
+// The saturation curves: scaling (pure, tested) and drawing on a 2D canvas context.
+//
+// Top plot: the model's score F along the path and the normalised gradient magnitude (the IG
+// paper's saturation view), with marks where the predicted class changes. Bottom plot: the
+// cumulative sum of attributions up to α against the line F(x) − F(x′) (Distill's completeness
+// view). Both share the α axis and show a marker at the current α.
+
+export const COLORS = {
+  score: "#1f4e9c",
+  grad: "#e07b00",
+  cumulative: "#2a7d2a",
+  target: "#555555",
+  marker: "#d62728",
+  change: "#8a3ffc",
+  axis: "#888888",
+  text: "#222222",
+};
+
+/** A linear map from `domain` to `range`, with `.invert`. A zero-width domain maps to the middle. */
+export function linearScale([d0, d1], [r0, r1]) {
+  const span = d1 - d0;
+  const scale = (v) => (span === 0 ? (r0 + r1) / 2 : r0 + ((v - d0) / span) * (r1 - r0));
+  scale.invert = (r) => (r1 === r0 ? d0 : d0 + ((r - r0) / (r1 - r0)) * span);
+  return scale;
+}
+
+/**
+ * [min, max] over the finite values of several arrays, padded by `pad` of the span on each side;
+ * a constant series gets a unit-wide range around its value.
+ */
+export function paddedExtent(arrays, pad = 0.08) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const arr of arrays) {
+    for (const v of arr) {
+      if (Number.isFinite(v)) {
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+    }
+  }
+  if (lo === Infinity) return [0, 1];
+  if (hi === lo) return [lo - 0.5, hi + 0.5];
+  const p = (hi - lo) * pad;
+  return [lo - p, hi + p];
+}
+
+/** About `count` round tick values covering [lo, hi] (steps of 1, 2 or 5 × 10^k). */
+export function ticks(lo, hi, count = 4) {
+  if (!(hi > lo)) return [lo];
+  const raw = (hi - lo) / Math.max(1, count);
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
+  const out = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) {
+    out.push(Math.abs(v) < step * 1e-9 ? 0 : Number(v.toPrecision(12)));
+  }
+  return out;
+}
+
+/** A short label for a tick value. */
+export function formatTick(v) {
+  const a = Math.abs(v);
+  if (a === 0) return "0";
+  if (a >= 1e4 || a < 1e-3) return v.toExponential(1);
+  return String(Number(v.toPrecision(3)));
+}
+
+/**
+ * Where the predicted class changes along the path: one entry per change, at the midpoint
+ * between the two points, with the classes before and after.
+ * @param {ArrayLike<number>} alphas
+ * @param {ArrayLike<number>} predicted  class index at each α
+ */
+export function classChanges(alphas, predicted) {
+  const out = [];
+  for (let i = 1; i < Math.min(alphas.length, predicted.length); i++) {
+    if (predicted[i] !== predicted[i - 1]) {
+      out.push({ index: i, alpha: (alphas[i - 1] + alphas[i]) / 2, from: predicted[i - 1], to: predicted[i] });
+    }
+  }
+  return out;
+}
+
+/** The two plot rectangles inside a canvas of width × height (CSS pixels). */
+export function layout(width, height) {
+  const left = 52;
+  const right = 46;
+  const top = 40;
+  const gap = 62;
+  const bottom = 30;
+  const h = Math.max(20, (height - top - gap - bottom) / 2);
+  const w = Math.max(20, width - left - right);
+  return {
+    top: { x: left, y: top, w, h },
+    bottom: { x: left, y: top + h + gap, w, h },
+  };
+}
+
+/** α under a horizontal canvas position, clamped to [0, 1]. */
+export function alphaAtX(x, plot) {
+  return Math.min(1, Math.max(0, (x - plot.x) / plot.w));
+}
+
+/** Canvas points of a series over α. */
+export function points(alphas, values, xs, ys) {
+  const out = [];
+  for (let i = 0; i < alphas.length; i++) {
+    if (Number.isFinite(values[i])) out.push([xs(alphas[i]), ys(values[i])]);
+  }
+  return out;
+}
+
+function polyline(ctx, pts, color, width = 1.6, dash = []) {
+  if (pts.length === 0) return;
+  ctx.save();
+  ctx.strokeStyle = color;
+  ctx.lineWidth = width;
+  ctx.setLineDash(dash);
+  ctx.beginPath();
+  ctx.moveTo(pts[0][0], pts[0][1]);
+  for (const [x, y] of pts.slice(1)) ctx.lineTo(x, y);
+  ctx.stroke();
+  if (pts.length === 1) {
+    ctx.fillStyle = color;
+    ctx.beginPath();
+    ctx.arc(pts[0][0], pts[0][1], 2.5, 0, 2 * Math.PI);
+    ctx.fill();
+  }
+  ctx.restore();
+}
+
+function frameAxes(ctx, plot, ys, yTicks, side, color, title) {
+  ctx.save();
+  ctx.strokeStyle = COLORS.axis;
+  ctx.lineWidth = 1;
+  ctx.strokeRect(plot.x, plot.y, plot.w, plot.h);
+  ctx.fillStyle = color;
+  ctx.font = "10px sans-serif";
+  ctx.textAlign = side === "left" ? "right" : "left";
+  ctx.textBaseline = "middle";
+  const x = side === "left" ? plot.x - 4 : plot.x + plot.w + 4;
+  for (const t of yTicks) {
+    const y = ys(t);
+    if (y < plot.y - 1 || y > plot.y + plot.h + 1) continue;
+    ctx.fillText(formatTick(t), x, y);
+  }
+  if (title) {
+    ctx.textAlign = "left";
+    ctx.textBaseline = "bottom";
+    ctx.font = "bold 11px sans-serif";
+    ctx.fillStyle = COLORS.text;
+    ctx.fillText(title, plot.x - 40, plot.y - 24);
+  }
+  ctx.restore();
+}
+
+function alphaAxis(ctx, plot, xs, label) {
+  ctx.save();
+  ctx.fillStyle = COLORS.text;
+  ctx.font = "10px sans-serif";
+  ctx.textAlign = "center";
+  ctx.textBaseline = "top";
+  for (const t of [0, 0.25, 0.5, 0.75, 1]) ctx.fillText(String(t), xs(t), plot.y + plot.h + 3);
+  if (label) ctx.fillText(label, plot.x + plot.w / 2, plot.y + plot.h + 15);
+  ctx.restore();
+}
+
+function legend(ctx, plot, items) {
+  ctx.save();
+  ctx.font = "10px sans-serif";
+  ctx.textBaseline = "middle";
+  ctx.textAlign = "left";
+  let x = plot.x;
+  for (const [text, color, dash] of items) {
+    const w = ctx.measureText ? ctx.measureText(text).width : text.length * 5.5;
+    const y = plot.y - 9;
+    ctx.strokeStyle = color;
+    ctx.lineWidth = 2;
+    ctx.setLineDash(dash || []);
+    ctx.beginPath();
+    ctx.moveTo(x, y);
+    ctx.lineTo(x + 16, y);
+    ctx.stroke();
+    ctx.fillStyle = COLORS.text;
+    ctx.fillText(text, x + 19, y);
+    x += w + 32;
+  }
+  ctx.restore();
+}
+
+function marker(ctx, plot, x) {
+  ctx.save();
+  ctx.strokeStyle = COLORS.marker;
+  ctx.lineWidth = 2;
+  ctx.beginPath();
+  ctx.moveTo(x, plot.y);
+  ctx.lineTo(x, plot.y + plot.h);
+  ctx.stroke();
+  ctx.fillStyle = COLORS.marker;
+  ctx.beginPath();
+  ctx.moveTo(x - 5, plot.y + plot.h + 1);
+  ctx.lineTo(x + 5, plot.y + plot.h + 1);
+  ctx.lineTo(x, plot.y + plot.h - 6);
+  ctx.fill();
+  ctx.restore();
+}
+
+/**
+ * Draw both plots.
+ * @param {CanvasRenderingContext2D} ctx  already scaled to CSS pixels
+ * @param {{alphas: Float32Array, scores: Float32Array, gradNorm: Float32Array,
+ *          cumulative: Float32Array, span: number, predicted?: Int32Array|null,
+ *          predictedAlphas?: Float32Array|null, label?: (i: number) => string}} data
+ *   `span` is F(x) − F(x′); `predicted` the class at each of `predictedAlphas`.
+ * @param {{alpha: number, width: number, height: number}} view
+ * @returns {{top: object, bottom: object, changes: object[]}} the layout, for pointer handling
+ */
+export function drawCurves(ctx, data, { alpha, width, height }) {
+  const plots = layout(width, height);
+  const { top, bottom } = plots;
+  ctx.clearRect(0, 0, width, height);
+  ctx.fillStyle = "#ffffff";
+  ctx.fillRect(0, 0, width, height);
+  const xsTop = linearScale([0, 1], [top.x, top.x + top.w]);
+  const xsBottom = linearScale([0, 1], [bottom.x, bottom.x + bottom.w]);
+
+  // Top: score (left axis) and normalised gradient magnitude (right axis, 0..1).
+  const scoreRange = paddedExtent([data.scores]);
+  const ysScore = linearScale(scoreRange, [top.y + top.h, top.y]);
+  const ysGrad = linearScale([0, 1.08], [top.y + top.h, top.y]);
+  frameAxes(ctx, top, ysScore, ticks(...scoreRange, 4), "left", COLORS.score, "Along the path: the model\u2019s score and its gradient");
+  frameAxes(ctx, top, ysGrad, [0, 0.5, 1], "right", COLORS.grad, "");
+  const changes = data.predicted && data.predictedAlphas ? classChanges(data.predictedAlphas, data.predicted) : [];
+  ctx.save();
+  ctx.font = "9px sans-serif";
+  ctx.textAlign = "center";
+  ctx.textBaseline = "top";
+  let lastLabel = -Infinity;
+  let row = 0;
+  for (const c of changes) {
+    const x = xsTop(c.alpha);
+    ctx.strokeStyle = COLORS.change;
+    ctx.lineWidth = 1;
+    ctx.setLineDash([3, 3]);
+    ctx.beginPath();
+    ctx.moveTo(x, top.y);
+    ctx.lineTo(x, top.y + top.h);
+    ctx.stroke();
+    // label a change only where there is room; crowded changes keep just their line
+    if (x - lastLabel >= 80) {
+      row = 0;
+    } else if (row === 0 && x - lastLabel >= 0) {
+      row = 1;
+    } else {
+      continue;
+    }
+    const text = `→ ${data.label ? data.label(c.to) : c.to}`;
+    const width = ctx.measureText ? ctx.measureText(text).width : text.length * 5;
+    const tx = Math.min(Math.max(x, top.x + width / 2 + 2), top.x + top.w - width / 2 - 2);
+    ctx.fillStyle = "rgba(255,255,255,0.85)";
+    ctx.fillRect(tx - width / 2 - 2, top.y + 2 + row * 11, width + 4, 11);
+    ctx.fillStyle = COLORS.change;
+    ctx.fillText(text, tx, top.y + 3 + row * 11);
+    if (row === 0) lastLabel = x;
+  }
+  ctx.restore();
+  polyline(ctx, points(data.alphas, data.gradNorm, xsTop, ysGrad), COLORS.grad);
+  polyline(ctx, points(data.alphas, data.scores, xsTop, ysScore), COLORS.score, 2);
+  legend(ctx, top, [
+    ["score F (logit)", COLORS.score],
+    ["|∇F| (normalised)", COLORS.grad],
+    ...(changes.length ? [["class changes", COLORS.change, [3, 3]]] : []),
+  ]);
+  marker(ctx, top, xsTop(alpha));
+  alphaAxis(ctx, top, xsTop, "");
+
+  // Bottom: cumulative attribution vs the target line F(x) − F(x′).
+  const cumRange = paddedExtent([data.cumulative, [0, data.span]]);
+  const ysCum = linearScale(cumRange, [bottom.y + bottom.h, bottom.y]);
+  frameAxes(ctx, bottom, ysCum, ticks(...cumRange, 4), "left", COLORS.cumulative, "Completeness: attributions add up to F(x) \u2212 F(x\u2032)");
+  if (Number.isFinite(data.span)) {
+    const y = ysCum(data.span);
+    polyline(ctx, [[bottom.x, y], [bottom.x + bottom.w, y]], COLORS.target, 1.2, [6, 4]);
+  }
+  polyline(ctx, points(data.alphas, data.cumulative, xsBottom, ysCum), COLORS.cumulative, 2);
+  legend(ctx, bottom, [
+    ["Σ attributions up to α", COLORS.cumulative],
+    ["F(x) − F(x′)", COLORS.target, [6, 4]],
+  ]);
+  marker(ctx, bottom, xsBottom(alpha));
+  alphaAxis(ctx, bottom, xsBottom, "α (0 = baseline, 1 = input)");
+  return { ...plots, changes };
+}

@@ -1,0 +1,95 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { alphaAtX, classChanges, drawCurves, formatTick, layout, linearScale, paddedExtent, points, ticks } from "./curves.js";
+
+test("linearScale maps and inverts, flipping the y axis", () => {
+  const ys = linearScale([0, 10], [100, 0]);
+  assert.equal(ys(0), 100);
+  assert.equal(ys(10), 0);
+  assert.equal(ys(2.5), 75);
+  assert.equal(ys.invert(75), 2.5);
+  assert.equal(linearScale([3, 3], [0, 10])(3), 5, "zero-width domain maps to the middle");
+});
+
+test("paddedExtent spans all series, skips non-finite values and widens constants", () => {
+  assert.deepEqual(paddedExtent([[0, 10], [5, NaN]], 0.1), [-1, 11]);
+  assert.deepEqual(paddedExtent([[2, 2]]), [1.5, 2.5]);
+  assert.deepEqual(paddedExtent([[]]), [0, 1]);
+});
+
+test("ticks are round and cover the range", () => {
+  assert.deepEqual(ticks(0, 1, 4), [0, 0.5, 1]);
+  assert.deepEqual(ticks(0, 1, 5), [0, 0.2, 0.4, 0.6, 0.8, 1]);
+  assert.deepEqual(ticks(-3, 12, 3), [0, 5, 10]);
+  assert.deepEqual(ticks(2, 2), [2]);
+  assert.equal(formatTick(0.000123), "1.2e-4");
+  assert.equal(formatTick(12.3456), "12.3");
+});
+
+test("classChanges marks each change at the midpoint", () => {
+  const changes = classChanges([0, 0.2, 0.4, 0.6], [7, 7, 3, 5]);
+  assert.deepEqual(changes, [
+    { index: 2, alpha: 0.30000000000000004, from: 7, to: 3 },
+    { index: 3, alpha: 0.5, from: 3, to: 5 },
+  ]);
+  assert.deepEqual(classChanges([0, 1], [1, 1]), []);
+});
+
+test("layout and alphaAtX agree on the α axis", () => {
+  const { top, bottom } = layout(400, 300);
+  assert.ok(bottom.y > top.y + top.h);
+  assert.equal(alphaAtX(top.x, top), 0);
+  assert.equal(alphaAtX(top.x + top.w / 2, top), 0.5);
+  assert.equal(alphaAtX(-50, top), 0);
+  assert.equal(alphaAtX(1e4, top), 1);
+});
+
+test("points skips non-finite values", () => {
+  const xs = linearScale([0, 1], [0, 100]);
+  const ys = linearScale([0, 1], [10, 0]);
+  assert.deepEqual(points([0, 0.5, 1], [0, NaN, 1], xs, ys), [[0, 10], [100, 0]]);
+});
+
+function fakeContext() {
+  const calls = [];
+  return new Proxy(
+    { calls },
+    {
+      get(target, key) {
+        if (key in target) return target[key];
+        if (key === "measureText") return (t) => ({ width: t.length * 5 });
+        return (...args) => calls.push([key, ...args]);
+      },
+      set(target, key, value) {
+        calls.push([`set:${String(key)}`, value]);
+        return true;
+      },
+    },
+  );
+}
+
+test("drawCurves draws both plots, the marker and the class changes", () => {
+  const ctx = fakeContext();
+  const alphas = new Float32Array([0, 0.25, 0.5, 0.75, 1]);
+  const out = drawCurves(
+    ctx,
+    {
+      alphas,
+      scores: new Float32Array([0, 1, 2, 2.5, 2.6]),
+      gradNorm: new Float32Array([1, 0.8, 0.3, 0.1, 0.05]),
+      cumulative: new Float32Array([0.5, 1.2, 2, 2.4, 2.6]),
+      span: 2.6,
+      predicted: new Int32Array([4, 4, 9, 9, 9]),
+      predictedAlphas: alphas,
+      label: (i) => `class ${i}`,
+    },
+    { alpha: 0.5, width: 400, height: 300 },
+  );
+  assert.equal(out.changes.length, 1);
+  const texts = ctx.calls.filter((c) => c[0] === "fillText").map((c) => c[1]);
+  for (const t of ["Along the path: the model’s score and its gradient", "Completeness: attributions add up to F(x) − F(x′)", "→ class 9", "F(x) − F(x′)", "α (0 = baseline, 1 = input)"]) {
+    assert.ok(texts.includes(t), `missing label ${t}`);
+  }
+  const markerX = out.top.x + out.top.w / 2;
+  assert.ok(ctx.calls.some((c) => c[0] === "moveTo" && c[1] === markerX && c[2] === out.top.y), "marker at α");
+});

@@ -1,0 +1,60 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { advance, alphaToSlider, createPlayer, nearestIndex, sliderToAlpha } from "./scrubber.js";
+
+test("slider values map to α and back", () => {
+  assert.equal(sliderToAlpha("250"), 0.25);
+  assert.equal(sliderToAlpha(5000), 1);
+  assert.equal(sliderToAlpha(-3), 0);
+  assert.equal(sliderToAlpha("junk"), 0);
+  assert.equal(alphaToSlider(0.1234), 123);
+});
+
+test("nearestIndex finds the closest α of an uneven grid", () => {
+  const alphas = [0.02, 0.1, 0.5, 0.9, 0.98];
+  assert.equal(nearestIndex(alphas, 0), 0);
+  assert.equal(nearestIndex(alphas, 0.07), 1);
+  assert.equal(nearestIndex(alphas, 0.3), 1, "tie goes to the lower point");
+  assert.equal(nearestIndex(alphas, 0.31), 2);
+  assert.equal(nearestIndex(alphas, 1), 4);
+  assert.equal(nearestIndex([0.5], 0.9), 0);
+  assert.equal(nearestIndex([], 0.5), -1);
+});
+
+test("advance sweeps and loops", () => {
+  assert.equal(advance(0, 1000, 4000), 0.25);
+  assert.ok(Math.abs(advance(0.9, 800, 4000) - 0.1) < 1e-12);
+});
+
+test("the player steps α on each frame and stops on pause", () => {
+  let alpha = 1;
+  let clock = 0;
+  const frames = [];
+  const states = [];
+  const player = createPlayer({
+    getAlpha: () => alpha,
+    onAlpha: (a) => {
+      alpha = a;
+    },
+    onChange: (s) => states.push(s),
+    period: 1000,
+    now: () => clock,
+    schedule: (fn) => {
+      frames.push(fn);
+      return frames.length;
+    },
+    cancel: () => {},
+  });
+  player.play();
+  assert.equal(alpha, 0, "starting at the end restarts from 0");
+  assert.ok(player.playing);
+  clock = 100;
+  frames.shift()();
+  assert.ok(Math.abs(alpha - 0.1) < 1e-12);
+  clock = 300;
+  frames.shift()();
+  assert.ok(Math.abs(alpha - 0.3) < 1e-12);
+  player.toggle();
+  assert.ok(!player.playing);
+  assert.deepEqual(states, [true, false]);
+});

@@ -1,0 +1,620 @@
+// The explorer widget (anywidget front end): the image with the heatmap along the path, the α
+// scrubber, the saturation curves and the completeness readout.
+//
+// Display controls (α, opacity, colour map, sign, clip) never talk to the kernel: they redraw from
+// data already here, so they also work in the static HTML export. Controls that need new gradients
+// (baseline, σ, colour, steps, rule, target) set a trait and save_changes(); the kernel validates,
+// computes and answers with a newer `result` (its `generation` is shown in data-result).
+
+import { decode, frame } from "./wire.js";
+import { COLORMAPS, resolveColormap } from "./colormap.js";
+import { SIGN_MODES, clipScale, isSigned, normalize, applySign } from "./normalize.js";
+import { blend, colorbar, ghost, pathImage, resize } from "./heatmap.js";
+import { alphaAtX, drawCurves, formatTick } from "./curves.js";
+import { SLIDER_MAX, alphaToSlider, createPlayer, nearestIndex, sliderToAlpha } from "./scrubber.js";
+
+/**
+ * @typedef {object} Traits
+ * @property {{view: DataView, dtype: string, shape: number[]}} image  (h, w, C) uint8
+ * @property {object} result   the latest answer of the kernel (see attrwidgets/widgets/_compute.py)
+ * @property {{state: string, message: string, progress: number|null, hint: string}} status
+ * @property {{index: number, label: string, score: number, prob: number}[]} targets
+ * @property {string[]} baselines
+ * @property {string[]} rules
+ * @property {string} baseline
+ * @property {number|null} sigma
+ * @property {string} color
+ * @property {number} steps  0 = auto
+ * @property {string} rule
+ * @property {number} target
+ * @property {number} opacity
+ * @property {string} cmap
+ * @property {string} sign
+ * @property {number} clip
+ * @property {number} alpha
+ * @property {string} title
+ * @property {boolean} interactive  false in the static export
+ */
+
+const PANEL = 240; // CSS pixels of the longer side of each image panel
+const GAP = 14;
+const TITLE = 34;
+const BAR = 44;
+
+const STYLE = `
+.aw-root { font: 13px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; max-width: 100%; }
+.aw-root .aw-title { font-weight: 600; font-size: 15px; margin: 2px 0 6px; }
+.aw-root .aw-row { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 14px; margin: 4px 0; }
+.aw-root label { display: inline-flex; align-items: center; gap: 5px; }
+.aw-root select, .aw-root input[type=number] { font: inherit; padding: 1px 3px; }
+.aw-root input[type=number] { width: 4.5em; }
+.aw-root .aw-kernel { background: #f4f6fa; border: 1px solid #dde3ee; border-radius: 5px; padding: 4px 8px; }
+.aw-root .aw-kernel-title, .aw-root .aw-view-title { font-weight: 600; color: #445; }
+.aw-root .aw-note { color: #7a5a00; font-style: italic; }
+.aw-root .aw-figures { display: flex; flex-wrap: wrap; gap: 10px; align-items: flex-start; }
+.aw-root canvas { display: block; }
+.aw-root .aw-curve { touch-action: none; cursor: ew-resize; }
+.aw-root .aw-alpha { width: min(520px, 60vw); }
+.aw-root .aw-play { min-width: 4.6em; font: inherit; }
+.aw-root .aw-status { min-height: 1.4em; color: #445; }
+.aw-root .aw-status[data-state=computing] { color: #1f4e9c; }
+.aw-root .aw-status[data-state=error] { color: #b00020; white-space: pre-wrap; }
+.aw-root .aw-status progress { width: 120px; vertical-align: middle; margin-left: 6px; }
+.aw-root .aw-completeness { padding: 3px 8px; border-radius: 4px; background: #eef6ee; display: inline-block; }
+.aw-root .aw-completeness[data-level=warn] { background: #fff1e0; color: #8a4b00; }
+.aw-root .aw-completeness[data-level=none] { background: #f2f2f2; color: #666; }
+`;
+
+/** Create an element with a class, attributes and children. */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") el.className = v;
+    else if (k === "text") el.textContent = v;
+    else if (v !== undefined && v !== null && v !== false) el.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children) if (c !== null && c !== undefined) el.append(c);
+  return el;
+}
+
+/** A focusable input: Lumino's shortcuts must not eat its keys (see recipes/browser-testing.md). */
+function input(tag, attrs) {
+  const el = h(tag, attrs);
+  el.setAttribute("data-lm-suppress-shortcuts", "true");
+  return el;
+}
+
+function setOptions(select, options, value) {
+  select.replaceChildren(...options.map(([v, text]) => h("option", { value: v, text })));
+  if (value !== undefined && value !== null) select.value = String(value);
+}
+
+const BASELINE_NAMES = {
+  black: "black",
+  white: "white",
+  constant: "constant colour",
+  uniform: "uniform noise",
+  gaussian: "image + gaussian noise (σ)",
+  blur: "blurred image (σ px)",
+  max_distance: "maximum distance",
+  references: "training example",
+};
+
+function fmt(v, digits = 4) {
+  if (!Number.isFinite(v)) return "–";
+  const a = Math.abs(v);
+  if (a !== 0 && (a >= 1e5 || a < 1e-3)) return v.toExponential(2);
+  return String(Number(v.toPrecision(digits)));
+}
+
+/** Decode everything of a result that the drawing needs (once per result). */
+function unpack(result) {
+  const curve = result.curve;
+  const frames = result.frames;
+  const grad = decode(frames.grad);
+  const cum = decode(frames.cumulative);
+  return {
+    generation: result.generation,
+    stage: result.stage,
+    final: result.final,
+    curveAlphas: decode(curve.alphas).data,
+    scores: decode(curve.scores).data,
+    gradNorm: decode(curve.grad_norm).data,
+    cumulative: decode(curve.cumulative).data,
+    frameAlphas: decode(frames.alphas).data,
+    predicted: decode(frames.predicted).data,
+    grad,
+    gradScale: decode(frames.grad_scale).data,
+    cum,
+    cumScale: decode(frames.cumulative_scale).data,
+    baseline: decode(result.baseline_image),
+    labels: result.labels || {},
+    raw: result,
+  };
+}
+
+function render({ model, el }) {
+  const events = new AbortController();
+  const on = (target, type, fn) => target.addEventListener(type, fn, { signal: events.signal });
+  const modelHandlers = [];
+  const onModel = (name, fn) => {
+    model.on(name, fn);
+    modelHandlers.push([name, fn]);
+  };
+  const interactive = model.get("interactive") !== false;
+
+  // ---- view state (front end only) ----------------------------------------------------------
+  const view = {
+    alpha: Math.min(1, Math.max(0, Number(model.get("alpha") ?? 1))),
+    opacity: Number(model.get("opacity") ?? 0.7),
+    cmap: model.get("cmap") || "auto",
+    sign: model.get("sign") || "both",
+    clip: Number(model.get("clip") ?? 99),
+  };
+  let drawn = 0;
+  let image = null; // decoded image
+  let data = null; // unpacked result
+  let cache = new Map();
+  let curveLayout = null;
+
+  // ---- DOM ----------------------------------------------------------------------------------
+  const root = h("div", { class: "aw-root", "data-drawn": "0" });
+  root.append(h("style", { text: STYLE }));
+  const title = h("div", { class: "aw-title" });
+
+  const baselineSel = input("select", { class: "aw-baseline", title: "what 'absence of signal' means: the start of the path" });
+  const sigmaIn = input("input", { class: "aw-sigma", type: "number", min: 0, step: "any", title: "σ of the gaussian noise (fraction of the range) or of the blur (pixels)" });
+  const colorIn = input("input", { class: "aw-color", type: "color", title: "the constant colour of the baseline" });
+  const stepsIn = input("input", { class: "aw-steps", type: "number", min: 0, max: 512, step: 1, title: "points on the path (0 = auto: refine until the completeness gap is below 1 %)" });
+  const ruleSel = input("select", { class: "aw-rule", title: "quadrature rule along the path" });
+  const targetSel = input("select", { class: "aw-target", title: "the class whose score is explained" });
+  const sigmaLabel = h("label", {}, "σ", sigmaIn);
+  const colorLabel = h("label", {}, "colour", colorIn);
+  const note = h("span", { class: "aw-note" });
+  const kernelRow = h(
+    "div",
+    { class: "aw-row aw-kernel" },
+    h("span", { class: "aw-kernel-title", text: "Recompute:" }),
+    h("label", {}, "baseline", baselineSel),
+    sigmaLabel,
+    colorLabel,
+    h("label", {}, "steps", stepsIn),
+    h("label", {}, "rule", ruleSel),
+    h("label", {}, "target", targetSel),
+    note,
+  );
+  const status = h("div", { class: "aw-status", "data-state": "idle" });
+
+  const canvas = h("canvas", { class: "aw-canvas" });
+  const curve = h("canvas", { class: "aw-curve" });
+  const figures = h("div", { class: "aw-figures" }, canvas, curve);
+
+  const play = input("button", { class: "aw-play", type: "button", title: "animate α from the baseline to the input" });
+  play.textContent = "▶ play";
+  const alphaIn = input("input", { class: "aw-alpha", type: "range", min: 0, max: SLIDER_MAX, step: 1, title: "position α along the path: 0 = baseline, 1 = input" });
+  const alphaText = h("span", { class: "aw-alpha-value" });
+  const scrubRow = h("div", { class: "aw-row" }, play, h("label", {}, "α", alphaIn), alphaText);
+
+  const opacityIn = input("input", { class: "aw-opacity", type: "range", min: 0, max: 100, step: 1, title: "heatmap opacity" });
+  const cmapSel = input("select", { class: "aw-cmap", title: "colour map (auto: diverging for signed maps, sequential for magnitudes)" });
+  const signSel = input("select", { class: "aw-sign", title: "which attributions to show" });
+  const clipIn = input("input", { class: "aw-clip", type: "number", min: 50, max: 100, step: 0.5, title: "colour scale ends at this percentile of |values|" });
+  const viewRow = h(
+    "div",
+    { class: "aw-row aw-view" },
+    h("span", { class: "aw-view-title", text: "Display:" }),
+    h("label", {}, "opacity", opacityIn),
+    h("label", {}, "colours", cmapSel),
+    h("label", {}, "sign", signSel),
+    h("label", {}, "clip at percentile", clipIn),
+  );
+  const completeness = h("div", { class: "aw-completeness", "data-level": "none" });
+
+  root.append(title, kernelRow, status, figures, scrubRow, viewRow, completeness);
+  el.append(root);
+
+  // ---- controls: initial values ---------------------------------------------------------------
+  setOptions(cmapSel, COLORMAPS.map((n) => [n, n]), view.cmap);
+  setOptions(
+    signSel,
+    SIGN_MODES.map((n) => [n, { both: "both (signed)", positive: "positive", negative: "negative", absolute: "absolute |Σ channels|" }[n]]),
+    view.sign,
+  );
+  opacityIn.value = String(Math.round(view.opacity * 100));
+  clipIn.value = String(view.clip);
+  alphaIn.value = String(alphaToSlider(view.alpha));
+
+  function syncKernelControls() {
+    const baselines = model.get("baselines") || [];
+    setOptions(baselineSel, baselines.map((b) => [b, BASELINE_NAMES[b] || b]), model.get("baseline"));
+    setOptions(ruleSel, (model.get("rules") || []).map((r) => [r, r]), model.get("rule"));
+    const targets = model.get("targets") || [];
+    setOptions(
+      targetSel,
+      targets.map((t) => [t.index, `${t.label} — logit ${fmt(t.score, 3)}, p ${(100 * t.prob).toFixed(1)} %`]),
+      model.get("target"),
+    );
+    const sigma = model.get("sigma");
+    sigmaIn.value = sigma === null || sigma === undefined ? "" : String(sigma);
+    sigmaIn.placeholder = model.get("baseline") === "blur" ? "10" : "0.1";
+    colorIn.value = model.get("color") || "#808080";
+    stepsIn.value = String(model.get("steps"));
+    const b = model.get("baseline");
+    sigmaLabel.style.display = b === "gaussian" || b === "blur" ? "" : "none";
+    colorLabel.style.display = b === "constant" ? "" : "none";
+    for (const c of [baselineSel, sigmaIn, colorIn, stepsIn, ruleSel, targetSel]) c.disabled = !interactive;
+    note.textContent = interactive
+      ? ""
+      : "Static page: these controls need a running kernel. The α scrubber and the display controls work.";
+  }
+
+  function sendKernel(name, value) {
+    if (!interactive) return;
+    model.set(name, value);
+    model.save_changes();
+  }
+
+  // ---- drawing --------------------------------------------------------------------------------
+  const off = document.createElement("canvas");
+
+  function panelSize() {
+    const [ih, iw] = image.shape;
+    const s = PANEL / Math.max(ih, iw);
+    return [Math.round(iw * s), Math.round(ih * s)];
+  }
+
+  /** Map of a frame (gradient or accumulated attribution), resized and normalised; cached. */
+  function heat(kind, index) {
+    const key = `${kind}:${index}:${view.sign}:${view.clip}`;
+    if (cache.has(key)) return cache.get(key);
+    const stack = kind === "grad" ? data.grad : data.cum;
+    const scales = kind === "grad" ? data.gradScale : data.cumScale;
+    const [, fh, fw] = stack.shape;
+    const raw = frame(stack, index).data;
+    const values = new Float32Array(raw.length);
+    for (let i = 0; i < raw.length; i++) values[i] = raw[i] * scales[index];
+    // the gradient uses its own scale at every α; the accumulated attribution uses the scale of
+    // the final map, so it visibly grows along the path
+    let scale;
+    if (kind === "grad") scale = clipScale(applySign(values, view.sign), view.clip);
+    else {
+      const last = stack.shape[0] - 1;
+      const finalRaw = frame(stack, last).data;
+      const finalValues = new Float32Array(finalRaw.length);
+      for (let i = 0; i < finalRaw.length; i++) finalValues[i] = finalRaw[i] * scales[last];
+      scale = clipScale(applySign(finalValues, view.sign), view.clip);
+    }
+    const [ih, iw] = image.shape;
+    const up = resize(values, fh, fw, ih, iw);
+    const out = { ...normalize(up, { sign: view.sign, clip: view.clip, scale }), scale };
+    cache.set(key, out);
+    return out;
+  }
+
+  function putPanel(ctx, pixels, x, y, pw, ph) {
+    const [ih, iw] = image.shape;
+    off.width = iw;
+    off.height = ih;
+    off.getContext("2d").putImageData(new ImageData(pixels, iw, ih), 0, 0);
+    ctx.imageSmoothingEnabled = true;
+    ctx.drawImage(off, x, y, pw, ph);
+    ctx.strokeStyle = "#bbb";
+    ctx.lineWidth = 1;
+    ctx.strokeRect(x - 0.5, y - 0.5, pw + 1, ph + 1);
+  }
+
+  function drawBar(ctx, lut, signed, scale, x, y, w, label) {
+    const bar = colorbar(lut, Math.max(2, Math.round(w)), 10);
+    off.width = Math.max(2, Math.round(w));
+    off.height = 10;
+    off.getContext("2d").putImageData(new ImageData(bar, off.width, 10), 0, 0);
+    ctx.drawImage(off, x, y, w, 10);
+    ctx.strokeStyle = "#999";
+    ctx.strokeRect(x - 0.5, y - 0.5, w + 1, 11);
+    ctx.fillStyle = "#333";
+    ctx.font = "10px sans-serif";
+    ctx.textBaseline = "top";
+    ctx.textAlign = "left";
+    ctx.fillText(signed ? `−${formatTick(scale)}` : "0", x, y + 13);
+    ctx.textAlign = "center";
+    if (signed) ctx.fillText("0", x + w / 2, y + 13);
+    ctx.fillText(label, x + w / 2, y + 26);
+    ctx.textAlign = "right";
+    ctx.fillText(`${formatTick(scale)}`, x + w, y + 13);
+  }
+
+  function drawMain() {
+    if (!image || !data) return;
+    const [pw, ph] = panelSize();
+    const dpr = window.devicePixelRatio || 1;
+    const width = 3 * pw + 2 * GAP;
+    const height = TITLE + ph + BAR;
+    if (canvas.width !== Math.round(width * dpr) || canvas.height !== Math.round(height * dpr)) {
+      canvas.width = Math.round(width * dpr);
+      canvas.height = Math.round(height * dpr);
+      canvas.style.width = `${width}px`;
+      canvas.style.height = `${height}px`;
+    }
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, width, height);
+
+    const fi = Math.max(0, nearestIndex(data.frameAlphas, view.alpha));
+    const a = data.frameAlphas[fi];
+    const [ih, iw, channels] = image.shape;
+    const pixels = ih * iw;
+    const signed = isSigned(view.sign);
+    const { lut } = resolveColormap(view.cmap, signed);
+
+    const along = pathImage(image.data, data.baseline.data, a, pixels, channels);
+    const original = pathImage(image.data, null, 1, pixels, channels);
+    const g = heat("grad", fi);
+    const c = heat("cum", fi);
+    // the image under a heatmap is faded (more as the heat gets more opaque) so the colours read
+    const fade = 0.6 * view.opacity;
+    const gradPixels = blend(ghost(along, fade), g.data, lut, { opacity: view.opacity, signed });
+    const cumPixels = blend(ghost(original, fade), c.data, lut, { opacity: view.opacity, signed });
+
+    const xs = [0, pw + GAP, 2 * (pw + GAP)];
+    putPanel(ctx, along, xs[0], TITLE, pw, ph);
+    putPanel(ctx, gradPixels, xs[1], TITLE, pw, ph);
+    putPanel(ctx, cumPixels, xs[2], TITLE, pw, ph);
+
+    const predicted = data.predicted[fi];
+    const predictedLabel = data.labels[String(predicted)] ?? `class ${predicted}`;
+    ctx.fillStyle = "#222";
+    ctx.textAlign = "left";
+    ctx.textBaseline = "alphabetic";
+    const titles = [
+      [`Input at α = ${a.toFixed(2)}`, `model sees: ${predictedLabel}`],
+      ["Gradient ∂F/∂x at α", "over the input at α (own scale)"],
+      ["Attribution accumulated up to α", "scale of the final map (α = 1)"],
+    ];
+    titles.forEach(([t, sub], i) => {
+      ctx.font = "bold 12px sans-serif";
+      ctx.fillText(t, xs[i], 14, pw);
+      ctx.font = "11px sans-serif";
+      ctx.fillStyle = "#555";
+      ctx.fillText(sub, xs[i], 28, pw);
+      ctx.fillStyle = "#222";
+    });
+    const unit = signed ? "Σ over channels" : view.sign === "absolute" ? "|Σ over channels|" : `${view.sign} part`;
+    drawBar(ctx, lut, signed, g.scale, xs[1] + 10, TITLE + ph + 6, pw - 20, `gradient (${unit})`);
+    drawBar(ctx, lut, signed, c.scale, xs[2] + 10, TITLE + ph + 6, pw - 20, `attribution (${unit}, clip p${view.clip})`);
+    ctx.fillStyle = "#555";
+    ctx.font = "10px sans-serif";
+    ctx.textAlign = "left";
+    ctx.textBaseline = "top";
+    ctx.fillText(`path point ${fi + 1} of ${data.frameAlphas.length} shown`, xs[0], TITLE + ph + 6);
+    ctx.fillText("0 = baseline x′, 1 = input x", xs[0], TITLE + ph + 19);
+
+    drawn += 1;
+    root.setAttribute("data-drawn", String(drawn));
+    root.setAttribute("data-result", String(data.generation));
+  }
+
+  function drawCurve() {
+    if (!data) return;
+    const dpr = window.devicePixelRatio || 1;
+    const [, ph] = image ? panelSize() : [0, PANEL];
+    const width = 420;
+    const height = Math.max(320, TITLE + ph + BAR);
+    if (curve.width !== Math.round(width * dpr)) {
+      curve.width = Math.round(width * dpr);
+      curve.height = Math.round(height * dpr);
+      curve.style.width = `${width}px`;
+      curve.style.height = `${height}px`;
+    }
+    const ctx = curve.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const raw = data.raw;
+    curveLayout = drawCurves(
+      ctx,
+      {
+        alphas: data.curveAlphas,
+        scores: data.scores,
+        gradNorm: data.gradNorm,
+        cumulative: data.cumulative,
+        span: raw.score - raw.baseline_score,
+        predicted: data.predicted,
+        predictedAlphas: data.frameAlphas,
+        label: (i) => data.labels[String(i)] ?? `class ${i}`,
+      },
+      { alpha: view.alpha, width, height },
+    );
+  }
+
+  function drawAll() {
+    alphaText.textContent = `α = ${view.alpha.toFixed(3)}`;
+    drawMain();
+    drawCurve();
+  }
+
+  let pending = false;
+  function scheduleDraw() {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => {
+      pending = false;
+      drawAll();
+    });
+  }
+
+  // ---- kernel answers -------------------------------------------------------------------------
+  function showStatus() {
+    const s = model.get("status") || { state: "idle" };
+    status.setAttribute("data-state", s.state || "idle");
+    status.replaceChildren();
+    if (s.state === "computing") {
+      status.append(`⏳ ${s.message || "computing"}…`);
+      if (Number.isFinite(s.progress)) {
+        status.append(h("progress", { max: 1, value: s.progress }));
+        status.append(` ${Math.round(100 * s.progress)} %`);
+      }
+    } else if (s.state === "error") {
+      status.append(h("b", { text: "Error: " }), s.message || "unknown error");
+      if (s.hint) status.append(h("div", { text: `What to do: ${s.hint}` }));
+    } else if (data) {
+      const r = data.raw;
+      status.append(`✓ ${r.stage === "coarse" ? "coarse preview" : "done"}: ${r.steps} points on the path, ${r.evaluations} model evaluations`);
+    } else {
+      status.append(interactive ? "waiting for the kernel…" : "static page");
+    }
+  }
+
+  function showCompleteness() {
+    if (!data) {
+      completeness.textContent = "";
+      return;
+    }
+    const r = data.raw;
+    const span = r.score - r.baseline_score;
+    const rel = r.relative_delta;
+    const warn = Number.isFinite(rel) && rel > 0.01;
+    completeness.setAttribute("data-level", warn ? "warn" : "ok");
+    const pct = Number.isFinite(rel) ? `${(100 * rel).toFixed(rel < 0.001 ? 3 : 2)} %` : "–";
+    let text = `Completeness: Σ attributions = ${fmt(r.sum)}  ·  F(x) − F(x′) = ${fmt(r.score)} − ${fmt(r.baseline_score)} = ${fmt(span)}  ·  gap ${pct}`;
+    if (warn) {
+      text += "  — above 1 %: raise the steps, switch the rule (gausslegendre converges fastest), or set steps to 0 (auto).";
+    } else {
+      text += "  ✓";
+    }
+    if (r.stage === "coarse") text += "  (coarse preview; the full result follows)";
+    completeness.textContent = text;
+  }
+
+  function showTitle() {
+    const parts = [model.get("title") || "Integrated Gradients"];
+    if (data) {
+      const r = data.raw;
+      parts.push(`explaining “${r.target_label}” (logit ${fmt(r.score, 3)})`);
+      const b = r.params?.baseline;
+      if (b) parts.push(`baseline: ${BASELINE_NAMES[b] || b}`);
+    }
+    title.textContent = parts.join(" · ");
+  }
+
+  function loadImage() {
+    const im = model.get("image");
+    if (!im || !im.view) return;
+    const d = decode(im);
+    image = { data: d.data, shape: d.shape.length === 2 ? [...d.shape, 1] : d.shape };
+    cache = new Map();
+  }
+
+  function loadResult() {
+    const r = model.get("result");
+    if (!r || !r.frames) return;
+    data = unpack(r);
+    cache = new Map();
+    showTitle();
+    showCompleteness();
+    showStatus();
+    drawAll();
+  }
+
+  // ---- events -----------------------------------------------------------------------------------
+  function setAlpha(alpha) {
+    view.alpha = Math.min(1, Math.max(0, alpha));
+    alphaIn.value = String(alphaToSlider(view.alpha));
+    scheduleDraw();
+  }
+  on(alphaIn, "input", () => {
+    player.pause();
+    setAlpha(sliderToAlpha(alphaIn.value));
+  });
+  const player = createPlayer({
+    getAlpha: () => view.alpha,
+    onAlpha: (a) => {
+      view.alpha = a;
+      alphaIn.value = String(alphaToSlider(a));
+      drawAll();
+    },
+    onChange: (playing) => {
+      play.textContent = playing ? "⏸ pause" : "▶ play";
+    },
+  });
+  on(play, "click", () => player.toggle());
+
+  let dragging = false;
+  const curveAlpha = (ev) => {
+    if (!curveLayout) return null;
+    const rect = curve.getBoundingClientRect();
+    const scale = rect.width ? curve.clientWidth / rect.width : 1;
+    return alphaAtX((ev.clientX - rect.left) * scale, curveLayout.top);
+  };
+  on(curve, "pointerdown", (ev) => {
+    const a = curveAlpha(ev);
+    if (a === null) return;
+    dragging = true;
+    player.pause();
+    curve.setPointerCapture?.(ev.pointerId);
+    setAlpha(a);
+  });
+  on(curve, "pointermove", (ev) => {
+    if (dragging) {
+      const a = curveAlpha(ev);
+      if (a !== null) setAlpha(a);
+    }
+  });
+  on(curve, "pointerup", () => {
+    dragging = false;
+  });
+  on(curve, "pointercancel", () => {
+    dragging = false;
+  });
+
+  on(opacityIn, "input", () => {
+    view.opacity = Number(opacityIn.value) / 100;
+    scheduleDraw();
+  });
+  on(cmapSel, "change", () => {
+    view.cmap = cmapSel.value;
+    scheduleDraw();
+  });
+  on(signSel, "change", () => {
+    view.sign = signSel.value;
+    scheduleDraw();
+  });
+  on(clipIn, "change", () => {
+    const v = Number(clipIn.value);
+    view.clip = Number.isFinite(v) ? Math.min(100, Math.max(50, v)) : 99;
+    clipIn.value = String(view.clip);
+    scheduleDraw();
+  });
+
+  on(baselineSel, "change", () => sendKernel("baseline", baselineSel.value));
+  on(ruleSel, "change", () => sendKernel("rule", ruleSel.value));
+  on(targetSel, "change", () => sendKernel("target", Number(targetSel.value)));
+  on(stepsIn, "change", () => sendKernel("steps", Math.round(Number(stepsIn.value) || 0)));
+  on(sigmaIn, "change", () => sendKernel("sigma", sigmaIn.value === "" ? null : Number(sigmaIn.value)));
+  on(colorIn, "change", () => sendKernel("color", colorIn.value));
+
+  onModel("change:image", () => {
+    loadImage();
+    scheduleDraw();
+  });
+  onModel("change:result", loadResult);
+  onModel("change:status", showStatus);
+  for (const name of ["baselines", "rules", "targets", "baseline", "sigma", "color", "steps", "rule", "target"]) {
+    onModel(`change:${name}`, syncKernelControls);
+  }
+  onModel("change:title", showTitle);
+
+  syncKernelControls();
+  loadImage();
+  showTitle();
+  showStatus();
+  loadResult();
+
+  return () => {
+    player.pause();
+    events.abort();
+    for (const [name, fn] of modelHandlers) model.off(name, fn);
+    cache = new Map();
+    root.remove();
+  };
+}
+
+export default { render };

@@ -1,0 +1,43 @@
+"""The ES modules joined into the one module anywidget loads."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from attrwidgets.widgets._bundle import _imports, bundle, js_dir
+
+
+def test_bundle_has_every_module_and_one_default_export():
+    text = bundle()
+    for name in ("wire", "colormap", "normalize", "heatmap", "curves", "scrubber", "widget"):
+        assert f"// ---- js/{name}.js" in text
+    assert text.count("export default") == 1
+    assert 'from "./' not in text, "relative imports are resolved"
+    assert "https://" not in text, "no CDN imports"
+    inline = bundle(export_default=False)
+    assert "export default" not in inline and "const __aw_default = " in inline
+
+
+def test_only_the_supported_import_form_is_accepted():
+    assert _imports('import { a, b } from "./x.js";\n') == [(["a", "b"], "x")]
+    with pytest.raises(ValueError, match="may only use"):
+        _imports('import * as x from "./x.js";\n')
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_bundle_parses_and_exports_render(tmp_path):
+    path = tmp_path / "bundle.mjs"
+    path.write_text(bundle(), encoding="utf-8")
+    out = subprocess.run(
+        ["node", "--input-type=module", "-e", f"import m from {str(path.as_uri())!r}; console.log(typeof m.render)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "function"
+    assert (js_dir() / "widget.js").is_file()

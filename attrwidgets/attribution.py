@@ -69,6 +69,9 @@ class Trace:
         The gradient at each point, summed over channels.
     cumulative_maps : (N, K, H, W) float16 tensor or None
         The attribution accumulated over the points up to and including α, summed over channels.
+    predicted : (N, K) long tensor or None
+        The class the model predicts at each point (where it changes along α, the path crosses a
+        decision boundary).
     evaluations : int
         Model evaluations (forward + backward per point) spent, over all inputs.
     """
@@ -80,6 +83,7 @@ class Trace:
     path_derivative: torch.Tensor
     grad_maps: torch.Tensor | None = None
     cumulative_maps: torch.Tensor | None = None
+    predicted: torch.Tensor | None = None
     evaluations: int = 0
 
     @property

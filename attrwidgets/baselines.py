@@ -131,7 +131,10 @@ def references(data: torch.Tensor, seed: int = 0) -> Baseline:
 
     def fn(x: torch.Tensor) -> torch.Tensor:
         if data.shape[1:] != x.shape[1:]:
-            msg = f"references have shape {tuple(data.shape)} but the inputs {tuple(x.shape)}: they must match after the first axis"
+            msg = (
+                f"references have shape {tuple(data.shape)} but the inputs {tuple(x.shape)}: "
+                "they must match after the first axis"
+            )
             raise ValueError(msg)
         index = torch.randint(len(data), (len(x),), generator=_generator(torch.device("cpu"), seed))
         return data[index].to(device=x.device, dtype=x.dtype)
@@ -157,7 +160,7 @@ def make_baseline(
     *,
     sigma: float | None = None,
     color: float | Sequence[float] | None = None,
-    references: torch.Tensor | None = None,  # noqa: F811 - the option is named as in the public API
+    references: torch.Tensor | None = None,
     seed: int = 0,
     value_range: Range = (0.0, 1.0),
 ) -> torch.Tensor:
@@ -165,7 +168,7 @@ def make_baseline(
     return _named(name, sigma=sigma, color=color, refs=references, seed=seed, value_range=value_range)(inputs)
 
 
-def _named(name: str, *, sigma, color, refs, seed, value_range) -> Baseline:  # noqa: ANN001
+def _named(name: str, *, sigma, color, refs, seed, value_range) -> Baseline:
     if name not in BASELINES:
         msg = f"unknown baseline {name!r}: choose one of {sorted(BASELINES)}, or pass a tensor or a callable"
         raise ValueError(msg)
@@ -217,7 +220,8 @@ def resolve_baseline(baseline: object, inputs: torch.Tensor) -> tuple[torch.Tens
     if shape != inputs.shape:
         msg = (
             f"baseline of shape {tuple(tensor.shape)} does not broadcast to the inputs' shape "
-            f"{tuple(inputs.shape)}: give one baseline per input, or one that broadcasts (e.g. {tuple(inputs.shape[1:])})"
+            f"{tuple(inputs.shape)}: give one baseline per input, or one that broadcasts "
+            f"(e.g. {tuple(inputs.shape[1:])})"
         )
         raise ValueError(msg)
     tensor = tensor.to(device=inputs.device, dtype=inputs.dtype).expand(inputs.shape)

@@ -56,7 +56,7 @@ class Control:
                 number = max(self.low, number)
             if self.high is not None:
                 number = min(self.high, number)
-            return number if self.kind == "float" else int(round(number))
+            return number if self.kind == "float" else round(number)
         return value
 
 

@@ -38,7 +38,7 @@ def test_bad_inputs(inputs: object, error: type, match: str) -> None:
     ],
 )
 @pytest.mark.parametrize("method", [aw.gradient, aw.input_x_gradient, aw.integrated_gradients])
-def test_bad_targets_fail_after_one_forward(target: object, error: type, match: str, method) -> None:  # noqa: ANN001
+def test_bad_targets_fail_after_one_forward(target: object, error: type, match: str, method) -> None:
     calls: list[int] = []
     model = make_cnn()
     model.register_forward_pre_hook(lambda m, a: calls.append(len(a[0])))
@@ -143,7 +143,7 @@ def _assert_same_state(before: tuple, after: tuple) -> None:
 
 
 @pytest.mark.parametrize("method", [aw.gradient, aw.input_x_gradient, aw.integrated_gradients])
-def test_nothing_of_the_users_changes(method, images: torch.Tensor) -> None:  # noqa: ANN001
+def test_nothing_of_the_users_changes(method, images: torch.Tensor) -> None:
     model = make_cnn()
     model.train()
     model.head.eval()  # a mixed state that model.train() would not restore

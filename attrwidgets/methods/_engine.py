@@ -23,11 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from attrwidgets.model import Explained
 
-__all__ = ["Budget", "first_pass", "run_chunks"]
-
-Build = "Callable[[int, int], tuple[torch.Tensor, torch.Tensor]]"
-Consume = "Callable[[int, int, torch.Tensor, torch.Tensor], None]"
-Progress = "Callable[[int, int], None] | None"
+__all__ = ["Budget", "chunked", "first_pass", "forward_chunks", "forward_pass", "run_chunks"]
 
 
 class _SavedBytes:
@@ -73,6 +69,22 @@ class Budget:
         return max(1, math.ceil(count / chunks))
 
 
+def _counted_forward(
+    explained: Explained, x: torch.Tensor, target_fn: Callable[[torch.Tensor], torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """Forward at ``x`` with autograd on: (z, target, scores with their graph, bytes per point)."""
+    counter = _SavedBytes(explained.module)
+    z = x.detach().requires_grad_(True)
+    with torch.autograd.graph.saved_tensors_hooks(counter.pack, counter.unpack):
+        output = explained.logits(z)
+    target = target_fn(output)
+    score = output.gather(1, target.view(-1, 1)).squeeze(1)
+    # Backward needs about as much again as the saved tensors; the point itself, its gradient and
+    # the accumulator add a few input-sized buffers.
+    per_point = 2 * counter.total // len(x) + 4 * x[0].numel() * x.element_size()
+    return z, target, score, per_point
+
+
 def first_pass(
     explained: Explained, x: torch.Tensor, target_fn: Callable[[torch.Tensor], torch.Tensor]
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
@@ -82,18 +94,23 @@ def first_pass(
     work, so a bad target fails after a single forward. The bytes autograd saves for backward are
     counted on the way and give the per-point memory cost used to size later chunks.
     """
-    counter = _SavedBytes(explained.module)
     with grad_enabled():
-        z = x.detach().requires_grad_(True)
-        with torch.autograd.graph.saved_tensors_hooks(counter.pack, counter.unpack):
-            output = explained.logits(z)
-        target = target_fn(output)
-        score = output.gather(1, target.view(-1, 1)).squeeze(1)
+        z, target, score, per_point = _counted_forward(explained, x, target_fn)
         grad = _grad(score, z)
-    # Backward needs about as much again as the saved tensors; the point itself, its gradient and
-    # the accumulator add a few input-sized buffers.
-    per_point = 2 * counter.total // len(x) + 4 * x[0].numel() * x.element_size()
     return target, score.detach(), grad, per_point
+
+
+def forward_pass(
+    explained: Explained, x: torch.Tensor, target_fn: Callable[[torch.Tensor], torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """One forward at ``x``: (target, scores, bytes per point), no backward.
+
+    The graph is recorded only to count the bytes autograd would save (the same per-point cost
+    :func:`first_pass` measures, so the budgets agree) and dropped without a backward.
+    """
+    with grad_enabled():
+        _, target, score, per_point = _counted_forward(explained, x, target_fn)
+    return target, score.detach(), per_point
 
 
 def _grad(score: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -117,44 +134,92 @@ def _is_oom(error: BaseException) -> bool:
     return isinstance(error, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
 
 
-def run_chunks(
-    explained: Explained,
+def chunked(
     count: int,
-    build: Callable[[int, int], tuple[torch.Tensor, torch.Tensor]],
-    consume: Callable[[int, int, torch.Tensor, torch.Tensor], None],
-    *,
     chunk: int,
+    step: Callable[[int, int], tuple],
+    consume: Callable[..., None],
+    *,
+    device: torch.device | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Evaluate ``count`` points in chunks; returns the chunk size that worked.
+    """``consume(start, stop, *step(start, stop))`` over ``count`` points; returns the chunk size that worked.
 
-    ``build(start, stop)`` gives the points (B, ...) and their targets (B,); ``consume(start, stop,
-    scores, grads)`` takes the results. On an out-of-memory error the chunk is halved and retried,
-    outside the ``except`` block so the failed chunk's tensors are freed first.
+    On an out-of-memory error the chunk is halved and retried, outside the ``except`` block so the
+    failed chunk's tensors (held by the traceback until then) are freed first (pytorch#18853).
+    One chunk that still does not fit raises the error.
     """
     start = 0
     while start < count:
         stop = min(count, start + chunk)
-        failed = False
+        result = None
         try:
-            with grad_enabled():
-                z, target = build(start, stop)
-                z = z.detach().requires_grad_(True)
-                score = explained.scores(z, target)
-                grad = _grad(score, z)
+            result = step(start, stop)
         except (RuntimeError, MemoryError) as error:
             if not _is_oom(error) or chunk == 1:
                 raise
-            failed = True
-        if failed:
-            z = target = score = grad = None  # drop the failed chunk's tensors before retrying
+        if result is None:
             gc.collect()
-            if explained.device is not None and explained.device.type == "cuda":
+            if device is not None and device.type == "cuda":
                 torch.cuda.empty_cache()
             chunk = max(1, chunk // 2)
             continue
-        consume(start, stop, score.detach(), grad)
+        consume(start, stop, *result)
         start = stop
         if progress is not None:
             progress(start)
     return chunk
+
+
+def run_chunks(
+    explained: Explained,
+    count: int,
+    build: Callable[[int, int], tuple[torch.Tensor, torch.Tensor]],
+    consume: Callable[..., None],
+    *,
+    chunk: int,
+    progress: Callable[[int], None] | None = None,
+    predicted: bool = False,
+) -> int:
+    """Scores and input gradients at ``count`` points, one forward and one backward per chunk.
+
+    ``build(start, stop)`` gives the points (B, ...) and their targets (B,); ``consume(start, stop,
+    scores, grads)`` takes the results, with the (B,) predicted class as a fifth argument when
+    ``predicted`` is true (free: the logits are there). Returns the chunk size that worked.
+    """
+
+    def step(start: int, stop: int) -> tuple[torch.Tensor, ...]:
+        with grad_enabled():
+            z, target = build(start, stop)
+            z = z.detach().requires_grad_(True)
+            output = explained.logits(z)
+            score = output.gather(1, target.view(-1, 1)).squeeze(1)
+            grad = _grad(score, z)
+        if predicted:
+            return score.detach(), grad, output.detach().argmax(dim=1)
+        return score.detach(), grad
+
+    return chunked(count, chunk, step, consume, device=explained.device, progress=progress)
+
+
+def forward_chunks(
+    explained: Explained,
+    count: int,
+    build: Callable[[int, int], tuple[torch.Tensor, torch.Tensor | None]],
+    consume: Callable[[int, int, torch.Tensor], None],
+    *,
+    chunk: int,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Scores (no gradients) at ``count`` points in chunks; returns the chunk size that worked.
+
+    ``build(start, stop)`` gives the points (B, ...) and their targets (B,), or None for the whole
+    output; ``consume(start, stop, scores)`` takes the (B,) scores (or the (B, classes) output).
+    """
+
+    def step(start: int, stop: int) -> tuple[torch.Tensor]:
+        with grad_enabled(), torch.no_grad():
+            z, target = build(start, stop)
+            return (explained.logits(z) if target is None else explained.scores(z, target),)
+
+    return chunked(count, chunk, step, consume, device=explained.device, progress=progress)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import math
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -15,7 +14,7 @@ from attrwidgets.attribution import Attribution
 from attrwidgets.baselines import resolve_baseline
 from attrwidgets.config import parse_memory
 from attrwidgets.hooks import ModelGuard
-from attrwidgets.methods._engine import Budget, _grad, _is_oom, _SavedBytes
+from attrwidgets.methods._engine import Budget, _grad, _SavedBytes, chunked
 from attrwidgets.model import Explained, grad_enabled, resolve_target
 from attrwidgets.registry import Control, register
 
@@ -193,24 +192,19 @@ def deeplift(
         first = _pair_pass(explained, rules, x[:1], base[:1], lambda out: targets(out, 0, 1), normalize_softmax)
         parts = [first[:4]]
         budget = Budget(memory_bytes, x.device, first[4])
-        start, chunk = 1, max(1, budget.chunk(2 * (n - 1)) // 2)
-        while start < n:
-            stop = min(n, start + chunk)
-            try:
-                result = _pair_pass(
-                    explained, rules, x[start:stop], base[start:stop],
-                    lambda out, a=start, b=stop: targets(out, a, b), normalize_softmax,
-                )  # fmt: skip
-            except (RuntimeError, MemoryError) as error:
-                if not _is_oom(error) or chunk == 1:
-                    raise
-                result = None
-            if result is None:  # retry outside the except block, so the failed chunk is freed first
-                gc.collect()
-                chunk = max(1, chunk // 2)
-                continue
-            parts.append(result[:4])
-            start = stop
+        # each input costs two points (x and x′ in one forward)
+        chunked(
+            n - 1,
+            max(1, budget.chunk(2 * (n - 1)) // 2),
+            lambda a, b: (
+                _pair_pass(
+                    explained, rules, x[1 + a : 1 + b], base[1 + a : 1 + b],
+                    lambda out: targets(out, 1 + a, 1 + b), normalize_softmax,
+                )[:4],
+            ),
+            lambda a, b, result: parts.append(result),
+            device=x.device,
+        )  # fmt: skip
         seen = rules.seen
     values, target_t, score, ref_score = (torch.cat(p) for p in zip(*parts, strict=True))
     total = values.flatten(1).sum(1, dtype=_compute_dtype(values.dtype))

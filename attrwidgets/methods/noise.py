@@ -11,8 +11,7 @@ import torch
 from attrwidgets.attribution import Attribution
 from attrwidgets.config import parse_memory
 from attrwidgets.hooks import ModelGuard
-from attrwidgets.methods._engine import Budget, first_pass, run_chunks
-from attrwidgets.methods.occlusion import forward_pass
+from attrwidgets.methods._engine import Budget, first_pass, forward_pass, run_chunks
 from attrwidgets.methods.paths import integrated_gradients
 from attrwidgets.model import Explained, resolve_target
 from attrwidgets.registry import Control, register

@@ -1,14 +1,11 @@
 """Occlusion: how much the score drops when a sliding window of the input is replaced by a baseline.
 
-Forward passes only. This module also holds the forward-only counterparts of the engine's
-:func:`~attrwidgets.methods._engine.first_pass` and :func:`~attrwidgets.methods._engine.run_chunks`
-(:func:`forward_pass`, :func:`forward_chunks`), used by every method that needs scores at many
-points but no gradient there (occlusion's occluded copies, Expected Gradients' reference scores).
+Forward passes only, in chunks through the engine's
+:func:`~attrwidgets.methods._engine.forward_chunks`.
 """
 
 from __future__ import annotations
 
-import gc
 import math
 import numbers
 from typing import TYPE_CHECKING, Any
@@ -20,79 +17,14 @@ from attrwidgets.attribution import Attribution, channel_axis
 from attrwidgets.baselines import resolve_baseline
 from attrwidgets.config import parse_memory
 from attrwidgets.hooks import ModelGuard
-from attrwidgets.methods._engine import Budget, _is_oom, _SavedBytes
-from attrwidgets.model import Explained, grad_enabled, resolve_target
+from attrwidgets.methods._engine import Budget, forward_chunks, forward_pass
+from attrwidgets.model import Explained, resolve_target
 from attrwidgets.registry import Control, register
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable
 
-__all__ = ["forward_chunks", "forward_pass", "occlusion"]
-
-
-# -- forward-only engine --------------------------------------------------------------------------
-def forward_pass(
-    explained: Explained, x: torch.Tensor, target_fn: Callable[[torch.Tensor], torch.Tensor]
-) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """One forward at ``x``: (target, scores, bytes per point), no backward.
-
-    The target is resolved from the (N, classes) output before any further work. The forward
-    records its graph only to count the bytes autograd would save (the same per-point cost
-    :func:`~attrwidgets.methods._engine.first_pass` measures, so the budgets agree); the graph is
-    dropped without a backward.
-    """
-    counter = _SavedBytes(explained.module)
-    with grad_enabled():
-        z = x.detach().requires_grad_(True)
-        with torch.autograd.graph.saved_tensors_hooks(counter.pack, counter.unpack):
-            output = explained.logits(z)
-        target = target_fn(output)
-        score = output.detach().gather(1, target.view(-1, 1)).squeeze(1)
-    del output, z
-    per_point = 2 * counter.total // len(x) + 4 * x[0].numel() * x.element_size()
-    return target, score, per_point
-
-
-def forward_chunks(
-    explained: Explained,
-    count: int,
-    build: Callable[[int, int], tuple[torch.Tensor, torch.Tensor | None]],
-    consume: Callable[[int, int, torch.Tensor], None],
-    *,
-    chunk: int,
-    progress: Callable[[int], None] | None = None,
-) -> int:
-    """Scores (no gradients) at ``count`` points in chunks; returns the chunk size that worked.
-
-    ``build(start, stop)`` gives the points (B, ...) and their targets (B,), or None for the whole
-    output; ``consume(start, stop, scores)`` takes the (B,) scores (or the (B, classes) output).
-    An out-of-memory error halves the chunk and retries, outside the ``except`` block so the
-    failed chunk's tensors are freed first (as ``run_chunks`` does).
-    """
-    start = 0
-    while start < count:
-        stop = min(count, start + chunk)
-        failed = False
-        try:
-            with torch.no_grad():
-                z, target = build(start, stop)
-                score = explained.logits(z) if target is None else explained.scores(z, target)
-        except (RuntimeError, MemoryError) as error:
-            if not _is_oom(error) or chunk == 1:
-                raise
-            failed = True
-        if failed:
-            z = target = score = None  # drop the failed chunk's tensors before retrying
-            gc.collect()
-            if explained.device is not None and explained.device.type == "cuda":
-                torch.cuda.empty_cache()
-            chunk = max(1, chunk // 2)
-            continue
-        consume(start, stop, score)
-        start = stop
-        if progress is not None:
-            progress(start)
-    return chunk
+__all__ = ["occlusion"]
 
 
 # -- occlusion -------------------------------------------------------------------------------------

@@ -114,9 +114,15 @@ def integrated_gradients(
     base, described = resolve_baseline(baseline, x)
     memory_bytes = parse_memory(memory)
     with ModelGuard(explained.module):
-        target_t, score, grad_x, per_point = first_pass(explained, x, lambda out: resolve_target(target, out))
+        at_input: dict[str, torch.Tensor] = {}
+
+        def resolve(output: torch.Tensor) -> torch.Tensor:
+            at_input["predicted"] = output.detach().argmax(dim=1)
+            return resolve_target(target, output)
+
+        target_t, score, grad_x, per_point = first_pass(explained, x, resolve)
         path = _Path(explained, x, base, target_t, memory_bytes, per_point, trace=trace, progress=progress)
-        path.record_first(score, grad_x)
+        path.record_first(score, grad_x, at_input["predicted"])
         if adaptive:
             weights, reached = path.adaptive(tolerance, max_steps)
         else:
@@ -220,7 +226,9 @@ class _Path:
             )
             self.keep_maps = False
 
-    def _store(self, index: torch.Tensor, alpha: list[float], score: torch.Tensor, grad: torch.Tensor) -> None:
+    def _store(
+        self, index: torch.Tensor, alpha: list[float], score: torch.Tensor, grad: torch.Tensor, predicted: torch.Tensor
+    ) -> None:
         diff = self.diff[index]
         gx = grad * diff
         derivative = gx.flatten(1).sum(1)
@@ -230,16 +238,16 @@ class _Path:
             gx_map = reduce_channels(gx).to(torch.float32)
         for j, (i, a) in enumerate(zip(index.tolist(), alpha, strict=True)):
             maps = (grad_map[j], gx_map[j]) if self.keep_maps else (None, None)
-            self.points[i][a] = (score[j], derivative[j], magnitude[j], *maps)
+            self.points[i][a] = (score[j], derivative[j], magnitude[j], *maps, predicted[j])
             if self.grads is not None:
                 self.grads[(i, a)] = grad[j].to(self.acc_dtype)
 
-    def record_first(self, score: torch.Tensor, grad: torch.Tensor) -> None:
+    def record_first(self, score: torch.Tensor, grad: torch.Tensor, predicted: torch.Tensor) -> None:
         """The first pass evaluated every input at α = 1."""
         index = torch.arange(len(self.x), device=self.x.device)
         self._plan_maps(1)
         self.first_grad = grad
-        self._store(index, [1.0] * len(self.x), score, grad)
+        self._store(index, [1.0] * len(self.x), score, grad, predicted)
 
     def evaluate(self, index: list[int], alpha: list[float], weight: list[float] | None) -> None:
         """Evaluate the points (input index, α); with weights, accumulate Σ w ∇F on the way."""
@@ -255,12 +263,12 @@ class _Path:
             i = index_t[start:stop]
             return self.base[i] + alpha_t[start:stop].view(shape) * self.diff[i], self.target[i]
 
-        def consume(start: int, stop: int, score: torch.Tensor, grad: torch.Tensor) -> None:
+        def consume(start: int, stop: int, score: torch.Tensor, grad: torch.Tensor, predicted: torch.Tensor) -> None:
             i = index_t[start:stop]
             if weight_t is not None:
                 # index_put_ with accumulate: index_add_ is slow under thread contention on small CPUs
                 self.acc.index_put_((i,), grad.to(self.acc_dtype) * weight_t[start:stop].view(shape), accumulate=True)
-            self._store(i, alpha[start:stop], score, grad)
+            self._store(i, alpha[start:stop], score, grad, predicted)
 
         fixed = self.acc.numel() * self.acc.element_size() + self._stored_bytes()
         budget = Budget(self.memory, device, self.per_point, fixed)
@@ -272,7 +280,9 @@ class _Path:
                 self.progress(self.done, max(self.total, self.done))
 
         self.total = max(self.total, self.done + len(index))
-        run_chunks(self.explained, len(index), build, consume, chunk=budget.chunk(len(index)), progress=report)
+        run_chunks(
+            self.explained, len(index), build, consume, chunk=budget.chunk(len(index)), progress=report, predicted=True
+        )
         self.evaluations += len(index)
 
     def _stored_bytes(self) -> int:
@@ -356,7 +366,9 @@ class _Path:
             rows.append((alphas, [weights[i].get(a, 0.0) for a in alphas]))
         width = max(len(a) for a, _ in rows)
         device = self.x.device
-        fields: dict[str, list] = {k: [] for k in ("alphas", "weights", "scores", "grad", "deriv", "gmap", "cmap")}
+        fields: dict[str, list] = {
+            k: [] for k in ("alphas", "weights", "scores", "grad", "deriv", "gmap", "cmap", "predicted")
+        }
         for i, (alphas, w) in enumerate(rows):
             pad = width - len(alphas)  # pad with copies of the α = 1 point at weight 0
             alphas, w = alphas + [alphas[-1]] * pad, w + [0.0] * pad
@@ -367,6 +379,7 @@ class _Path:
             fields["scores"].append(torch.stack([r[0] for r in recs]))
             fields["deriv"].append(torch.stack([r[1] for r in recs]))
             fields["grad"].append(torch.stack([r[2] for r in recs]))
+            fields["predicted"].append(torch.stack([r[5] for r in recs]))
             if self.keep_maps:
                 fields["gmap"].append(torch.stack([r[3] for r in recs]))
                 contrib = torch.stack([r[4] for r in recs]).to(self.acc_dtype)
@@ -381,5 +394,6 @@ class _Path:
             path_derivative=stack["deriv"].to(self.acc_dtype),
             grad_maps=stack["gmap"],
             cumulative_maps=stack["cmap"],
+            predicted=stack["predicted"],
             evaluations=self.evaluations,
         )

@@ -12,7 +12,7 @@ from tests.conftest import make_cnn
 
 
 class Fn(nn.Module):
-    def __init__(self, fn) -> None:  # noqa: ANN001
+    def __init__(self, fn) -> None:
         super().__init__()
         self.fn = fn
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -74,7 +75,7 @@ def test_trapezoid_differs_from_captum_by_n_over_n_minus_1() -> None:
 
 def test_trapezoid_converges_to_the_integral_and_captums_does_not_at_fixed_n() -> None:
     errors = [_error("riemann_trapezoid", n) for n in (11, 21, 41, 81)]
-    assert all(b < a for a, b in zip(errors, errors[1:], strict=False))
+    assert all(b < a for a, b in itertools.pairwise(errors))
     assert errors[-1] < 1e-4
 
 
@@ -97,7 +98,7 @@ def test_adaptive_refines_where_the_score_rises() -> None:
     attr = aw.integrated_gradients(Step(), x, baseline=0.0, steps="auto", tolerance=1e-5)
     alphas = attr.trace.alphas[0]
     near = ((alphas > 0.6) & (alphas < 0.8)).sum()
-    far = ((alphas < 0.2)).sum()
+    far = (alphas < 0.2).sum()
     assert near > 3 * far
     assert float(attr.relative_delta) < 1e-5
     assert attr.params["converged"] is True

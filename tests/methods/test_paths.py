@@ -62,7 +62,7 @@ def test_integrated_gradients_match_captum(rule: str, cnn: nn.Module, images: to
 
 
 class _Lambda(nn.Module):
-    def __init__(self, fn) -> None:  # noqa: ANN001
+    def __init__(self, fn) -> None:
         super().__init__()
         self.fn = fn
 
@@ -160,6 +160,11 @@ def test_trace_holds_the_by_products(cnn: nn.Module, images: torch.Tensor) -> No
     )
     torch.testing.assert_close(trace.cumulative[:, -1], attr.values.flatten(1).sum(1))
     assert float(trace.grad_norm.max()) == 1.0
+    # the predicted class at every point, from the logits the engine already had
+    torch.testing.assert_close(trace.predicted[:, -1], cnn(images[:2]).argmax(1))
+    points = images[:2, None] * trace.alphas[..., None, None, None]  # black baseline: α x
+    expected = torch.stack([cnn(p).argmax(1) for p in points])
+    assert torch.equal(trace.predicted, expected)
     # gradient map at α = 1 is the plain gradient at the input
     grad = aw.gradient(cnn, images[:2], target=attr.target).values.sum(1)
     torch.testing.assert_close(trace.grad_maps[:, -1].double(), grad, rtol=2e-3, atol=1e-4)

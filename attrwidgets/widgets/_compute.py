@@ -199,7 +199,7 @@ class PathExplainer:
                 steps=steps,
                 rule=rule,
                 preprocess=self.preprocess,
-                progress=lambda done, total: progress(9 * done, 10 * max(total, 1)),
+                progress=progress,
             )
         notes = [str(w.message) for w in caught]
         trace = attribution.trace
@@ -208,20 +208,8 @@ class PathExplainer:
             raise RuntimeError(msg)
         alphas = trace.alphas[0].double().cpu()
         frames = select_frames(alphas.tolist(), self.max_frames)
-        predicted = self._predicted(base, alphas[frames], progress)
+        predicted = trace.predicted[0, frames].tolist()  # kept by the engine, no extra forward
         return self._payload(attribution, base, frames, predicted, params, stage, notes)
-
-    def _predicted(self, base: torch.Tensor, alphas: torch.Tensor, progress: Callable[[int, int], None]) -> list[int]:
-        """The predicted class at each α (one forward pass per few points, no gradients)."""
-        out: list[int] = []
-        chunk = 8
-        for start in range(0, len(alphas), chunk):
-            progress(90 + (10 * start) // len(alphas), 100)
-            a = alphas[start : start + chunk].to(device=self.image.device, dtype=self.image.dtype)
-            points = base + a.view(-1, 1, 1, 1) * (self.image - base)
-            out += self._forward(points).argmax(dim=1).tolist()
-        progress(100, 100)
-        return out
 
     def _payload(
         self,

@@ -1,0 +1,67 @@
+"""The explorer in a real JupyterLab 4: the demo notebook runs, the canvas is drawn, the α scrubber
+redraws without a message to the kernel, and a new baseline brings a new result from the kernel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "explore_demo.ipynb"
+QUIET_MS = 500  # after a front-end-only interaction, how long we listen for a stray kernel message
+
+
+def test_explorer_in_jupyterlab(lab_server, open_notebook, explorer_view):
+    nbp = open_notebook(lab_server, NOTEBOOK)
+    page = nbp.page
+    view = explorer_view(page)
+
+    # Run All as a person would; the kernel loads torch and the model, then computes the trace.
+    nbp.run_all()
+    first = view.wait_result(timeout=90_000)
+    view.root.scroll_into_view_if_needed()
+    drawn = view.canvas()
+    view.assert_not_blank(drawn, "the explorer's canvas")
+    view.assert_not_blank(view.canvas(view.CURVE), "the saturation curve")
+    nbp.screenshot("explorer_lab.png")
+
+    # α scrubber: a mouse drag redraws the canvas from data already in the browser. The kernel
+    # hears nothing (test_smoke proves the recorder does see comm messages when there are some).
+    comm_before = len(nbp.sent("comm_msg"))
+    value_before = int(view.alpha.input_value())
+    view.drag_alpha(0.9, 0.25)
+    view.wait_drawn_after(first["drawn"])
+    page.wait_for_timeout(QUIET_MS)
+    value_after = int(view.alpha.input_value())
+    assert value_after != value_before and 150 <= value_after <= 350, (value_before, value_after)
+    scrubbed = view.canvas()
+    assert scrubbed["hash"] != drawn["hash"], "dragging α did not change the canvas"
+    view.assert_not_blank(scrubbed, "the canvas at α≈0.25")
+    stray = nbp.sent("comm_msg")[comm_before:]
+    assert stray == [], f"dragging α sent {len(stray)} comm message(s) to the kernel: {stray[:3]}"
+
+    # Opacity is front-end only too.
+    drawn_count = view.state()["drawn"]
+    view.opacity.fill("15")
+    view.wait_drawn_after(drawn_count)
+    page.wait_for_timeout(QUIET_MS)
+    faded = view.canvas()
+    assert faded["hash"] != scrubbed["hash"], "changing the opacity did not change the canvas"
+    stray = nbp.sent("comm_msg")[comm_before:]
+    assert stray == [], f"changing the opacity sent comm message(s) to the kernel: {stray[:3]}"
+    scrubbed = faded
+
+    # Baseline: needs new gradients, so it goes to the kernel and comes back as a newer result.
+    current = view.baseline.input_value()
+    options = view.baseline.locator("option").evaluate_all("os => os.map(o => o.value)")
+    choice = "white" if "white" in options and current != "white" else next(o for o in options if o != current)
+    before = view.state()
+    view.baseline.select_option(choice)
+    after = view.wait_result(newer_than=before["result"], timeout=90_000)
+    assert after["drawn"] > before["drawn"]
+    rebased = view.canvas()
+    view.assert_not_blank(rebased, f"the canvas with the {choice} baseline")
+    assert rebased["hash"] != scrubbed["hash"], f"the {choice} baseline result drew the same pixels"
+    assert len(nbp.sent("comm_msg")) > comm_before, "the baseline change never reached the kernel"
+    view.root.scroll_into_view_if_needed()
+    nbp.screenshot("explorer_lab_baseline.png")
+
+    assert page.aw_errors == []

@@ -1,0 +1,56 @@
+"""``Explorer.save_html`` writes one file that works from ``file://`` with no kernel and no network:
+the canvas is drawn and the α scrubber redraws it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def html_file(tmp_path_factory):
+    from attrwidgets import explore
+    from attrwidgets.demo import imagenet_labels, imagenet_preprocess, load_efficientnet_lite0, photos
+
+    image = photos()["chelsea"]
+    ex = explore(
+        load_efficientnet_lite0(),
+        image,
+        preprocess=imagenet_preprocess(),
+        labels=imagenet_labels(),
+        steps=8,  # a short path is enough to scrub along; keeps the suite fast on 2 cores
+        sync=True,
+    )
+    path = tmp_path_factory.mktemp("static") / "explorer.html"
+    ex.save_html(path)
+    return path
+
+
+def test_static_html_scrubber_offline(html_file, page, explorer_view, artifacts):
+    outside = []
+    page.context.route(
+        re.compile(r"^(https?|wss?)://"),
+        lambda route: (outside.append(route.request.url), route.abort()),
+    )
+    page.goto(html_file.as_uri())
+    view = explorer_view(page)
+    page.wait_for_selector(".aw-root[data-drawn]:not([data-drawn='0'])", timeout=20_000)
+    drawn = view.canvas()
+    view.assert_not_blank(drawn, "the exported canvas")
+    view.assert_not_blank(view.canvas(view.CURVE), "the exported saturation curve")
+
+    before = view.state()["drawn"]
+    view.drag_alpha(0.9, 0.2)
+    view.wait_drawn_after(before)
+    scrubbed = view.canvas()
+    assert scrubbed["hash"] != drawn["hash"], "the α scrubber does not redraw in the static export"
+    view.assert_not_blank(scrubbed, "the exported canvas at α≈0.2")
+    page.screenshot(path=str(artifacts / "explorer_static.png"))
+
+    # Kernel-only controls are disabled in the export; the front-end ones are not.
+    assert view.baseline.is_disabled(), "the baseline menu needs a kernel and should be disabled"
+    assert view.alpha.is_enabled() and view.opacity.is_enabled()
+
+    assert outside == [], f"the static export reached for the network: {outside}"
+    assert page.aw_errors == []

@@ -242,8 +242,9 @@ def show(
         Which input of the batch. Default 0.
     reduce : {"sum", "abs_sum", "l2"}
         Channel reduction (:func:`attrwidgets.attribution.reduce_channels`). ``"sum"`` is signed
-        and drawn with a diverging colormap on the symmetric range [−v, v]; the others are
-        magnitudes drawn with a sequential colormap on [0, v].
+        and drawn with a diverging colormap on the symmetric range [−v, v] (unless the map has no
+        negative value, as Grad-CAM's: then it is a magnitude); the others are magnitudes drawn
+        with a sequential colormap on [0, v].
     clip : float
         Percentile of |map| (0–100) that sets v; larger values saturate. Default 99.
     alpha : float
@@ -261,6 +262,8 @@ def show(
         The figure; its heatmap is the last image of the axes (``ax.images[-1]``).
     """
     heat = _heat(attribution.values, index, reduce)
+    if reduce in _SIGNED and heat.min() >= 0 < heat.max():
+        reduce = "abs_sum"  # a map with no negative values (Grad-CAM, FullGrad) is a magnitude
     limits = _limits(heat, reduce, clip)
     cmap = cmap or (SIGNED_CMAP if reduce in _SIGNED else MAGNITUDE_CMAP)
     if ax is None:

@@ -175,3 +175,14 @@ def test_figure_baseline_grid(signed, tmp_path):
         viz.figure_baseline_grid(image, {}, tmp_path / "none.png")
     with pytest.raises(ValueError, match="broadcast"):
         viz.figure_baseline_grid(image, {"bad": (torch.zeros(3, 5, 5), signed)}, tmp_path / "bad.png")
+
+
+def test_non_negative_map_is_drawn_as_a_magnitude() -> None:
+    import torch
+
+    from attrwidgets.attribution import Attribution
+
+    values = torch.rand(1, 1, 8, 8)
+    fig = Attribution(values=values, target=torch.tensor([0]), method="grad_cam").show()
+    low, high = fig.axes[0].images[-1].get_clim()
+    assert low == 0.0 and high > 0

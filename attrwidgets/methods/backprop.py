@@ -23,6 +23,10 @@ __all__ = ["deconvnet", "guided_backprop"]
 
 #: The functional ReLUs a module hook cannot reach (what ``nn.ReLU.forward`` calls is among them).
 _FUNCTIONAL_RELUS = frozenset({F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_})
+#: Rectifiers the rules apply to: piecewise-linear with slope 0 or 1 (ReLU6 is a ReLU capped at 6).
+_RECTIFIERS = (nn.ReLU, nn.ReLU6)
+#: Other rectifier-like activations: they keep their plain gradient, and the call says so.
+_UNRULED = (nn.LeakyReLU, nn.PReLU, nn.ELU, nn.CELU, nn.SELU, nn.GELU, nn.SiLU, nn.Mish, nn.Hardswish, nn.Softplus)
 
 _RULE_NAMES = {True: "Guided Backprop", False: "DeconvNet"}
 
@@ -75,8 +79,9 @@ def guided_backprop(
 
     Notes
     -----
-    The rule is applied to ``nn.ReLU`` modules only; other activations (ReLU6, LeakyReLU, GELU,
-    SiLU, ...) keep their plain gradient, and a model with no ReLU gets exactly the gradient.
+    The rule is applied to ``nn.ReLU`` and ``nn.ReLU6`` modules (EfficientNet-Lite and MobileNet use
+    ReLU6; its mask is 1[0 < x < 6]); other activations (LeakyReLU, GELU, SiLU, ...) keep their
+    plain gradient, with a warning, and a model with no rectifier gets exactly the gradient.
     Same values as Captum's ``GuidedBackprop``, which replaces each ReLU's input gradient with a
     full backward hook; here a tensor hook on each ReLU's output clamps the gradient arriving there
     and the ReLU's own backward applies the mask, so in-place ReLUs need no copy and the forward
@@ -165,9 +170,16 @@ def rule_gradient(
     ``stacklevel`` of the functional-ReLU warning: 3 points at the caller of the public method.
     """
     watch = _ReluWatch()
+    unruled = sorted({type(m).__name__ for m in explained.module.modules() if isinstance(m, _UNRULED)})
+    if unruled:
+        warnings.warn(
+            f"{method}: the rule applies to ReLU and ReLU6 modules; the model's {', '.join(unruled)} "
+            "activations keep their plain gradient, so the map is partly an ordinary gradient there.",
+            stacklevel=stacklevel,
+        )
     with ModelGuard(explained.module, hooks=True) as guard:
         for module in explained.module.modules():
-            if isinstance(module, nn.ReLU):
+            if isinstance(module, _RECTIFIERS):
                 _install_rule(guard, module, watch, guided=guided)
         with watch:
             target_t, score, grad, _ = first_pass(explained, explained.inputs, lambda out: resolve_target(target, out))
@@ -183,16 +195,16 @@ def rule_gradient(
 
 
 class _DeconvRelu(torch.autograd.Function):
-    """ReLU forward; backward max(g, 0), whatever the sign of the input (DeconvNet)."""
+    """ReLU (or ReLU6: ``upper=6``) forward; backward max(g, 0), whatever the input (DeconvNet)."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
-        return x.clamp(min=0)
+    def forward(ctx: Any, x: torch.Tensor, upper: float | None) -> torch.Tensor:
+        return x.clamp(min=0, max=upper)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
-        return grad.clamp(min=0)
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return grad.clamp(min=0), None
 
 
 def _positive(grad: torch.Tensor) -> torch.Tensor:
@@ -239,7 +251,7 @@ def _install_rule(guard: ModelGuard, module: nn.ReLU, watch: _ReluWatch, *, guid
     def after(mod: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor | None:
         watch.inside -= 1
         if not guided:
-            return _DeconvRelu.apply(pending.pop())
+            return _DeconvRelu.apply(pending.pop(), 6.0 if isinstance(mod, nn.ReLU6) else None)
         if output.requires_grad:
             guard.tensor_hook(output, _positive)
         return None

@@ -213,3 +213,22 @@ def test_torchscript_refused(method) -> None:
     scripted = torch.jit.script(MLP())
     with pytest.raises(TypeError, match="TorchScript"):
         method(scripted, torch.randn(2, 5, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("method", [guided_backprop, deconvnet])
+def test_relu6_gets_the_rule(method) -> None:
+    # f = w·relu6(x) with x = (1, 2, -1, 7): gradient w·1[0<x<6]; Guided Backprop also drops w < 0;
+    # DeconvNet passes max(w, 0) whatever x.
+    model = nn.Sequential(nn.ReLU6(), nn.Linear(4, 1, bias=False)).double()
+    with torch.no_grad():
+        model[1].weight.copy_(torch.tensor([[2.0, -3.0, 1.5, 4.0]]))
+    x = torch.tensor([[1.0, 2.0, -1.0, 7.0]], dtype=torch.float64)
+    expected = {"guided_backprop": [2.0, 0.0, 0.0, 0.0], "deconvnet": [2.0, 0.0, 1.5, 4.0]}
+    values = method(model, x).values
+    assert values.tolist() == [expected[method.__name__]]
+
+
+def test_other_activations_are_named_in_a_warning() -> None:
+    model = nn.Sequential(nn.Linear(3, 3), nn.SiLU(), nn.Linear(3, 2))
+    with pytest.warns(UserWarning, match="SiLU activations keep their plain gradient"):
+        guided_backprop(model, torch.rand(1, 3))

@@ -12,6 +12,7 @@ from torch import nn
 
 from attrwidgets.methods import gradient, input_x_gradient, integrated_gradients, smoothgrad
 from attrwidgets.registry import REGISTRY
+from tests.state import Raising, assert_clean, model_state
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -214,37 +215,6 @@ def test_bad_target_raises() -> None:
         smoothgrad(make_cnn(), make_images(), 5)
 
 
-class Raising(nn.Module):
-    def __init__(self, model: nn.Module, at: int) -> None:
-        super().__init__()
-        self.model, self.at, self.calls = model, at, 0
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
-        if self.calls == self.at:
-            msg = "boom"
-            raise RuntimeError(msg)
-        return self.model(z)
-
-
-def _state(model: nn.Module) -> tuple:
-    return (
-        [m.training for m in model.modules()],
-        [(p.requires_grad, p.grad) for p in model.parameters()],
-        {k: v.clone() for k, v in model.state_dict().items()},
-    )
-
-
-def _assert_clean(model: nn.Module, before: tuple) -> None:
-    for module in model.modules():
-        assert not module._forward_hooks and not module._forward_pre_hooks
-        assert not module._backward_hooks and not module._backward_pre_hooks
-    after = _state(model)
-    assert after[0] == before[0]
-    assert all(a[0] == b[0] and a[1] is b[1] for a, b in zip(after[1], before[1], strict=True))
-    assert all(torch.equal(after[2][k], before[2][k]) for k in before[2])
-
-
 @pytest.mark.filterwarnings("ignore:integrated_gradients. relative completeness gap")  # 4 steps: coarse on purpose
 @pytest.mark.parametrize("base", ["gradient", "integrated_gradients"])
 @pytest.mark.parametrize("case", ["normal", "bad_target", "raising"])
@@ -255,7 +225,7 @@ def test_hooks_gone_and_state_restored(case: str, base: str) -> None:
     model = Raising(inner, at=3 if case == "raising" else -1)
     x = make_images()
     original = x.clone()
-    before = _state(model)
+    before = model_state(model)
     options = {"samples": 4, "base": base, "memory": 1}  # one point per chunk: the raise comes mid-pass
     if base == "integrated_gradients":
         options |= {"base_options": {"steps": 4}, "memory": None}
@@ -264,7 +234,7 @@ def test_hooks_gone_and_state_restored(case: str, base: str) -> None:
     else:
         with pytest.raises((ValueError, RuntimeError), match="boom" if case == "raising" else "valid targets"):
             smoothgrad(model, x, 9 if case == "bad_target" else None, **options)
-    _assert_clean(model, before)
+    assert_clean(model, before)
     assert torch.equal(x, original)
     assert x.grad is None and not x.requires_grad
 

@@ -11,6 +11,7 @@ from torch import nn
 
 from attrwidgets.methods import occlusion
 from attrwidgets.registry import REGISTRY
+from tests.state import Raising, assert_clean, model_state
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -208,39 +209,6 @@ def test_bad_target_raises_after_one_forward() -> None:
         occlusion(make_cnn(), make_images(), 7, window=4, stride=4)
 
 
-class Raising(nn.Module):
-    """Raises inside forward on the call given (after some forwards went through)."""
-
-    def __init__(self, model: nn.Module, at: int) -> None:
-        super().__init__()
-        self.model, self.at, self.calls = model, at, 0
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
-        if self.calls == self.at:
-            msg = "boom"
-            raise RuntimeError(msg)
-        return self.model(z)
-
-
-def _state(model: nn.Module) -> tuple:
-    return (
-        [m.training for m in model.modules()],
-        [(p.requires_grad, p.grad) for p in model.parameters()],
-        {k: v.clone() for k, v in model.state_dict().items()},
-    )
-
-
-def _assert_clean(model: nn.Module, before: tuple) -> None:
-    for module in model.modules():
-        assert not module._forward_hooks and not module._forward_pre_hooks
-        assert not module._backward_hooks and not module._backward_pre_hooks
-    after = _state(model)
-    assert after[0] == before[0]
-    assert all(a[0] == b[0] and a[1] is b[1] for a, b in zip(after[1], before[1], strict=True))
-    assert all(torch.equal(after[2][k], before[2][k]) for k in before[2])
-
-
 @pytest.mark.parametrize("case", ["normal", "bad_target", "raising"])
 def test_hooks_gone_and_state_restored(case: str) -> None:
     inner = make_cnn().train()  # a train-mode model: put back in train mode afterwards
@@ -248,14 +216,14 @@ def test_hooks_gone_and_state_restored(case: str) -> None:
     model = Raising(inner, at=3 if case == "raising" else -1)
     x = make_images()
     original = x.clone()
-    before = _state(model)
+    before = model_state(model)
     if case == "normal":
         attr = occlusion(model, x, window=4, stride=4)
         assert torch.isfinite(attr.values).all()
     else:
         with pytest.raises((ValueError, RuntimeError), match="boom" if case == "raising" else "valid targets"):
             occlusion(model, x, 9 if case == "bad_target" else None, window=4, stride=4, memory=1)
-    _assert_clean(model, before)
+    assert_clean(model, before)
     assert torch.equal(x, original)
     assert x.grad is None and not x.requires_grad
 

@@ -1,7 +1,8 @@
 // The saturation curves: scaling (pure, tested) and drawing on a 2D canvas context.
 //
 // Top plot: the model's score F along the path and the normalised gradient magnitude (the IG
-// paper's saturation view), with marks where the predicted class changes. Bottom plot: the
+// paper's saturation view). Above it, a strip coloured by the class the model predicts at each α
+// (named in a list beside the canvas, so labels never collide), with faint lines where it changes. Bottom plot: the
 // cumulative sum of attributions up to α against the line F(x) − F(x′) (Distill's completeness
 // view). Both share the α axis and show a marker at the current α.
 
@@ -82,11 +83,65 @@ export function classChanges(alphas, predicted) {
   return out;
 }
 
+/** Colours of the predicted-class strip: the explained class gets the first. */
+export const CLASS_COLORS = ["#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#9d755d", "#72b7b2", "#bab0ac"];
+
+/**
+ * Runs of one predicted class along α: `[{start, end, cls}]`, covering [0, 1], each boundary
+ * midway between the two points where the class changes.
+ * @param {ArrayLike<number>} alphas  sorted ascending
+ * @param {ArrayLike<number>} predicted  class index at each α
+ */
+export function classSegments(alphas, predicted) {
+  const n = Math.min(alphas.length, predicted.length);
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const cls = predicted[i];
+    const last = out[out.length - 1];
+    if (last && last.cls === cls) continue;
+    const start = i === 0 ? 0 : (alphas[i - 1] + alphas[i]) / 2;
+    if (last) last.end = start;
+    out.push({ start, end: 1, cls });
+  }
+  return out;
+}
+
+/**
+ * One colour per class of the segments: `target` (the explained class) gets the first colour,
+ * the others follow in order of appearance along α; beyond the palette, grey.
+ * @returns {Map<number, string>}
+ */
+export function classColors(segments, target) {
+  const colors = new Map();
+  const order = [target, ...segments.map((s) => s.cls)].filter((c) => c !== undefined && c !== null);
+  for (const c of order) {
+    if (!colors.has(c)) colors.set(c, CLASS_COLORS[colors.size] ?? "#cccccc");
+  }
+  if (!segments.some((s) => s.cls === target)) colors.delete(target);
+  return colors;
+}
+
+/**
+ * Per class: the α ranges where the model predicts it and their total length, longest total
+ * first (for the list beside the curves).
+ * @returns {{cls: number, total: number, ranges: number[][]}[]}
+ */
+export function classSummary(segments) {
+  const byClass = new Map();
+  for (const s of segments) {
+    if (!byClass.has(s.cls)) byClass.set(s.cls, { cls: s.cls, total: 0, ranges: [] });
+    const entry = byClass.get(s.cls);
+    entry.total += s.end - s.start;
+    entry.ranges.push([s.start, s.end]);
+  }
+  return [...byClass.values()].sort((a, b) => b.total - a.total);
+}
+
 /** The two plot rectangles inside a canvas of width × height (CSS pixels). */
 export function layout(width, height) {
   const left = 52;
   const right = 46;
-  const top = 40;
+  const top = 58;
   const gap = 62;
   const bottom = 30;
   const h = Math.max(20, (height - top - gap - bottom) / 2);
@@ -130,7 +185,7 @@ function polyline(ctx, pts, color, width = 1.6, dash = []) {
   ctx.restore();
 }
 
-function frameAxes(ctx, plot, ys, yTicks, side, color, title) {
+function frameAxes(ctx, plot, ys, yTicks, side, color, title, lift = 24) {
   ctx.save();
   ctx.strokeStyle = COLORS.axis;
   ctx.lineWidth = 1;
@@ -150,7 +205,7 @@ function frameAxes(ctx, plot, ys, yTicks, side, color, title) {
     ctx.textBaseline = "bottom";
     ctx.font = "bold 11px sans-serif";
     ctx.fillStyle = COLORS.text;
-    ctx.fillText(title, plot.x - 40, plot.y - 24);
+    ctx.fillText(title, plot.x - 40, plot.y - lift);
   }
   ctx.restore();
 }
@@ -166,7 +221,7 @@ function alphaAxis(ctx, plot, xs, label) {
   ctx.restore();
 }
 
-function legend(ctx, plot, items) {
+function legend(ctx, plot, items, lift = 9) {
   ctx.save();
   ctx.font = "10px sans-serif";
   ctx.textBaseline = "middle";
@@ -174,7 +229,7 @@ function legend(ctx, plot, items) {
   let x = plot.x;
   for (const [text, color, dash] of items) {
     const w = ctx.measureText ? ctx.measureText(text).width : text.length * 5.5;
-    const y = plot.y - 9;
+    const y = plot.y - lift;
     ctx.strokeStyle = color;
     ctx.lineWidth = 2;
     ctx.setLineDash(dash || []);
@@ -211,10 +266,12 @@ function marker(ctx, plot, x) {
  * @param {CanvasRenderingContext2D} ctx  already scaled to CSS pixels
  * @param {{alphas: Float32Array, scores: Float32Array, gradNorm: Float32Array,
  *          cumulative: Float32Array, span: number, predicted?: Int32Array|null,
- *          predictedAlphas?: Float32Array|null, label?: (i: number) => string}} data
- *   `span` is F(x) − F(x′); `predicted` the class at each of `predictedAlphas`.
+ *          predictedAlphas?: Float32Array|null, target?: number}} data
+ *   `span` is F(x) − F(x′); `predicted` the class at each of `predictedAlphas`; `target` the
+ *   explained class (first colour of the strip).
  * @param {{alpha: number, width: number, height: number}} view
- * @returns {{top: object, bottom: object, changes: object[]}} the layout, for pointer handling
+ * @returns {{top: object, bottom: object, changes: object[], segments: object[], colors: Map}}
+ *   the layout (for pointer handling) and the class strip (for the list of class names)
  */
 export function drawCurves(ctx, data, { alpha, width, height }) {
   const plots = layout(width, height);
@@ -229,40 +286,40 @@ export function drawCurves(ctx, data, { alpha, width, height }) {
   const scoreRange = paddedExtent([data.scores]);
   const ysScore = linearScale(scoreRange, [top.y + top.h, top.y]);
   const ysGrad = linearScale([0, 1.08], [top.y + top.h, top.y]);
-  frameAxes(ctx, top, ysScore, ticks(...scoreRange, 4), "left", COLORS.score, "Along the path: the model\u2019s score and its gradient");
+  frameAxes(ctx, top, ysScore, ticks(...scoreRange, 4), "left", COLORS.score, "Along the path: the model\u2019s score and its gradient", 40);
   frameAxes(ctx, top, ysGrad, [0, 0.5, 1], "right", COLORS.grad, "");
-  const changes = data.predicted && data.predictedAlphas ? classChanges(data.predictedAlphas, data.predicted) : [];
+  const hasClasses = data.predicted && data.predictedAlphas && data.predicted.length > 0;
+  const changes = hasClasses ? classChanges(data.predictedAlphas, data.predicted) : [];
+  const segments = hasClasses ? classSegments(data.predictedAlphas, data.predicted) : [];
+  const colors = classColors(segments, data.target);
   ctx.save();
-  ctx.font = "9px sans-serif";
-  ctx.textAlign = "center";
-  ctx.textBaseline = "top";
-  let lastLabel = -Infinity;
-  let row = 0;
+  // the predicted-class strip just above the plot; its names are listed outside the canvas
+  const strip = { y: top.y - 13, h: 10 };
+  for (const s of segments) {
+    ctx.fillStyle = colors.get(s.cls) ?? "#cccccc";
+    const x0 = xsTop(s.start);
+    ctx.fillRect(x0, strip.y, Math.max(1, xsTop(s.end) - x0), strip.h);
+  }
+  if (segments.length) {
+    ctx.strokeStyle = COLORS.axis;
+    ctx.lineWidth = 1;
+    ctx.strokeRect(top.x, strip.y, top.w, strip.h);
+    ctx.fillStyle = COLORS.text;
+    ctx.font = "9px sans-serif";
+    ctx.textAlign = "right";
+    ctx.textBaseline = "middle";
+    ctx.fillText("class", top.x - 4, strip.y + strip.h / 2);
+  }
   for (const c of changes) {
     const x = xsTop(c.alpha);
     ctx.strokeStyle = COLORS.change;
+    ctx.globalAlpha = 0.45;
     ctx.lineWidth = 1;
     ctx.setLineDash([3, 3]);
     ctx.beginPath();
     ctx.moveTo(x, top.y);
     ctx.lineTo(x, top.y + top.h);
     ctx.stroke();
-    // label a change only where there is room; crowded changes keep just their line
-    if (x - lastLabel >= 80) {
-      row = 0;
-    } else if (row === 0 && x - lastLabel >= 0) {
-      row = 1;
-    } else {
-      continue;
-    }
-    const text = `→ ${data.label ? data.label(c.to) : c.to}`;
-    const width = ctx.measureText ? ctx.measureText(text).width : text.length * 5;
-    const tx = Math.min(Math.max(x, top.x + width / 2 + 2), top.x + top.w - width / 2 - 2);
-    ctx.fillStyle = "rgba(255,255,255,0.85)";
-    ctx.fillRect(tx - width / 2 - 2, top.y + 2 + row * 11, width + 4, 11);
-    ctx.fillStyle = COLORS.change;
-    ctx.fillText(text, tx, top.y + 3 + row * 11);
-    if (row === 0) lastLabel = x;
   }
   ctx.restore();
   polyline(ctx, points(data.alphas, data.gradNorm, xsTop, ysGrad), COLORS.grad);
@@ -271,7 +328,7 @@ export function drawCurves(ctx, data, { alpha, width, height }) {
     ["score F (logit)", COLORS.score],
     ["|∇F| (normalised)", COLORS.grad],
     ...(changes.length ? [["class changes", COLORS.change, [3, 3]]] : []),
-  ]);
+  ], 26);
   marker(ctx, top, xsTop(alpha));
   alphaAxis(ctx, top, xsTop, "");
 
@@ -290,5 +347,5 @@ export function drawCurves(ctx, data, { alpha, width, height }) {
   ]);
   marker(ctx, bottom, xsBottom(alpha));
   alphaAxis(ctx, bottom, xsBottom, "α (0 = baseline, 1 = input)");
-  return { ...plots, changes };
+  return { ...plots, changes, segments, colors };
 }

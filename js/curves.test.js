@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { alphaAtX, classChanges, drawCurves, formatTick, layout, linearScale, paddedExtent, points, ticks } from "./curves.js";
+import { CLASS_COLORS, alphaAtX, classChanges, classColors, classSegments, classSummary, drawCurves, formatTick, layout, linearScale, paddedExtent, points, ticks } from "./curves.js";
 
 test("linearScale maps and inverts, flipping the y axis", () => {
   const ys = linearScale([0, 10], [100, 0]);
@@ -81,15 +81,55 @@ test("drawCurves draws both plots, the marker and the class changes", () => {
       span: 2.6,
       predicted: new Int32Array([4, 4, 9, 9, 9]),
       predictedAlphas: alphas,
-      label: (i) => `class ${i}`,
+      target: 9,
     },
     { alpha: 0.5, width: 400, height: 300 },
   );
   assert.equal(out.changes.length, 1);
   const texts = ctx.calls.filter((c) => c[0] === "fillText").map((c) => c[1]);
-  for (const t of ["Along the path: the model’s score and its gradient", "Completeness: attributions add up to F(x) − F(x′)", "→ class 9", "F(x) − F(x′)", "α (0 = baseline, 1 = input)"]) {
+  for (const t of ["Along the path: the model’s score and its gradient", "Completeness: attributions add up to F(x) − F(x′)", "class", "F(x) − F(x′)", "α (0 = baseline, 1 = input)"]) {
     assert.ok(texts.includes(t), `missing label ${t}`);
   }
   const markerX = out.top.x + out.top.w / 2;
   assert.ok(ctx.calls.some((c) => c[0] === "moveTo" && c[1] === markerX && c[2] === out.top.y), "marker at α");
+  assert.deepEqual(out.segments.map((s) => s.cls), [4, 9]);
+  assert.equal(out.colors.get(9), CLASS_COLORS[0], "the explained class gets the first colour");
+  // the strip: one rectangle per run, just above the top plot, in the class colours
+  const fills = [];
+  let fill = null;
+  for (const c of ctx.calls) {
+    if (c[0] === "set:fillStyle") fill = c[1];
+    if (c[0] === "fillRect" && c[2] < out.top.y && c[2] > 0) fills.push([fill, c[1], c[3]]);
+  }
+  assert.deepEqual(fills.map((f) => f[0]), [CLASS_COLORS[1], CLASS_COLORS[0]]);
+  assert.equal(fills[0][1], out.top.x, "the strip starts at α = 0");
+  assert.ok(Math.abs(fills[1][1] - (out.top.x + 0.375 * out.top.w)) < 1e-9, "the change is midway between points");
+});
+
+test("classSegments covers [0, 1] with one run per class change", () => {
+  assert.deepEqual(classSegments([0, 0.2, 0.4, 1], [7, 7, 3, 7]), [
+    { start: 0, end: 0.30000000000000004, cls: 7 },
+    { start: 0.30000000000000004, end: 0.7, cls: 3 },
+    { start: 0.7, end: 1, cls: 7 },
+  ]);
+  assert.deepEqual(classSegments([0, 1], [2, 2]), [{ start: 0, end: 1, cls: 2 }]);
+  assert.deepEqual(classSegments([], []), []);
+});
+
+test("classColors: the target first, then order of appearance, grey past the palette", () => {
+  const segs = classSegments([0, 0.5, 1], [1, 2, 3]);
+  const colors = classColors(segs, 3);
+  assert.equal(colors.get(3), CLASS_COLORS[0]);
+  assert.equal(colors.get(1), CLASS_COLORS[1]);
+  assert.equal(colors.get(2), CLASS_COLORS[2]);
+  assert.equal(classColors(segs, 99).has(99), false, "a target never predicted gets no entry");
+  const many = classSegments([...Array(12).keys()].map((i) => i / 11), [...Array(12).keys()]);
+  assert.equal(classColors(many, 0).get(11), "#cccccc");
+});
+
+test("classSummary groups the runs of each class, longest first", () => {
+  const summary = classSummary(classSegments([0, 0.2, 0.4, 1], [7, 7, 3, 7]));
+  assert.deepEqual(summary.map((s) => s.cls), [7, 3]);
+  assert.equal(summary[0].ranges.length, 2);
+  assert.ok(Math.abs(summary[0].total - 0.6) < 1e-9);
 });

@@ -71,25 +71,61 @@ export function ghost(rgba, amount = 0.5) {
 }
 
 /**
- * Blend a normalised map over RGBA pixels. The heat colour of a value v comes from `lut`
- * (signed maps use v ∈ [−1, 1] → [0, 1] of the table, magnitudes v ∈ [0, 1]) and its opacity is
- * `opacity × |v|^gamma` (gamma 0.5 by default lifts the many small values of a sparse map), so
- * pixels with no attribution show the image unchanged.
+ * Overlay defaults, chosen so a heatmap reads at a glance over a photo: values at half the clip
+ * scale (`knee`) and above are fully opaque, weaker ones fade in with `|v / knee|^gamma`, and
+ * colours start `floor` of the way out from the pale middle of a diverging map (or the dark start
+ * of a sequential one), so even moderate values have a clear hue.
+ */
+export const OVERLAY = { opacity: 0.8, gamma: 1, knee: 0.4, floor: 0.2 };
+
+/**
+ * Colour table index (0..n) and opacity (0..1) of one normalised value.
+ * @param {number} v  in [-1, 1] (signed) or [0, 1]
+ * @param {number} n  last index of the table
+ */
+export function heatOf(v, n, { opacity = OVERLAY.opacity, signed = true, gamma = OVERLAY.gamma, knee = OVERLAY.knee, floor = OVERLAY.floor } = {}) {
+  const x = Number.isFinite(v) ? v : 0;
+  const m = Math.min(1, Math.abs(x));
+  if (m === 0) return { index: signed ? Math.round(n / 2) : 0, alpha: 0 };
+  const lifted = floor + (1 - floor) * m;
+  const t = signed ? 0.5 + 0.5 * Math.sign(x) * lifted : lifted;
+  const index = Math.max(0, Math.min(n, Math.round(t * n)));
+  const o = Math.min(1, Math.max(0, opacity));
+  const alpha = o * Math.min(1, m / Math.max(knee, 1e-6)) ** gamma;
+  return { index, alpha };
+}
+
+/**
+ * Blend a normalised map over RGBA pixels with the colour and opacity of {@link heatOf}
+ * (signed maps: v ∈ [−1, 1] → both halves of `lut`; magnitudes: v ∈ [0, 1]). Pixels with no
+ * attribution show the image unchanged. `knee: 1, floor: 0` gives the plain `opacity × |v|^gamma`.
  * @param {Uint8ClampedArray} base  RGBA pixels, not modified
  * @param {Float32Array} norm  normalised values, one per pixel
  * @param {Uint8Array} lut  RGB lookup table
- * @param {{opacity?: number, signed?: boolean, gamma?: number}} [options]
+ * @param {{opacity?: number, signed?: boolean, gamma?: number, knee?: number, floor?: number}} [options]
  * @returns {Uint8ClampedArray}
  */
-export function blend(base, norm, lut, { opacity = 0.7, signed = true, gamma = 0.5 } = {}) {
+export function blend(base, norm, lut, options = {}) {
   const out = new Uint8ClampedArray(base.length);
   const n = lut.length / 3 - 1;
-  const o = Math.min(1, Math.max(0, opacity));
+  // one table of (index, alpha) per quantised value: the loop below runs per pixel per frame
+  const steps = 1024;
+  const signed = options.signed ?? true;
+  const idx = new Int32Array(steps + 1);
+  const alp = new Float32Array(steps + 1);
+  for (let k = 0; k <= steps; k++) {
+    const v = signed ? (2 * k) / steps - 1 : k / steps;
+    const { index, alpha } = heatOf(v, n, { ...options, signed });
+    idx[k] = index * 3;
+    alp[k] = alpha;
+  }
   for (let p = 0; p < norm.length; p++) {
-    const v = Number.isFinite(norm[p]) ? norm[p] : 0;
+    let v = norm[p];
+    if (!(v === v)) v = 0; // NaN
     const t = signed ? (v + 1) / 2 : v;
-    const i = Math.max(0, Math.min(n, Math.round(t * n))) * 3;
-    const a = o * Math.min(1, Math.abs(v) ** gamma);
+    const k = t <= 0 ? 0 : t >= 1 ? steps : Math.round(t * steps);
+    const a = alp[k];
+    const i = idx[k];
     const q = p * 4;
     out[q] = base[q] + a * (lut[i] - base[q]);
     out[q + 1] = base[q + 1] + a * (lut[i + 1] - base[q + 1]);
@@ -100,19 +136,33 @@ export function blend(base, norm, lut, { opacity = 0.7, signed = true, gamma = 0
 }
 
 /**
- * A horizontal colour bar of `width` × `height` RGBA pixels, low values on the left.
+ * A horizontal colour bar of `width` × `height` RGBA pixels, low values on the left. With
+ * `overlay` options it shows what {@link blend} draws over a plain grey (`background`), so the bar
+ * matches the picture; without, the raw table.
+ * @param {{opacity?: number, signed?: boolean, gamma?: number, knee?: number, floor?: number, background?: number}} [overlay]
  * @returns {Uint8ClampedArray}
  */
-export function colorbar(lut, width, height) {
+export function colorbar(lut, width, height, overlay = null) {
   const out = new Uint8ClampedArray(width * height * 4);
   const n = lut.length / 3 - 1;
+  const signed = overlay?.signed ?? true;
+  const grey = overlay?.background ?? 170;
   for (let x = 0; x < width; x++) {
-    const i = Math.round((width === 1 ? 0 : x / (width - 1)) * n) * 3;
+    const f = width === 1 ? 0 : x / (width - 1);
+    let rgb;
+    if (overlay) {
+      const { index, alpha } = heatOf(signed ? 2 * f - 1 : f, n, { ...overlay, signed });
+      const i = index * 3;
+      rgb = [0, 1, 2].map((c) => grey + alpha * (lut[i + c] - grey));
+    } else {
+      const i = Math.round(f * n) * 3;
+      rgb = [lut[i], lut[i + 1], lut[i + 2]];
+    }
     for (let y = 0; y < height; y++) {
       const q = (y * width + x) * 4;
-      out[q] = lut[i];
-      out[q + 1] = lut[i + 1];
-      out[q + 2] = lut[i + 2];
+      out[q] = rgb[0];
+      out[q + 1] = rgb[1];
+      out[q + 2] = rgb[2];
       out[q + 3] = 255;
     }
   }

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { blend, colorbar, ghost, pathImage, resize } from "./heatmap.js";
+import { OVERLAY, blend, colorbar, ghost, heatOf, pathImage, resize } from "./heatmap.js";
 import { colormap } from "./colormap.js";
 
 test("resize keeps constant maps constant and identity sizes unchanged", () => {
@@ -55,8 +55,9 @@ test("colorbar runs from the first to the last colour", () => {
 test("blend's gamma lifts small values", () => {
   const base = new Uint8ClampedArray([0, 0, 0, 255]);
   const lut = new Uint8Array(256 * 3).fill(200);
-  const linear = blend(base, new Float32Array([0.25]), lut, { opacity: 1, signed: false, gamma: 1 });
-  const lifted = blend(base, new Float32Array([0.25]), lut, { opacity: 1, signed: false, gamma: 0.5 });
+  const plain = { opacity: 1, signed: false, knee: 1, floor: 0 };
+  const linear = blend(base, new Float32Array([0.25]), lut, { ...plain, gamma: 1 });
+  const lifted = blend(base, new Float32Array([0.25]), lut, { ...plain, gamma: 0.5 });
   assert.equal(linear[0], 50);
   assert.equal(lifted[0], 100);
 });
@@ -68,4 +69,34 @@ test("ghost fades towards grey and keeps alpha", () => {
   assert.equal(flat[0], flat[1]);
   assert.equal(flat[1], flat[2]);
   assert.equal(flat[3], 200);
+});
+
+test("the default overlay makes strong values opaque and moderate ones clearly coloured", () => {
+  const n = 255;
+  assert.ok(OVERLAY.opacity >= 0.8, "visible at the default opacity");
+  assert.equal(heatOf(OVERLAY.knee, n, { opacity: 1 }).alpha, 1, "from the knee on, fully opaque");
+  assert.ok(OVERLAY.knee <= 0.5);
+  assert.equal(heatOf(-0.9, n, { opacity: 1 }).alpha, 1);
+  assert.equal(heatOf(0, n).alpha, 0, "no attribution, no colour");
+  const weak = heatOf(0.1, n, { opacity: 1 });
+  assert.ok(weak.alpha >= 0.2 && weak.alpha < 0.5, `a tenth of the scale shows, faintly (${weak.alpha})`);
+  let last = 0;
+  for (let v = 0.05; v <= 1; v += 0.05) {
+    const { alpha } = heatOf(v, n, { opacity: 1 });
+    assert.ok(alpha >= last, "opacity grows with |v|");
+    last = alpha;
+  }
+  // colours start away from the pale middle of a diverging map
+  const { index } = heatOf(0.01, n, { signed: true });
+  assert.ok(index - n / 2 >= OVERLAY.floor * n * 0.5 - 1, `index ${index}`);
+  assert.ok(heatOf(-0.01, n, { signed: true }).index < n / 2 - OVERLAY.floor * n * 0.5 + 1);
+  assert.equal(heatOf(1, n, { signed: false }).index, n);
+});
+
+test("the overlay colour bar shows the overlay over grey: grey in the middle, full colour at the ends", () => {
+  const lut = colormap("coolwarm");
+  const bar = colorbar(lut, 21, 1, { opacity: 1, signed: true, background: 170 });
+  assert.deepEqual(Array.from(bar.slice(40, 43)), [170, 170, 170], "zero shows the background");
+  assert.deepEqual(Array.from(bar.slice(0, 3)), Array.from(lut.slice(0, 3)));
+  assert.deepEqual(Array.from(bar.slice(80, 83)), Array.from(lut.slice(765, 768)));
 });

@@ -9,8 +9,9 @@
 import { decode, frame } from "./wire.js";
 import { COLORMAPS, resolveColormap } from "./colormap.js";
 import { SIGN_MODES, clipScale, isSigned, normalize, applySign } from "./normalize.js";
-import { blend, colorbar, ghost, pathImage, resize } from "./heatmap.js";
-import { alphaAtX, drawCurves, formatTick } from "./curves.js";
+import { OVERLAY, blend, colorbar, ghost, pathImage, resize } from "./heatmap.js";
+import { alphaAtX, classSummary, drawCurves, formatTick } from "./curves.js";
+import { SIGMA, completenessText, parseSteps, stepsOptions } from "./controls.js";
 import { SLIDER_MAX, alphaToSlider, createPlayer, nearestIndex, sliderToAlpha } from "./scrubber.js";
 
 /**
@@ -24,7 +25,7 @@ import { SLIDER_MAX, alphaToSlider, createPlayer, nearestIndex, sliderToAlpha } 
  * @property {string} baseline
  * @property {number|null} sigma
  * @property {string} color
- * @property {number} steps  0 = auto
+ * @property {string|number} steps  "auto" or a number of points
  * @property {string} rule
  * @property {number} target
  * @property {number} opacity
@@ -63,6 +64,14 @@ const STYLE = `
 .aw-root .aw-completeness { padding: 3px 8px; border-radius: 4px; background: #eef6ee; display: inline-block; }
 .aw-root .aw-completeness[data-level=warn] { background: #fff1e0; color: #8a4b00; }
 .aw-root .aw-completeness[data-level=none] { background: #f2f2f2; color: #666; }
+.aw-root .aw-unit { color: #556; }
+.aw-root label[data-disabled] { color: #999; }
+.aw-root .aw-cancel { font: inherit; margin-left: 8px; }
+.aw-root .aw-curve-box { display: flex; flex-direction: column; gap: 2px; }
+.aw-root .aw-classes { font-size: 11px; color: #333; max-width: 420px; padding-left: 10px; }
+.aw-root .aw-classes .aw-swatch { display: inline-block; width: 10px; height: 10px; margin: 0 4px -1px 0; border-radius: 2px; }
+.aw-root .aw-classes li { list-style: none; margin: 0; }
+.aw-root .aw-classes ul { margin: 2px 0 0; padding: 0; }
 `;
 
 /** Create an element with a class, attributes and children. */
@@ -94,8 +103,8 @@ const BASELINE_NAMES = {
   white: "white",
   constant: "constant colour",
   uniform: "uniform noise",
-  gaussian: "image + gaussian noise (σ)",
-  blur: "blurred image (σ px)",
+  gaussian: "image + gaussian noise",
+  blur: "blurred image",
   max_distance: "maximum distance",
   references: "training example",
 };
@@ -146,7 +155,7 @@ function render({ model, el }) {
   // ---- view state (front end only) ----------------------------------------------------------
   const view = {
     alpha: Math.min(1, Math.max(0, Number(model.get("alpha") ?? 1))),
-    opacity: Number(model.get("opacity") ?? 0.7),
+    opacity: Number(model.get("opacity") ?? OVERLAY.opacity),
     cmap: model.get("cmap") || "auto",
     sign: model.get("sign") || "both",
     clip: Number(model.get("clip") ?? 99),
@@ -163,12 +172,13 @@ function render({ model, el }) {
   const title = h("div", { class: "aw-title" });
 
   const baselineSel = input("select", { class: "aw-baseline", title: "what 'absence of signal' means: the start of the path" });
-  const sigmaIn = input("input", { class: "aw-sigma", type: "number", min: 0, step: "any", title: "σ of the gaussian noise (fraction of the range) or of the blur (pixels)" });
+  const sigmaIn = input("input", { class: "aw-sigma", type: "number", min: 0, step: "any" });
+  const sigmaUnit = h("span", { class: "aw-unit" });
   const colorIn = input("input", { class: "aw-color", type: "color", title: "the constant colour of the baseline" });
-  const stepsIn = input("input", { class: "aw-steps", type: "number", min: 0, max: 512, step: 1, title: "points on the path (0 = auto: refine until the completeness gap is below 1 %)" });
+  const stepsIn = input("select", { class: "aw-steps", title: "points on the path; auto refines the path until the completeness gap is below 1 %" });
   const ruleSel = input("select", { class: "aw-rule", title: "quadrature rule along the path" });
   const targetSel = input("select", { class: "aw-target", title: "the class whose score is explained" });
-  const sigmaLabel = h("label", {}, "σ", sigmaIn);
+  const sigmaLabel = h("label", {}, "σ", sigmaIn, sigmaUnit);
   const colorLabel = h("label", {}, "colour", colorIn);
   const note = h("span", { class: "aw-note" });
   const kernelRow = h(
@@ -184,10 +194,13 @@ function render({ model, el }) {
     note,
   );
   const status = h("div", { class: "aw-status", "data-state": "idle" });
+  const cancel = input("button", { class: "aw-cancel", type: "button", title: "stop this computation; the last result stays" });
+  cancel.textContent = "✕ cancel";
 
   const canvas = h("canvas", { class: "aw-canvas" });
   const curve = h("canvas", { class: "aw-curve" });
-  const figures = h("div", { class: "aw-figures" }, canvas, curve);
+  const classes = h("div", { class: "aw-classes" });
+  const figures = h("div", { class: "aw-figures" }, canvas, h("div", { class: "aw-curve-box" }, curve, classes));
 
   const play = input("button", { class: "aw-play", type: "button", title: "animate α from the baseline to the input" });
   play.textContent = "▶ play";
@@ -234,15 +247,31 @@ function render({ model, el }) {
       targets.map((t) => [t.index, `${t.label} — logit ${fmt(t.score, 3)}, p ${(100 * t.prob).toFixed(1)} %`]),
       model.get("target"),
     );
-    const sigma = model.get("sigma");
-    sigmaIn.value = sigma === null || sigma === undefined ? "" : String(sigma);
-    sigmaIn.placeholder = model.get("baseline") === "blur" ? "10" : "0.1";
-    colorIn.value = model.get("color") || "#808080";
-    stepsIn.value = String(model.get("steps"));
     const b = model.get("baseline");
-    sigmaLabel.style.display = b === "gaussian" || b === "blur" ? "" : "none";
+    const spec = SIGMA[b];
+    const sigma = model.get("sigma");
+    if (spec) {
+      // the value in use is always visible: the baseline's default until one is typed
+      sigmaIn.value = String(sigma === null || sigma === undefined ? spec.default : sigma);
+      sigmaIn.step = String(spec.step);
+      sigmaIn.max = String(spec.max);
+      sigmaUnit.textContent = spec.unit;
+      sigmaLabel.title = spec.title;
+      sigmaLabel.removeAttribute("data-disabled");
+    } else {
+      sigmaIn.value = "";
+      sigmaUnit.textContent = "";
+      sigmaLabel.title = `the ${BASELINE_NAMES[b] || b} baseline has no σ (only the blurred image and gaussian noise do)`;
+      sigmaLabel.setAttribute("data-disabled", "");
+    }
+    colorIn.value = model.get("color") || "#808080";
+    const steps = model.get("steps");
+    setOptions(stepsIn, stepsOptions(steps), String(steps ?? "auto"));
     colorLabel.style.display = b === "constant" ? "" : "none";
     for (const c of [baselineSel, sigmaIn, colorIn, stepsIn, ruleSel, targetSel]) c.disabled = !interactive;
+    sigmaIn.disabled = !interactive || !spec;
+    ruleSel.disabled = !interactive || steps === "auto";
+    ruleSel.title = steps === "auto" ? "steps = auto uses its own adaptive Simpson mesh; pick a number of steps to choose a rule" : "quadrature rule along the path";
     note.textContent = interactive
       ? ""
       : "Static page: these controls need a running kernel. The α scrubber and the display controls work.";
@@ -304,7 +333,7 @@ function render({ model, el }) {
   }
 
   function drawBar(ctx, lut, signed, scale, x, y, w, label) {
-    const bar = colorbar(lut, Math.max(2, Math.round(w)), 10);
+    const bar = colorbar(lut, Math.max(2, Math.round(w)), 10, { opacity: view.opacity, signed });
     off.width = Math.max(2, Math.round(w));
     off.height = 10;
     off.getContext("2d").putImageData(new ImageData(bar, off.width, 10), 0, 0);
@@ -419,10 +448,36 @@ function render({ model, el }) {
         span: raw.score - raw.baseline_score,
         predicted: data.predicted,
         predictedAlphas: data.frameAlphas,
-        label: (i) => data.labels[String(i)] ?? `class ${i}`,
+        target: raw.target,
       },
       { alpha: view.alpha, width, height },
     );
+    showClasses();
+  }
+
+  /** The list of predicted classes along the path, in the colours of the strip. */
+  let classesFor = null;
+  function showClasses() {
+    if (!curveLayout || classesFor === data) return;
+    classesFor = data;
+    const { segments, colors } = curveLayout;
+    const summary = classSummary(segments);
+    classes.replaceChildren();
+    if (!summary.length) return;
+    const name = (c) => data.labels[String(c)] ?? `class ${c}`;
+    const range = ([a, b]) => `${a.toFixed(2)}–${b.toFixed(2)}`;
+    classes.append(h("div", { text: summary.length === 1 ? "Class the model predicts along the whole path:" : "Class the model predicts along the path (strip above the curve):" }));
+    const list = h("ul");
+    const shown = summary.slice(0, 6);
+    for (const s of shown) {
+      const swatch = h("span", { class: "aw-swatch" });
+      swatch.style.background = colors.get(s.cls) ?? "#cccccc";
+      const ranges = s.ranges.length > 3 ? `${s.ranges.slice(0, 3).map(range).join(", ")}, …` : s.ranges.map(range).join(", ");
+      const explained = s.cls === data.raw.target ? " (explained class)" : "";
+      list.append(h("li", {}, swatch, h("b", { text: name(s.cls) }), `${explained}: α ${ranges}`));
+    }
+    if (summary.length > shown.length) list.append(h("li", { text: `… and ${summary.length - shown.length} more classes` }));
+    classes.append(list);
   }
 
   function drawAll() {
@@ -452,12 +507,17 @@ function render({ model, el }) {
         status.append(h("progress", { max: 1, value: s.progress }));
         status.append(` ${Math.round(100 * s.progress)} %`);
       }
+      if (interactive) status.append(cancel);
     } else if (s.state === "error") {
       status.append(h("b", { text: "Error: " }), s.message || "unknown error");
       if (s.hint) status.append(h("div", { text: `What to do: ${s.hint}` }));
+    } else if (s.message) {
+      status.append(`⏹ ${s.message}`);
     } else if (data) {
       const r = data.raw;
-      status.append(`✓ ${r.stage === "coarse" ? "coarse preview" : "done"}: ${r.steps} points on the path, ${r.evaluations} model evaluations`);
+      const how = r.rule_used === "adaptive_simpson" ? "steps = auto" : `${r.params?.rule ?? r.rule_used}`;
+      const secs = r.timings ? `, ${(r.timings.attribution + r.timings.payload).toFixed(1)} s` : "";
+      status.append(`✓ ${r.stage === "coarse" ? "coarse preview" : "done"}: ${r.steps} points on the path (${how}), ${r.evaluations} model evaluations${secs}`);
     } else {
       status.append(interactive ? "waiting for the kernel…" : "static page");
     }
@@ -468,19 +528,8 @@ function render({ model, el }) {
       completeness.textContent = "";
       return;
     }
-    const r = data.raw;
-    const span = r.score - r.baseline_score;
-    const rel = r.relative_delta;
-    const warn = Number.isFinite(rel) && rel > 0.01;
-    completeness.setAttribute("data-level", warn ? "warn" : "ok");
-    const pct = Number.isFinite(rel) ? `${(100 * rel).toFixed(rel < 0.001 ? 3 : 2)} %` : "–";
-    let text = `Completeness: Σ attributions = ${fmt(r.sum)}  ·  F(x) − F(x′) = ${fmt(r.score)} − ${fmt(r.baseline_score)} = ${fmt(span)}  ·  gap ${pct}`;
-    if (warn) {
-      text += "  — above 1 %: raise the steps, switch the rule (gausslegendre converges fastest), or set steps to 0 (auto).";
-    } else {
-      text += "  ✓";
-    }
-    if (r.stage === "coarse") text += "  (coarse preview; the full result follows)";
+    const { level, text } = completenessText(data.raw, fmt);
+    completeness.setAttribute("data-level", level);
     completeness.textContent = text;
   }
 
@@ -587,7 +636,10 @@ function render({ model, el }) {
   on(baselineSel, "change", () => sendKernel("baseline", baselineSel.value));
   on(ruleSel, "change", () => sendKernel("rule", ruleSel.value));
   on(targetSel, "change", () => sendKernel("target", Number(targetSel.value)));
-  on(stepsIn, "change", () => sendKernel("steps", Math.round(Number(stepsIn.value) || 0)));
+  on(stepsIn, "change", () => sendKernel("steps", parseSteps(stepsIn.value)));
+  on(cancel, "click", () => {
+    if (interactive) model.send({ type: "cancel" });
+  });
   on(sigmaIn, "change", () => sendKernel("sigma", sigmaIn.value === "" ? null : Number(sigmaIn.value)));
   on(colorIn, "change", () => sendKernel("color", colorIn.value));
 

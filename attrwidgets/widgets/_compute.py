@@ -10,6 +10,7 @@ per-α maps at up to ``max_frames`` points, area-downsampled so they fit.
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -189,6 +190,7 @@ class PathExplainer:
         target = params.get("target")
         steps = params.get("steps", 50)
         rule = params.get("rule", "gausslegendre")
+        started = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             attribution = integrated_gradients(
@@ -206,10 +208,16 @@ class PathExplainer:
         if trace is None or trace.grad_maps is None or trace.cumulative_maps is None:
             msg = "integrated_gradients returned no trace maps; the explorer needs trace=True"
             raise RuntimeError(msg)
+        computed = time.perf_counter()
         alphas = trace.alphas[0].double().cpu()
         frames = select_frames(alphas.tolist(), self.max_frames)
         predicted = trace.predicted[0, frames].tolist()  # kept by the engine, no extra forward
-        return self._payload(attribution, base, frames, predicted, params, stage, notes)
+        payload = self._payload(attribution, base, frames, predicted, params, stage, notes)
+        payload["timings"] = {
+            "attribution": computed - started,
+            "payload": time.perf_counter() - computed,
+        }
+        return payload
 
     def _payload(
         self,
@@ -248,6 +256,9 @@ class PathExplainer:
             "delta": float(attribution.delta[0]),
             "relative_delta": float(relative[0]) if relative is not None else math.nan,
             "evaluations": int(trace.evaluations),
+            "rule_used": str(attribution.params.get("rule", params.get("rule", ""))),
+            "converged": bool(attribution.params.get("converged", True)),
+            "max_steps": int(attribution.params.get("max_steps", 0) or 0),
             "steps": int(trace.alphas.shape[1]),
             "notes": notes,
             "curve": {

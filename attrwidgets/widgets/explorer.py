@@ -29,9 +29,13 @@ from attrwidgets.widgets.session import Session, Stage
 __all__ = ["Explorer", "explore"]
 
 STEPS_MAX = 512
-"""Most points per path the explorer computes, whatever a front end asks for (0 means 'auto')."""
-COARSE_STEPS = 8
-"""Points of the quick first answer."""
+"""Most points per path the explorer computes, whatever a front end asks for."""
+STEPS_CHOICES = ("auto", 8, 16, 32, 64, 128, 256)
+"""What the steps menu offers ("auto": refine until the completeness gap is below 1 %)."""
+COARSE_STEPS = 6
+"""Gauss-Legendre points of the quick first answer."""
+COARSE_RULE = "gausslegendre"
+"""Rule of the quick first answer: the one that converges fastest with few points."""
 SIGMA_MAX = {"gaussian": 1.0, "blur": 100.0}
 """Largest σ per baseline: a fraction of the input range for gaussian noise, pixels for the blur."""
 SIGN_MODES = ("both", "positive", "negative", "absolute")
@@ -83,8 +87,8 @@ class Explorer(anywidget.AnyWidget):
     """σ of the gaussian (fraction of the range) or blur (pixels) baseline; None = the baseline's default."""
     color = t.Unicode("#808080").tag(sync=True)
     """Colour of the "constant" baseline, ``#rrggbb``."""
-    steps = t.Int(50).tag(sync=True)
-    """Points on the path, 1..STEPS_MAX; 0 means "auto" (refine until the gap is below 1 %)."""
+    steps = t.Union([t.Unicode(), t.Int(), t.Float()], default_value="auto").tag(sync=True)
+    """Points on the path: "auto" (default: refine until the completeness gap is below 1 %) or 1..STEPS_MAX."""
     rule = t.Unicode("gausslegendre").tag(sync=True)
     """Quadrature rule."""
     target = t.Int(0).tag(sync=True)
@@ -93,8 +97,8 @@ class Explorer(anywidget.AnyWidget):
     # -- display (front end only) --------------------------------------------------------------------
     alpha = t.Float(1.0).tag(sync=True)
     """Initial α, 0..1."""
-    opacity = t.Float(0.7).tag(sync=True)
-    """Heatmap opacity, 0..1."""
+    opacity = t.Float(0.8).tag(sync=True)
+    """Heatmap opacity, 0..1 (of the strongest values; weaker ones fade in, see js/heatmap.js)."""
     cmap = t.Unicode("auto").tag(sync=True)
     """Colour map; "auto" is diverging for signed maps and sequential for magnitudes."""
     sign = t.Unicode("both").tag(sync=True)
@@ -139,13 +143,28 @@ class Explorer(anywidget.AnyWidget):
             sync=sync,
             dispatch=dispatch,
         )
+        self._resetting = False
         self.observe(self._request, names=list(_KERNEL_CONTROLS))
+        self.on_msg(self._on_message)
         self._request()
 
     # -- validation: the kernel decides, whatever the browser sends --------------------------------
     @t.validate("steps")
-    def _valid_steps(self, proposal: t.Bunch) -> int:
-        return int(_clamp(float(proposal.value), 0, STEPS_MAX))
+    def _valid_steps(self, proposal: t.Bunch) -> int | str:
+        value = proposal.value
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            msg = f"steps {value!r} is neither 'auto' nor a number of points (1..{STEPS_MAX})"
+            raise t.TraitError(msg)
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if text == "auto":
+                return "auto"
+            try:
+                value = float(text)
+            except ValueError:
+                msg = f"steps {proposal.value!r} is neither 'auto' nor a number of points (1..{STEPS_MAX})"
+                raise t.TraitError(msg) from None
+        return round(_clamp(float(value), 1, STEPS_MAX))
 
     @t.validate("target")
     def _valid_target(self, proposal: t.Bunch) -> int:
@@ -220,20 +239,40 @@ class Explorer(anywidget.AnyWidget):
             "baseline": self.baseline,
             "sigma": sigma,
             "color": [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)],
-            "steps": self.steps if self.steps > 0 else "auto",
+            "steps": self.steps,
             "rule": self.rule,
             "target": self.target,
         }
 
     @staticmethod
     def _plan(params: dict[str, Any]) -> list[Stage]:
+        """A coarse answer first (a few Gauss-Legendre points) unless the full one is about as cheap."""
         steps = params["steps"]
         if steps == "auto" or steps > 2 * COARSE_STEPS:
-            return [Stage("coarse", {**params, "steps": COARSE_STEPS}), Stage("full", params)]
+            coarse = {**params, "steps": COARSE_STEPS, "rule": COARSE_RULE}
+            return [Stage("coarse", coarse), Stage("full", params)]
         return [Stage("full", params)]
 
-    def _request(self, _change: object = None) -> int:
+    def _request(self, change: t.Bunch | None = None) -> int | None:
+        if self._resetting:
+            return None
+        if change is not None and change.get("name") == "baseline" and self.sigma is not None:
+            # σ means pixels for one baseline and a fraction of the range for another: a new
+            # baseline starts from its own default instead of a value meant for the old one
+            self._resetting = True
+            try:
+                self.sigma = None
+            finally:
+                self._resetting = False
         return self.session.request(self._params())
+
+    def cancel(self) -> None:
+        """Stop the running computation (at its next chunk); the last result stays on screen."""
+        self.session.cancel()
+
+    def _on_message(self, _widget: object, content: object, _buffers: object) -> None:
+        if isinstance(content, dict) and content.get("type") == "cancel":
+            self.cancel()
 
     def _on_result(self, generation: int, stage: str, payload: dict[str, Any], final: bool) -> None:
         attribution = payload.pop("_attribution", None)
@@ -346,7 +385,7 @@ def explore(
     preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
     labels: Sequence[str] | None = None,
     baseline: str = "black",
-    steps: int | str = 50,
+    steps: int | str = "auto",
     rule: str = "gausslegendre",
     references: torch.Tensor | None = None,
     sync: bool = False,
@@ -369,7 +408,8 @@ def explore(
     labels : sequence of str, optional
         Class names for the target picker and the curve.
     baseline, steps, rule :
-        Initial kernel controls (``steps="auto"`` refines until the gap is below 1 %).
+        Initial kernel controls. ``steps="auto"`` (the default) refines the path until the
+        completeness gap is below 1 %; an int fixes the number of points (1..512).
     references : tensor, optional
         Training inputs (M, C, H, W): enables the "references" baseline.
     sync : bool
@@ -398,7 +438,7 @@ def explore(
         msg = f"target={target} is not a class of this model: give 0..{explainer.classes - 1}"
         raise ValueError(msg)
     if steps == "auto":
-        steps = 0
+        pass
     elif isinstance(steps, bool) or not isinstance(steps, int):
         msg = f"steps must be an int (1..{STEPS_MAX}) or 'auto', not {steps!r}"
         raise TypeError(msg)

@@ -170,6 +170,20 @@ class Session:
                 self._lock.wait(left)
         return True
 
+    def cancel(self, message: str = "cancelled: the last result stays; change a control to compute again") -> int:
+        """Stop the running computation at its next progress call and drop any waiting request.
+
+        Cooperative: the computation stops between chunks (``progress`` raises :class:`Superseded`).
+        The status becomes idle with ``message``; returns the generation it is reported under.
+        """
+        with self._lock:
+            self._generation += 1
+            self._pending = None
+            generation = self._generation
+            self._lock.notify_all()
+        self._dispatch(lambda: self._status(generation, "idle", message, None, ""))
+        return generation
+
     def close(self) -> None:
         """Stop the worker thread (a running computation stops at its next progress call)."""
         with self._lock:

@@ -12,7 +12,7 @@ from attrwidgets.widgets._bundle import _imports, bundle, js_dir
 
 def test_bundle_has_every_module_and_one_default_export():
     text = bundle()
-    for name in ("wire", "colormap", "normalize", "heatmap", "curves", "scrubber", "widget"):
+    for name in ("wire", "colormap", "normalize", "heatmap", "curves", "scrubber", "controls", "widget"):
         assert f"// ---- js/{name}.js" in text
     assert text.count("export default") == 1
     assert 'from "./' not in text, "relative imports are resolved"
@@ -41,3 +41,16 @@ def test_bundle_parses_and_exports_render(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "function"
     assert (js_dir() / "widget.js").is_file()
+
+
+def test_steps_menu_matches_the_kernel():
+    import re
+
+    from attrwidgets.widgets.explorer import STEPS_CHOICES, STEPS_MAX
+
+    text = (js_dir() / "controls.js").read_text(encoding="utf-8")
+    menu = re.search(r"STEPS_CHOICES = \[(.*?)\];", text).group(1)
+    values = [v.strip().strip('"') for v in menu.split(",")]
+    assert values == [str(v) for v in STEPS_CHOICES]
+    assert all(v == "auto" or 1 <= v <= STEPS_MAX for v in STEPS_CHOICES)
+    assert "controls" in bundle()

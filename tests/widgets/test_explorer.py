@@ -51,7 +51,11 @@ def test_kernel_clamps_out_of_range_values(model, image, dispatch):
     ex.steps = 10**9
     assert ex.steps == STEPS_MAX
     ex.steps = -5
-    assert ex.steps == 0  # 0 is "auto"
+    assert ex.steps == 1
+    ex.steps = "AUTO "
+    assert ex.steps == "auto"
+    ex.steps = "24"
+    assert ex.steps == 24
     ex.target = 10**6
     assert ex.target == 5
     ex.target = -3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -183,6 +184,43 @@ def _warn_gap(attribution: Attribution, *, adaptive: bool, reached: bool, tolera
         )
 
 
+@dataclass
+class _Block:
+    """What one batch of points gave, in tensors allocated once for the batch (one row per point).
+
+    Writing each chunk's results into preallocated rows, rather than keeping small per-point
+    tensors, matters for memory: small long-lived allocations scattered between the chunks' large
+    temporary ones fragment the CPU heap, and the process then grows with the number of steps
+    although the engine's own memory does not.
+    """
+
+    index: list[int]
+    alpha: list[float]
+    score: torch.Tensor
+    derivative: torch.Tensor
+    magnitude: torch.Tensor
+    predicted: torch.Tensor
+    grad_map: torch.Tensor | None
+    gx_map: torch.Tensor | None
+    grads: torch.Tensor | None
+
+    @classmethod
+    def empty(cls, index: list[int], alpha: list[float], x: torch.Tensor, acc_dtype: torch.dtype, *, maps: bool,
+              grads: bool) -> _Block:  # fmt: skip
+        count, device = len(index), x.device
+        map_shape = tuple(reduce_channels(x[:1]).shape[1:])
+
+        def vector(dtype: torch.dtype = acc_dtype) -> torch.Tensor:
+            return torch.empty(count, dtype=dtype, device=device)
+
+        return cls(
+            index, alpha, vector(x.dtype), vector(), vector(), vector(torch.long),
+            torch.empty((count, *map_shape), dtype=torch.float16, device=device) if maps else None,
+            torch.empty((count, *map_shape), dtype=acc_dtype, device=device) if maps else None,
+            torch.empty((count, *x.shape[1:]), dtype=acc_dtype, device=device) if grads else None,
+        )  # fmt: skip
+
+
 class _Path:
     """Points on the straight paths x′_i + α (x_i − x′_i), evaluated in chunks; what they give is kept."""
 
@@ -204,17 +242,18 @@ class _Path:
         self.acc = torch.zeros(x.shape, dtype=self.acc_dtype, device=x.device)
         self.memory, self.per_point = memory, per_point
         self.keep_maps = trace
+        self.keep_grads = False  # the adaptive mode weights every gradient once its mesh is final
         self.progress = progress
         self.done = len(x)
         self.total = len(x)
-        # per input: alpha -> (score, path derivative, mean |grad|, grad map, grad·diff map)
-        self.points: list[dict[float, tuple]] = [{} for _ in range(len(x))]
-        self.grads: dict[tuple[int, float], torch.Tensor] | None = None
+        self.blocks: list[_Block] = []
+        # per input: α -> (block, row) of the point
+        self.where: list[dict[float, tuple[int, int]]] = [{} for _ in range(len(x))]
         self.evaluations = len(x)
 
     # -- bookkeeping -----------------------------------------------------------------------
     def _map_bytes(self) -> int:
-        return 2 * 2 * int(reduce_channels(self.x[:1]).numel())
+        return 3 * 2 * int(reduce_channels(self.x[:1]).numel())  # float16 gradient + float32 grad·diff
 
     def _plan_maps(self, points: int) -> None:
         if self.keep_maps and points * self._map_bytes() > self.memory // 2:
@@ -226,28 +265,49 @@ class _Path:
             )
             self.keep_maps = False
 
+    def _new_block(self, index: list[int], alpha: list[float]) -> _Block:
+        block = _Block.empty(index, alpha, self.x, self.acc_dtype, maps=self.keep_maps, grads=self.keep_grads)
+        number = len(self.blocks)
+        self.blocks.append(block)
+        for row, (i, a) in enumerate(zip(index, alpha, strict=True)):
+            self.where[i][a] = (number, row)
+        return block
+
     def _store(
-        self, index: torch.Tensor, alpha: list[float], score: torch.Tensor, grad: torch.Tensor, predicted: torch.Tensor
+        self,
+        block: _Block,
+        rows: slice,
+        index: torch.Tensor,
+        score: torch.Tensor,
+        grad: torch.Tensor,
+        predicted: torch.Tensor,
     ) -> None:
-        diff = self.diff[index]
-        gx = grad * diff
-        derivative = gx.flatten(1).sum(1)
-        magnitude = grad.abs().flatten(1).mean(1)
-        if self.keep_maps:
-            grad_map = reduce_channels(grad).to(torch.float16)
-            gx_map = reduce_channels(gx).to(torch.float32)
-        for j, (i, a) in enumerate(zip(index.tolist(), alpha, strict=True)):
-            maps = (grad_map[j], gx_map[j]) if self.keep_maps else (None, None)
-            self.points[i][a] = (score[j], derivative[j], magnitude[j], *maps, predicted[j])
-            if self.grads is not None:
-                self.grads[(i, a)] = grad[j].to(self.acc_dtype)
+        gx = grad * self.diff[index]
+        block.score[rows] = score
+        block.derivative[rows] = gx.flatten(1).sum(1)
+        block.magnitude[rows] = grad.abs().flatten(1).mean(1)
+        block.predicted[rows] = predicted
+        if block.grad_map is not None:
+            block.grad_map[rows] = reduce_channels(grad)
+            block.gx_map[rows] = reduce_channels(gx)
+        if block.grads is not None:
+            block.grads[rows] = grad
+
+    def _point(self, i: int, a: float) -> tuple[_Block, int]:
+        number, row = self.where[i][a]
+        return self.blocks[number], row
 
     def record_first(self, score: torch.Tensor, grad: torch.Tensor, predicted: torch.Tensor) -> None:
         """The first pass evaluated every input at α = 1."""
-        index = torch.arange(len(self.x), device=self.x.device)
         self._plan_maps(1)
-        self.first_grad = grad
-        self._store(index, [1.0] * len(self.x), score, grad, predicted)
+        self.first = (score, grad, predicted)
+        self._first_block()
+
+    def _first_block(self) -> None:
+        n = len(self.x)
+        score, grad, predicted = self.first
+        block = self._new_block(list(range(n)), [1.0] * n)
+        self._store(block, slice(0, n), torch.arange(n, device=self.x.device), score, grad, predicted)
 
     def evaluate(self, index: list[int], alpha: list[float], weight: list[float] | None) -> None:
         """Evaluate the points (input index, α); with weights, accumulate Σ w ∇F on the way."""
@@ -258,6 +318,8 @@ class _Path:
         alpha_t = torch.tensor(alpha, device=device, dtype=dtype)
         weight_t = None if weight is None else torch.tensor(weight, device=device, dtype=self.acc_dtype)
         shape = (-1,) + (1,) * (self.x.dim() - 1)
+        fixed = self.acc.numel() * self.acc.element_size() + self._stored_bytes(len(index))
+        block = self._new_block(index, alpha)
 
         def build(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
             i = index_t[start:stop]
@@ -268,9 +330,8 @@ class _Path:
             if weight_t is not None:
                 # index_put_ with accumulate: index_add_ is slow under thread contention on small CPUs
                 self.acc.index_put_((i,), grad.to(self.acc_dtype) * weight_t[start:stop].view(shape), accumulate=True)
-            self._store(i, alpha[start:stop], score, grad, predicted)
+            self._store(block, slice(start, stop), i, score, grad, predicted)
 
-        fixed = self.acc.numel() * self.acc.element_size() + self._stored_bytes()
         budget = Budget(self.memory, device, self.per_point, fixed)
         base_done = self.done
 
@@ -285,9 +346,11 @@ class _Path:
         )
         self.evaluations += len(index)
 
-    def _stored_bytes(self) -> int:
-        maps = sum(len(p) for p in self.points) * self._map_bytes() if self.keep_maps else 0
-        grads = 0 if self.grads is None else len(self.grads) * self.x[0].numel() * self.acc.element_size()
+    def _stored_bytes(self, more: int) -> int:
+        """Bytes of what the stored points (and ``more`` new ones) hold."""
+        points = sum(len(b.index) for b in self.blocks) + more
+        maps = points * self._map_bytes() if self.keep_maps else 0
+        grads = points * self.x[0].numel() * self.acc.element_size() if self.keep_grads else 0
         return maps + grads
 
     # -- rules -----------------------------------------------------------------------------
@@ -295,6 +358,8 @@ class _Path:
         """A fixed rule for every input; α = 1, evaluated in the first pass, is not evaluated again."""
         n = len(self.x)
         self._plan_maps(len(alphas) + 1)
+        if not self.keep_maps and self.blocks[0].grad_map is not None:
+            self._reset_first()
         todo = [(i, a, w) for i in range(n) for a, w in zip(alphas, weights, strict=True) if a != 1.0]
         self.total = n + len(todo)
         self.evaluate([t[0] for t in todo], [t[1] for t in todo], [t[2] for t in todo])
@@ -303,6 +368,12 @@ class _Path:
             self.acc += w_one * grad_x.to(self.acc_dtype)
         return [dict(zip(alphas, weights, strict=True)) for _ in range(n)]
 
+    def _reset_first(self) -> None:
+        """Store the first pass again, now that what is kept (maps, gradients) is decided."""
+        self.blocks.clear()
+        self.where = [{} for _ in range(len(self.x))]
+        self._first_block()
+
     def adaptive(self, tolerance: float, max_steps: int) -> tuple[list[dict[float, float]], bool]:
         """Adaptive Simpson per input until the relative completeness gap is below ``tolerance``."""
         n = len(self.x)
@@ -310,7 +381,8 @@ class _Path:
         affordable = max(17, (self.memory // 2) // max(1, n * point_bytes))
         cap = self.cap = min(max_steps, affordable)
         self._plan_maps(cap)
-        self.grads = {(i, 1.0): self.first_grad[i].to(self.acc_dtype) for i in range(n)}
+        self.keep_grads = True
+        self._reset_first()
         meshes = [AdaptiveMesh() for _ in range(n)]
         active = list(range(n))
         reached = True
@@ -318,12 +390,13 @@ class _Path:
             todo = [(i, p) for i in active for p in meshes[i].missing() if p != meshes[i].scale]
             self.total = self.done + len(todo)
             self.evaluate([i for i, _ in todo], [p / meshes[i].scale for i, p in todo], None)
+            scalars = [(b.score.tolist(), b.derivative.tolist()) for b in self.blocks]  # one sync per round
             still = []
             for i in active:
                 mesh = meshes[i]
-                for p in mesh.nodes():
-                    score, derivative, *_ = self.points[i][p / mesh.scale]
-                    mesh.record(p, float(score), float(derivative))
+                for p in mesh.missing():
+                    number, row = self.where[i][p / mesh.scale]
+                    mesh.record(p, scalars[number][0][row], scalars[number][1][row])
                 gap, span = mesh.gap()
                 if abs(gap) <= tolerance * max(abs(span), 1e-12):
                     continue
@@ -338,15 +411,18 @@ class _Path:
             w = {p / mesh.scale: v for p, v in mesh.weights().items()}
             weights.append(w)
             for a, v in w.items():
-                self.acc[i] += v * self.grads[(i, a)]
+                block, row = self._point(i, a)
+                self.acc[i] += v * block.grads[row]
         return weights, reached
 
     # -- result ----------------------------------------------------------------------------
     def finish(self, weights: list[dict[float, float]], score: torch.Tensor) -> dict[str, Any]:
         """values, scores, delta and the trace, from the points and their final weights."""
         values = (self.acc * self.diff.to(self.acc_dtype)).to(self.x.dtype)
-        if all(0.0 in p for p in self.points):
-            baseline_score = torch.stack([p[0.0][0] for p in self.points])
+        if all(0.0 in w for w in self.where):
+            baseline_score = torch.stack(
+                [block.score[row] for block, row in (self._point(i, 0.0) for i in range(len(self.x)))]
+            )
         else:
             with grad_enabled(), torch.no_grad():
                 baseline_score = self.explained.scores(self.base, self.target)
@@ -360,40 +436,42 @@ class _Path:
         }
 
     def _trace(self, weights: list[dict[float, float]]) -> Trace:
-        rows = []
-        for i, points in enumerate(self.points):
-            alphas = sorted(points)
-            rows.append((alphas, [weights[i].get(a, 0.0) for a in alphas]))
-        width = max(len(a) for a, _ in rows)
+        """All points, per input sorted by α, gathered from the blocks in one indexing per field."""
         device = self.x.device
-        fields: dict[str, list] = {
-            k: [] for k in ("alphas", "weights", "scores", "grad", "deriv", "gmap", "cmap", "predicted")
-        }
-        for i, (alphas, w) in enumerate(rows):
-            pad = width - len(alphas)  # pad with copies of the α = 1 point at weight 0
-            alphas, w = alphas + [alphas[-1]] * pad, w + [0.0] * pad
-            recs = [self.points[i][a] for a in alphas]
-            fields["alphas"].append(torch.tensor(alphas, dtype=self.acc_dtype, device=device))
-            w_t = torch.tensor(w, dtype=self.acc_dtype, device=device)
-            fields["weights"].append(w_t)
-            fields["scores"].append(torch.stack([r[0] for r in recs]))
-            fields["deriv"].append(torch.stack([r[1] for r in recs]))
-            fields["grad"].append(torch.stack([r[2] for r in recs]))
-            fields["predicted"].append(torch.stack([r[5] for r in recs]))
-            if self.keep_maps:
-                fields["gmap"].append(torch.stack([r[3] for r in recs]))
-                contrib = torch.stack([r[4] for r in recs]).to(self.acc_dtype)
-                contrib = contrib * w_t.view((-1,) + (1,) * (contrib.dim() - 1))
-                fields["cmap"].append(torch.cumsum(contrib, dim=0).to(torch.float16))
-        stack = {k: torch.stack(v).detach() if v else None for k, v in fields.items()}
+        offsets = [0]
+        for block in self.blocks:
+            offsets.append(offsets[-1] + len(block.index))
+        rows, alphas, w = [], [], []
+        for i, where in enumerate(self.where):
+            order = sorted(where)
+            rows.append([offsets[where[a][0]] + where[a][1] for a in order])
+            alphas.append(order)
+            w.append([weights[i].get(a, 0.0) for a in order])
+        width = max(len(r) for r in rows)
+        for r, a, v in zip(rows, alphas, w, strict=True):  # pad with copies of the α = 1 point at weight 0
+            pad = width - len(r)
+            r += [r[-1]] * pad
+            a += [a[-1]] * pad
+            v += [0.0] * pad
+        index = torch.tensor(rows, device=device)
+        w_t = torch.tensor(w, dtype=self.acc_dtype, device=device)
+
+        def gather(field: str) -> torch.Tensor | None:
+            parts = [getattr(b, field) for b in self.blocks]
+            return None if parts[0] is None else torch.cat(parts)[index]
+
+        cumulative = None
+        if self.keep_maps:
+            contrib = gather("gx_map") * w_t.view(*w_t.shape, *(1,) * (self.blocks[0].gx_map.dim() - 1))
+            cumulative = torch.cumsum(contrib, dim=1).to(torch.float16)
         return Trace(
-            alphas=stack["alphas"],
-            weights=stack["weights"],
-            scores=stack["scores"],
-            grad_mean_abs=stack["grad"],
-            path_derivative=stack["deriv"].to(self.acc_dtype),
-            grad_maps=stack["gmap"],
-            cumulative_maps=stack["cmap"],
-            predicted=stack["predicted"],
+            alphas=torch.tensor(alphas, dtype=self.acc_dtype, device=device),
+            weights=w_t,
+            scores=gather("score"),
+            grad_mean_abs=gather("magnitude"),
+            path_derivative=gather("derivative"),
+            grad_maps=gather("grad_map"),
+            cumulative_maps=cumulative,
+            predicted=gather("predicted"),
             evaluations=self.evaluations,
         )

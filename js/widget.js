@@ -271,7 +271,7 @@ function render({ model, el }) {
     for (const c of [baselineSel, sigmaIn, colorIn, stepsIn, ruleSel, targetSel]) c.disabled = !interactive;
     sigmaIn.disabled = !interactive || !spec;
     ruleSel.disabled = !interactive || steps === "auto";
-    ruleSel.title = steps === "auto" ? "steps = auto uses its own adaptive Simpson mesh; pick a number of steps to choose a rule" : "quadrature rule along the path";
+    ruleSel.title = steps === "auto" ? "steps = auto uses its own adaptive trapezoid mesh; pick a number of steps to choose a rule" : "quadrature rule along the path";
     note.textContent = interactive
       ? ""
       : "Static page: these controls need a running kernel. The α scrubber and the display controls work.";
@@ -515,7 +515,7 @@ function render({ model, el }) {
       status.append(`⏹ ${s.message}`);
     } else if (data) {
       const r = data.raw;
-      const how = r.rule_used === "adaptive_simpson" ? "steps = auto" : `${r.params?.rule ?? r.rule_used}`;
+      const how = r.rule_used === "adaptive_trapezoid" ? "steps = auto" : `${r.params?.rule ?? r.rule_used}`;
       const secs = r.timings ? `, ${(r.timings.attribution + r.timings.payload).toFixed(1)} s` : "";
       status.append(`✓ ${r.stage === "coarse" ? "coarse preview" : "done"}: ${r.steps} points on the path (${how}), ${r.evaluations} model evaluations${secs}`);
     } else {

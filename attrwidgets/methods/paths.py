@@ -32,7 +32,7 @@ WARN_GAP = 0.05
         Control("steps", "steps", "auto", 1, 1024, doc="points on the path per input, or 'auto'"),
         Control("rule", "choice", "gausslegendre", choices=RULES, doc="quadrature rule for an int steps"),
         Control("tolerance", "float", 0.01, 1e-4, 0.5, doc="relative completeness gap for steps='auto'"),
-        Control("max_steps", "int", 512, 17, 4096, doc="points per input at most for steps='auto'"),
+        Control("max_steps", "int", 512, 9, 4096, doc="points per input at most for steps='auto'"),
     ),
     paper="Sundararajan, Taly & Yan, Axiomatic Attribution for Deep Networks, ICML 2017 (arXiv:1703.01365)",
     axioms=("completeness", "sensitivity", "implementation_invariance", "linearity", "symmetry", "dummy"),
@@ -74,7 +74,7 @@ def integrated_gradients(
         See :mod:`attrwidgets.baselines`: "black" (default), "white", "uniform", "gaussian",
         "blur", "max_distance", a factory such as ``blur(sigma=5)``, a tensor or a callable.
     steps : int or "auto"
-        Points per input on the path. ``"auto"`` (the default) bisects an adaptive Simpson mesh where each
+        Points per input on the path. ``"auto"`` (the default) bisects an adaptive trapezoid mesh where each
         panel's own completeness check fails until the relative gap is below ``tolerance``,
         spending at most ``max_steps`` points per input (a warning says when that was not enough).
     rule : str
@@ -134,7 +134,7 @@ def integrated_gradients(
     params: dict[str, Any] = {
         "baseline": described,
         "steps": steps,
-        "rule": "adaptive_simpson" if adaptive else rule,
+        "rule": "adaptive_trapezoid" if adaptive else rule,
         "memory": memory_bytes,
     }
     if adaptive:
@@ -151,8 +151,8 @@ def _check_steps(steps: object, rule: str, tolerance: float, max_steps: int) -> 
         if not (isinstance(tolerance, (int, float)) and 0 < tolerance < 1):
             msg = f"tolerance must be a fraction in (0, 1), e.g. 0.01 for 1 %, got {tolerance!r}"
             raise ValueError(msg)
-        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 17:
-            msg = f"max_steps must be an int >= 17 (the first mesh has 17 points), got {max_steps!r}"
+        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 9:
+            msg = f"max_steps must be an int >= 9 (the first mesh has 9 points), got {max_steps!r}"
             raise ValueError(msg)
         return True
     if isinstance(steps, str):
@@ -171,7 +171,7 @@ def _warn_gap(attribution: Attribution, *, adaptive: bool, reached: bool, tolera
     if adaptive and not reached:
         warnings.warn(
             f"steps='auto' stopped at max_steps={attribution.params['max_steps']} points per input with a "
-            f"relative completeness gap of {worst:.2%} (tolerance {tolerance:.2%}); raise max_steps, or memory= "
+            f"relative completeness gap of {100 * worst:.3g} % (tolerance {100 * tolerance:.3g} %); raise max_steps, or memory= "
             "(the budget limits how many points' gradients can be kept)",
             stacklevel=3,
         )
@@ -375,10 +375,10 @@ class _Path:
         self._first_block()
 
     def adaptive(self, tolerance: float, max_steps: int) -> tuple[list[dict[float, float]], bool]:
-        """Adaptive Simpson per input until the relative completeness gap is below ``tolerance``."""
+        """Adaptive trapezoid mesh per input until the relative completeness gap is below ``tolerance``."""
         n = len(self.x)
         point_bytes = self.x[0].numel() * self.acc.element_size() + (self._map_bytes() if self.keep_maps else 0)
-        affordable = max(17, (self.memory // 2) // max(1, n * point_bytes))
+        affordable = max(9, (self.memory // 2) // max(1, n * point_bytes))
         cap = self.cap = min(max_steps, affordable)
         self._plan_maps(cap)
         self.keep_grads = True
@@ -401,7 +401,7 @@ class _Path:
                 if abs(gap) <= tolerance * max(abs(span), 1e-12):
                     continue
                 room = cap - len(mesh.nodes())
-                if room < 2 or not mesh.refine(room):
+                if room < 1 or not mesh.refine(room):
                     reached = False
                     continue
                 still.append(i)

@@ -1,4 +1,4 @@
-"""Quadrature on [0, 1] for path integrals: fixed rules and an adaptive Simpson mesh.
+"""Quadrature on [0, 1] for path integrals: fixed rules and an adaptive trapezoid mesh.
 
 Every rule returns points α_k in [0, 1] and weights w_k that sum to exactly 1, so that
 Σ_k w_k ∂F/∂x(x′ + α_k (x − x′)) approximates ∫₀¹ ∂F/∂x dα.
@@ -43,19 +43,32 @@ def rule_points(rule: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
     return (np.arange(n) + offset) / n, np.full(n, 1 / n)
 
 
+#: Panels bisected per round: few, so points go where the error is (on five real photos with
+#: EfficientNet-Lite0, splitting the 3 worst panels per round reached a 1 % gap with 120 points in
+#: all; splitting the panels holding half the total error needed 2-3x more), but more than one, so
+#: each round still fills a batch.
+SPLITS_PER_ROUND = 3
+
+
 @dataclass
 class AdaptiveMesh:
-    """Adaptive composite Simpson on [0, 1] for one input, driven by the free local error indicator.
+    """Adaptive composite trapezoid rule on [0, 1] for one input, driven by a free local error indicator.
 
     The path integral of the derivative F′(α) = ∇F · (x − x′) must equal F(x) − F(x′); on each panel
-    [a, b] (midpoint m) the same holds: Simpson's (b − a)/6 · (F′(a) + 4F′(m) + F′(b)) should equal
-    F(b) − F(a), and both sides are known from points already evaluated. Panels whose check fails
-    most are bisected; every point already computed stays in use (dyadic points nest). Positions
-    are integers over ``2**levels`` so that points compare exactly.
+    [a, b] the same holds, so the trapezoid estimate (b − a)/2 · (F′(a) + F′(b)) can be checked
+    against F(b) − F(a), both known from points already evaluated. The panels whose check fails
+    most are bisected (one new point each); every point already computed stays in use, since
+    dyadic points nest. Positions are integers over ``2**levels`` so that points compare exactly.
+
+    Why trapezoid panels and not Simpson's: a classifier's path derivative is rough (kinks from
+    every ReLU crossing zero), where higher-order panels gain nothing and need twice the points
+    per panel; measured on real photos (see ``benchmarks/``), trapezoid panels needed about 2.7x
+    fewer evaluations for a 1 % gap.
     """
 
     levels: int = 24
     initial_panels: int = 8
+    splits: int = SPLITS_PER_ROUND
     panels: list[tuple[int, int]] = field(default_factory=list)
     values: dict[int, tuple[float, float]] = field(default_factory=dict)
 
@@ -69,8 +82,7 @@ class AdaptiveMesh:
 
     def nodes(self) -> list[int]:
         """All points the current panels use, ascending."""
-        points = {p for a, b in self.panels for p in (a, (a + b) // 2, b)}
-        return sorted(points)
+        return sorted({p for panel in self.panels for p in panel})
 
     def missing(self) -> list[int]:
         """Points the panels need that have not been evaluated yet."""
@@ -81,13 +93,12 @@ class AdaptiveMesh:
         self.values[point] = (score, derivative)
 
     def panel_errors(self) -> list[float]:
-        """Simpson's estimate of ∫ F′ minus F(b) − F(a), per panel (signed)."""
+        """The trapezoid estimate of ∫ F′ minus F(b) − F(a), per panel (signed)."""
         errors = []
         for a, b in self.panels:
-            m = (a + b) // 2
             h = (b - a) / self.scale
-            (fa, da), (_, dm), (fb, db) = self.values[a], self.values[m], self.values[b]
-            errors.append(h / 6 * (da + 4 * dm + db) - (fb - fa))
+            (fa, da), (fb, db) = self.values[a], self.values[b]
+            errors.append(h / 2 * (da + db) - (fb - fa))
         return errors
 
     def gap(self) -> tuple[float, float]:
@@ -96,24 +107,20 @@ class AdaptiveMesh:
         return float(sum(self.panel_errors())), span
 
     def refine(self, budget: int) -> bool:
-        """Bisect the panels with the largest errors (those holding half the total |error|).
+        """Bisect the (at most ``splits``, at most ``budget``) panels with the largest |error|.
 
-        At most ``budget`` new points are added; returns False when none could be.
+        Returns False when no panel could be split (budget spent or finest level reached).
         """
         errors = np.abs(np.asarray(self.panel_errors()))
-        order = np.argsort(-errors, kind="stable")
-        total, covered = float(errors.sum()), 0.0
-        split = []
-        for index in order:
-            if len(split) * 2 + 2 > budget or (split and covered >= total / 2):
+        chosen = set()
+        for index in np.argsort(-errors, kind="stable"):
+            if len(chosen) >= min(self.splits, budget):
                 break
-            if self.panels[index][1] - self.panels[index][0] < 4:  # finest level reached
-                continue
-            split.append(int(index))
-            covered += float(errors[index])
-        if not split:
+            a, b = self.panels[index]
+            if b - a >= 2:
+                chosen.add(int(index))
+        if not chosen:
             return False
-        chosen = set(split)
         panels = []
         for index, (a, b) in enumerate(self.panels):
             if index in chosen:
@@ -125,11 +132,10 @@ class AdaptiveMesh:
         return True
 
     def weights(self) -> dict[int, float]:
-        """Composite Simpson weight of every point in use (they sum to 1)."""
+        """Composite trapezoid weight of every point in use (they sum to 1)."""
         weights: dict[int, float] = {}
         for a, b in self.panels:
-            m = (a + b) // 2
             h = (b - a) / self.scale
-            for point, w in ((a, h / 6), (m, 4 * h / 6), (b, h / 6)):
-                weights[point] = weights.get(point, 0.0) + w
+            for point in (a, b):
+                weights[point] = weights.get(point, 0.0) + h / 2
         return weights

@@ -79,13 +79,19 @@ def test_trapezoid_converges_to_the_integral_and_captums_does_not_at_fixed_n() -
     assert errors[-1] < 1e-4
 
 
-def test_adaptive_mesh_weights_are_composite_simpson() -> None:
+def test_adaptive_mesh_weights_are_composite_trapezoid() -> None:
     mesh = AdaptiveMesh(initial_panels=2)
+    scale = mesh.scale
+    assert mesh.weights() == {0: 0.25, scale // 2: 0.5, scale: 0.25}
+    for p, f in ((0, 0.0), (scale // 2, 1.0), (scale, 1.5)):
+        mesh.record(p, f, 0.0)  # F′ = 0 but F changes on both panels: both checks fail
+    mesh.values[0] = (0.0, 0.0)
+    assert mesh.panel_errors() == [-1.0, -0.5]
+    assert mesh.refine(budget=1)  # the worse panel [0, 1/2] is bisected first
+    assert mesh.panels[:2] == [(0, scale // 4), (scale // 4, scale // 2)]
     weights = mesh.weights()
     assert sum(weights.values()) == pytest.approx(1.0)
-    scale = mesh.scale
-    assert weights[0] == pytest.approx(1 / 12) and weights[scale // 4] == pytest.approx(4 / 12)
-    assert weights[scale // 2] == pytest.approx(2 / 12)
+    assert weights[scale // 4] == pytest.approx(0.25) and weights[scale // 2] == pytest.approx(0.375)
 
 
 def test_adaptive_refines_where_the_score_rises() -> None:
@@ -95,12 +101,12 @@ def test_adaptive_refines_where_the_score_rises() -> None:
             return torch.sigmoid(60 * (x - 0.7))
 
     x = torch.ones(1, 1, dtype=torch.float64)
-    attr = aw.integrated_gradients(Step(), x, baseline=0.0, steps="auto", tolerance=1e-5)
+    attr = aw.integrated_gradients(Step(), x, baseline=0.0, steps="auto", tolerance=1e-4)
     alphas = attr.trace.alphas[0]
     near = ((alphas > 0.6) & (alphas < 0.8)).sum()
     far = (alphas < 0.2).sum()
     assert near > 3 * far
-    assert float(attr.relative_delta) < 1e-5
+    assert float(attr.relative_delta) < 1e-4
     assert attr.params["converged"] is True
     # evaluations counts every point including α = 1 from the first pass
     assert attr.trace.evaluations == len(alphas)

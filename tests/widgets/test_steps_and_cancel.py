@@ -16,7 +16,7 @@ def test_steps_default_to_auto_everywhere(model, image):
     assert ex.steps == "auto"
     r = ex.result
     assert r["params"]["steps"] == "auto"
-    assert r["rule_used"] == "adaptive_simpson"
+    assert r["rule_used"] == "adaptive_trapezoid"
     assert r["converged"] is True and r["relative_delta"] <= 0.01
     assert "auto" in STEPS_CHOICES and STEPS_CHOICES[0] == "auto"
 
@@ -37,7 +37,7 @@ def test_async_auto_delivers_coarse_then_full(model, image, dispatch):
     assert ex.session.wait(60)
     dispatch.pump()
     assert seen[0] == ("coarse", COARSE_STEPS + 1, "gausslegendre"), "6 GL points + the first pass at α = 1"
-    assert seen[-1][0] == "full" and seen[-1][2] == "adaptive_simpson"
+    assert seen[-1][0] == "full" and seen[-1][2] == "adaptive_trapezoid"
     assert ex.result["final"] and ex.status["state"] == "idle"
     assert set(ex.result["timings"]) == {"attribution", "payload"}
     ex.close()

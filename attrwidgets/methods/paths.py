@@ -171,7 +171,8 @@ def _warn_gap(attribution: Attribution, *, adaptive: bool, reached: bool, tolera
     if adaptive and not reached:
         warnings.warn(
             f"steps='auto' stopped at max_steps={attribution.params['max_steps']} points per input with a "
-            f"relative completeness gap of {100 * worst:.3g} % (tolerance {100 * tolerance:.3g} %); raise max_steps, or memory= "
+            f"relative completeness gap of {100 * worst:.3g} % (tolerance {100 * tolerance:.3g} %); "
+            "raise max_steps, or memory= "
             "(the budget limits how many points' gradients can be kept)",
             stacklevel=3,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -329,8 +330,14 @@ class _Path:
         def consume(start: int, stop: int, score: torch.Tensor, grad: torch.Tensor, predicted: torch.Tensor) -> None:
             i = index_t[start:stop]
             if weight_t is not None:
-                # index_put_ with accumulate: index_add_ is slow under thread contention on small CPUs
-                self.acc.index_put_((i,), grad.to(self.acc_dtype) * weight_t[start:stop].view(shape), accumulate=True)
+                # Σ over each input's rows (contiguous): cheaper than index_put_/index_add_, which are
+                # slow for a few large rows on small CPUs
+                weighted = grad.to(self.acc_dtype) * weight_t[start:stop].view(shape)
+                row = 0
+                for k, run in itertools.groupby(index[start:stop]):
+                    count = len(list(run))
+                    self.acc[k] += weighted[row : row + count].sum(dim=0)
+                    row += count
             self._store(block, slice(start, stop), i, score, grad, predicted)
 
         budget = Budget(self.memory, device, self.per_point, fixed)
@@ -342,9 +349,8 @@ class _Path:
                 self.progress(self.done, max(self.total, self.done))
 
         self.total = max(self.total, self.done + len(index))
-        run_chunks(
-            self.explained, len(index), build, consume, chunk=budget.chunk(len(index)), progress=report, predicted=True
-        )
+        chunk = budget.chunk(len(index))
+        run_chunks(self.explained, len(index), build, consume, chunk=chunk, progress=report, predicted=True)
         self.evaluations += len(index)
 
     def _stored_bytes(self, more: int) -> int:

@@ -707,6 +707,13 @@ def report() -> str:
         lines += report_auto(data["auto"])
     if "methods" in data:
         lines += report_methods(data["methods"])
+    lines += [
+        "",
+        "## 5. The explorer widget",
+        "",
+        "Frame rate, latency from a control change to the coarse and full results, and bytes per update:",
+        "see [RESULTS-widget.md](RESULTS-widget.md) (`benchmarks/widget_bench.py`).",
+    ]
     return "\n".join(lines) + "\n"
 
 

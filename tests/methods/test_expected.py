@@ -11,31 +11,13 @@ from torch import nn
 
 from attrwidgets.methods import expected_gradients
 from attrwidgets.registry import REGISTRY
+from tests import conftest
+from tests.conftest import DEVICES
 from tests.state import Raising, assert_clean, model_state
 
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
-
-class CNN(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(6, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
-        )  # fmt: skip
-        self.head = nn.Linear(32, 5)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x).flatten(1))
-
-
-def make_cnn(device: str = "cpu", dtype: torch.dtype = torch.float64) -> CNN:
-    torch.manual_seed(0)
-    model = CNN().to(device=device, dtype=dtype).eval()
-    with torch.no_grad():
-        model.features[1].running_mean.uniform_(-0.2, 0.2)
-        model.features[1].running_var.uniform_(0.5, 1.5)
-    return model
+def make_cnn(device: str = "cpu", dtype: torch.dtype = torch.float64) -> nn.Module:
+    return conftest.make_cnn(device=device, dtype=dtype)
 
 
 def make_data(n: int = 3, m: int = 8, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:

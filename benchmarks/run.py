@@ -713,6 +713,9 @@ def report() -> str:
         "",
         "Frame rate, latency from a control change to the coarse and full results, and bytes per update:",
         "see [RESULTS-widget.md](RESULTS-widget.md) (`benchmarks/widget_bench.py`).",
+        "",
+        "Uniform rules after their first dip under 1 % (the astronaut photo): see",
+        "[RESULTS-auto-sustained.md](RESULTS-auto-sustained.md) (`benchmarks/auto_sustained.py`).",
     ]
     return "\n".join(lines) + "\n"
 

@@ -24,7 +24,7 @@ def test_steps_default_to_auto_everywhere(model, image):
 def test_auto_plans_a_coarse_gauss_legendre_preview_then_the_full_result():
     plan = Explorer._plan({"steps": "auto", "rule": "riemann_left", "baseline": "black"})
     assert [s.name for s in plan] == ["coarse", "full"]
-    assert plan[0].params["steps"] == COARSE_STEPS and 4 <= COARSE_STEPS <= 8
+    assert plan[0].params["steps"] == COARSE_STEPS and 2 <= COARSE_STEPS <= 8
     assert plan[0].params["rule"] == COARSE_RULE == "gausslegendre"
     assert plan[1].params["steps"] == "auto" and plan[1].params["rule"] == "riemann_left"
     assert [s.name for s in Explorer._plan({"steps": COARSE_STEPS, "rule": "gausslegendre"})] == ["full"]
@@ -36,7 +36,7 @@ def test_async_auto_delivers_coarse_then_full(model, image, dispatch):
     ex.observe(lambda c: seen.append((c.new["stage"], c.new["steps"], c.new["rule_used"])), names="result")
     assert ex.session.wait(60)
     dispatch.pump()
-    assert seen[0] == ("coarse", COARSE_STEPS + 1, "gausslegendre"), "6 GL points + the first pass at α = 1"
+    assert seen[0] == ("coarse", COARSE_STEPS + 1, "gausslegendre"), "the coarse GL points + the first pass at α = 1"
     assert seen[-1][0] == "full" and seen[-1][2] == "adaptive_trapezoid"
     assert ex.result["final"] and ex.status["state"] == "idle"
     assert set(ex.result["timings"]) == {"attribution", "payload"}

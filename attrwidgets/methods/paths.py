@@ -129,7 +129,7 @@ def integrated_gradients(
             weights, reached = path.adaptive(tolerance, max_steps)
         else:
             alphas, w = rule_points(rule, steps)
-            weights = path.fixed(alphas.tolist(), w.tolist(), grad_x)
+            weights = path.fixed(alphas.tolist(), w.tolist())
             reached = True
         result = path.finish(weights, score)
     params: dict[str, Any] = {
@@ -300,10 +300,8 @@ class _Path:
         return self.blocks[number], row
 
     def record_first(self, score: torch.Tensor, grad: torch.Tensor, predicted: torch.Tensor) -> None:
-        """The first pass evaluated every input at α = 1."""
-        self._plan_maps(1)
+        """The first pass evaluated every input at α = 1 (stored by the rule, once it knows what to keep)."""
         self.first = (score, grad, predicted)
-        self._first_block()
 
     def _first_block(self) -> None:
         n = len(self.x)
@@ -361,25 +359,18 @@ class _Path:
         return maps + grads
 
     # -- rules -----------------------------------------------------------------------------
-    def fixed(self, alphas: list[float], weights: list[float], grad_x: torch.Tensor) -> list[dict[float, float]]:
+    def fixed(self, alphas: list[float], weights: list[float]) -> list[dict[float, float]]:
         """A fixed rule for every input; α = 1, evaluated in the first pass, is not evaluated again."""
         n = len(self.x)
         self._plan_maps(len(alphas) + 1)
-        if not self.keep_maps and self.blocks[0].grad_map is not None:
-            self._reset_first()
+        self._first_block()
         todo = [(i, a, w) for i in range(n) for a, w in zip(alphas, weights, strict=True) if a != 1.0]
         self.total = n + len(todo)
         self.evaluate([t[0] for t in todo], [t[1] for t in todo], [t[2] for t in todo])
         if 1.0 in alphas:
             w_one = weights[alphas.index(1.0)]
-            self.acc += w_one * grad_x.to(self.acc_dtype)
+            self.acc += w_one * self.first[1].to(self.acc_dtype)
         return [dict(zip(alphas, weights, strict=True)) for _ in range(n)]
-
-    def _reset_first(self) -> None:
-        """Store the first pass again, now that what is kept (maps, gradients) is decided."""
-        self.blocks.clear()
-        self.where = [{} for _ in range(len(self.x))]
-        self._first_block()
 
     def adaptive(self, tolerance: float, max_steps: int) -> tuple[list[dict[float, float]], bool]:
         """Adaptive trapezoid mesh per input until the relative completeness gap is below ``tolerance``."""
@@ -389,7 +380,7 @@ class _Path:
         cap = self.cap = min(max_steps, affordable)
         self._plan_maps(cap)
         self.keep_grads = True
-        self._reset_first()
+        self._first_block()
         meshes = [AdaptiveMesh() for _ in range(n)]
         active = list(range(n))
         reached = True

@@ -177,17 +177,12 @@ class Explorer(anywidget.AnyWidget):
             return None
         return _clamp(float(proposal.value), 0.0, SIGMA_MAX.get(self.baseline, max(SIGMA_MAX.values())))
 
-    @t.validate("baseline")
-    def _valid_baseline(self, proposal: t.Bunch) -> str:
-        if proposal.value not in self.baselines:
-            msg = f"baseline {proposal.value!r} is not one of {self.baselines}"
-            raise t.TraitError(msg)
-        return proposal.value
-
-    @t.validate("rule")
-    def _valid_rule(self, proposal: t.Bunch) -> str:
-        if proposal.value not in RULES:
-            msg = f"rule {proposal.value!r} is not one of {list(RULES)}"
+    @t.validate("baseline", "rule", "sign", "cmap")
+    def _valid_choice(self, proposal: t.Bunch) -> str:
+        name = proposal.trait.name
+        options = {"baseline": self.baselines, "rule": RULES, "sign": SIGN_MODES, "cmap": COLORMAPS}[name]
+        if proposal.value not in options:
+            msg = f"{name} {proposal.value!r} is not one of {list(options)}"
             raise t.TraitError(msg)
         return proposal.value
 
@@ -205,20 +200,6 @@ class Explorer(anywidget.AnyWidget):
     @t.validate("clip")
     def _valid_clip(self, proposal: t.Bunch) -> float:
         return _clamp(float(proposal.value), 50.0, 100.0)
-
-    @t.validate("sign")
-    def _valid_sign(self, proposal: t.Bunch) -> str:
-        if proposal.value not in SIGN_MODES:
-            msg = f"sign {proposal.value!r} is not one of {list(SIGN_MODES)}"
-            raise t.TraitError(msg)
-        return proposal.value
-
-    @t.validate("cmap")
-    def _valid_cmap(self, proposal: t.Bunch) -> str:
-        if proposal.value not in COLORMAPS:
-            msg = f"cmap {proposal.value!r} is not one of {list(COLORMAPS)}"
-            raise t.TraitError(msg)
-        return proposal.value
 
     def set_state(self, sync_data: dict[str, Any]) -> None:
         """Apply values from the browser one by one; a value that fails validation is refused

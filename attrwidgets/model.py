@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import numbers
 import warnings
+import weakref
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+from attrwidgets.config import config
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable, Iterator
@@ -16,6 +19,9 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Explained", "model_device", "resolve_target"]
 
 TargetLike = "int | Sequence[int] | torch.Tensor | None"
+
+#: Models whose forward failed on a channels-last batch: fed contiguous batches from then on.
+_CONTIGUOUS_ONLY: weakref.WeakSet[nn.Module] = weakref.WeakSet()
 
 
 def model_device(model: nn.Module) -> torch.device | None:
@@ -156,9 +162,31 @@ class Explained:
         self.device = model_device(self.module)
         self.inputs = check_inputs(inputs, self.device)
         _warn_final_softmax(self.module)
+        #: The memory format batches are fed in; the first pass may switch it to channels-last.
+        self.memory_format = torch.contiguous_format
+
+    def channels_last_candidate(self) -> bool:
+        """Whether to try channels-last batches (see ``attrwidgets.config.channels_last``)."""
+        setting = config.channels_last
+        if setting is False or self.inputs.dim() != 4 or self.module in _CONTIGUOUS_ONLY:
+            return False
+        if setting is True:
+            return True
+        return (
+            self.inputs.device.type == "cpu"
+            and torch.backends.mkldnn.is_available()
+            and any(isinstance(m, nn.Conv2d) for m in self.module.modules())
+        )
+
+    def refuse_channels_last(self) -> None:
+        """The model failed on a channels-last batch: contiguous batches for it from now on."""
+        self.memory_format = torch.contiguous_format
+        _CONTIGUOUS_ONLY.add(self.module)
 
     def logits(self, z: torch.Tensor) -> torch.Tensor:
         """The model's (B, classes) output at points ``z`` in pixel space."""
+        if self.memory_format is not torch.contiguous_format:
+            z = z.contiguous(memory_format=self.memory_format)  # differentiable: grads come back as z
         if self.preprocess is not None:
             z = self.preprocess(z)
         return as_2d_output(self.model(z))

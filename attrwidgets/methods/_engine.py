@@ -69,19 +69,42 @@ class Budget:
         return max(1, math.ceil(count / chunks))
 
 
-def _counted_forward(
-    explained: Explained, x: torch.Tensor, target_fn: Callable[[torch.Tensor], torch.Tensor]
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """Forward at ``x`` with autograd on: (z, target, scores with their graph, bytes per point)."""
+def _saving_forward(explained: Explained, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Forward at ``x`` with autograd on: (z, output with its graph, bytes saved for backward)."""
     counter = _SavedBytes(explained.module)
     z = x.detach().requires_grad_(True)
     with torch.autograd.graph.saved_tensors_hooks(counter.pack, counter.unpack):
         output = explained.logits(z)
+    return z, output, counter.total
+
+
+def _counted_forward(
+    explained: Explained, x: torch.Tensor, target_fn: Callable[[torch.Tensor], torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """Forward at ``x`` with autograd on: (z, target, scores with their graph, bytes per point).
+
+    This first forward also settles the memory format of the call's batches: channels-last where
+    ``config.channels_last`` allows it, unless the model raises on it (then contiguous, remembered
+    for the model; the retry runs outside the ``except`` block so the failed graph is freed first).
+    """
+    failed = False
+    if explained.channels_last_candidate():
+        explained.memory_format = torch.channels_last
+        try:
+            z, output, saved = _saving_forward(explained, x)
+        except RuntimeError as error:
+            if _is_oom(error):
+                raise
+            failed = True
+    if failed:
+        explained.refuse_channels_last()
+    if explained.memory_format is torch.contiguous_format:
+        z, output, saved = _saving_forward(explained, x)
     target = target_fn(output)
     score = output.gather(1, target.view(-1, 1)).squeeze(1)
     # Backward needs about as much again as the saved tensors; the point itself, its gradient and
     # the accumulator add a few input-sized buffers.
-    per_point = 2 * counter.total // len(x) + 4 * x[0].numel() * x.element_size()
+    per_point = 2 * saved // len(x) + 4 * x[0].numel() * x.element_size()
     return z, target, score, per_point
 
 
@@ -122,8 +145,8 @@ def _grad(score: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         raise RuntimeError(msg)
     (grad,) = torch.autograd.grad(score.sum(), z, allow_unused=True)
     if grad is None:
-        return torch.zeros_like(z)
-    return grad
+        return torch.zeros_like(z, memory_format=torch.contiguous_format)
+    return grad.contiguous()  # channels-last batches give channels-last gradients
 
 
 def _is_oom(error: BaseException) -> bool:

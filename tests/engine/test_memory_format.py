@@ -1,0 +1,125 @@
+"""config.channels_last: channels-last batches where they are faster, never a change in the answer."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import attrwidgets as aw
+from attrwidgets.model import Explained
+from tests.conftest import DEVICES, make_cnn
+
+
+class Recorder(nn.Module):
+    """Wraps a model and records, per forward, whether its batch arrived channels-last."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.formats: list[bool] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.formats.append(x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous())
+        return self.inner(x)
+
+
+class ViewNet(nn.Module):
+    """Flattens a conv map with .view, which raises on a channels-last map (a common older idiom)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(3)
+        self.conv = nn.Conv2d(3, 4, 3, padding=1, dtype=torch.float64)
+        self.fc = nn.Linear(4 * 12 * 12, 5, dtype=torch.float64)
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.fc(torch.relu(self.conv(x)).view(len(x), -1))
+
+
+@pytest.fixture
+def images() -> torch.Tensor:
+    return torch.rand(3, 3, 12, 12, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+
+
+def test_default_is_auto_and_bad_values_are_refused() -> None:
+    assert aw.config.channels_last == "auto"
+    with pytest.raises(ValueError, match="'auto', True or False"):
+        aw.config.channels_last = "yes"
+    assert aw.config.channels_last == "auto"
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        lambda m, x: aw.integrated_gradients(m, x, steps=16, rule="riemann_trapezoid"),
+        lambda m, x: aw.smoothgrad(m, x, samples=12, seed=1),
+        lambda m, x: aw.expected_gradients(m, x, references=x.flip(0), samples=12, seed=1),
+        lambda m, x: aw.gradient(m, x),
+    ],
+    ids=["ig", "smoothgrad", "expected_gradients", "gradient"],
+)
+def test_conv_model_on_cpu_gets_channels_last_and_the_same_answer(method, images, monkeypatch) -> None:
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip("auto uses channels-last only where oneDNN runs the convolutions")
+    model = Recorder(make_cnn())
+    fast = method(model, images)
+    assert model.formats and all(model.formats), model.formats  # every batch, first pass included
+    assert fast.values.is_contiguous()  # what the user gets back is in the usual layout
+
+    monkeypatch.setattr(aw.config, "channels_last", False)
+    model.formats.clear()
+    plain = method(model, images)
+    assert model.formats and not any(model.formats)
+    torch.testing.assert_close(fast.values, plain.values, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore:.*completeness gap")
+def test_a_model_that_cannot_take_channels_last_falls_back_once_and_is_remembered(images, monkeypatch) -> None:
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip("auto uses channels-last only where oneDNN runs the convolutions")
+    model = ViewNet()
+    with pytest.raises(RuntimeError, match="view"):  # the failure the fallback exists for
+        model(images.contiguous(memory_format=torch.channels_last))
+    model.calls = 0
+
+    attr = aw.integrated_gradients(model, images, steps=8, rule="riemann_trapezoid")
+    first = model.calls
+    again = aw.integrated_gradients(model, images, steps=8, rule="riemann_trapezoid")
+    assert first == model.calls - first + 1  # one failed trial on the first call only
+    monkeypatch.setattr(aw.config, "channels_last", False)
+    plain = aw.integrated_gradients(model, images, steps=8, rule="riemann_trapezoid")
+    torch.testing.assert_close(attr.values, plain.values, rtol=0, atol=0)
+    torch.testing.assert_close(again.values, plain.values, rtol=0, atol=0)
+
+
+def test_an_error_that_is_not_about_the_layout_still_reaches_the_user(images) -> None:
+    class Broken(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 2, 3, dtype=torch.float64)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            msg = "shapes do not match in the user's model"
+            raise RuntimeError(msg)
+
+    with pytest.raises(RuntimeError, match="shapes do not match"):
+        aw.integrated_gradients(Broken(), images, steps=4)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_auto_is_for_convolutions_on_a_cpu_only(device, images, monkeypatch) -> None:
+    # On CUDA channels-last pays off mainly in half precision; auto leaves GPUs alone.
+    cnn = make_cnn(device=device)
+    expected = device == "cpu" and torch.backends.mkldnn.is_available()
+    assert Explained(cnn, images.to(device)).channels_last_candidate() is expected
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(3 * 12 * 12, 5, dtype=torch.float64)).to(device)
+    assert not Explained(mlp, images.to(device)).channels_last_candidate()  # no convolution
+    assert not Explained(mlp, images.flatten(1).to(device)).channels_last_candidate()  # not 4-D
+    monkeypatch.setattr(aw.config, "channels_last", True)
+    assert Explained(mlp, images.to(device)).channels_last_candidate()
+    assert not Explained(mlp, images.flatten(1).to(device)).channels_last_candidate()
+    monkeypatch.setattr(aw.config, "channels_last", False)
+    assert not Explained(cnn, images.to(device)).channels_last_candidate()

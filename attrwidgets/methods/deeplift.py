@@ -14,7 +14,7 @@ from attrwidgets.attribution import Attribution
 from attrwidgets.baselines import resolve_baseline
 from attrwidgets.config import parse_memory
 from attrwidgets.hooks import ModelGuard
-from attrwidgets.methods._engine import Budget, _grad, _SavedBytes, chunked
+from attrwidgets.methods._engine import Budget, _grad, _SavedBytes, chunked, point_bytes
 from attrwidgets.model import Explained, grad_enabled, resolve_target
 from attrwidgets.registry import Control, register
 
@@ -258,7 +258,7 @@ def _pair_pass(
     finally:
         rules.end()
     values = (grad * (x - base)).detach()
-    per_point = 2 * counter.total // (2 * k) + 4 * x[0].numel() * x.element_size()
+    per_point = point_bytes(counter, x, rows=k)  # a point is an input with its reference row
     return values, target, score.detach(), ref_score.detach(), per_point
 
 

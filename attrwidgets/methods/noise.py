@@ -212,16 +212,31 @@ def smoothgrad(
     sums = torch.zeros(x.shape, dtype=acc_dtype, device=x.device)
     squares = torch.zeros_like(sums) if variant != "smoothgrad" else None
 
+    spare: list[torch.Tensor] = []  # one buffer of noisy copies, reused chunk after chunk
+
     def points(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Noisy copies number start..stop; copy k is sample k // n of input k % n."""
         k = torch.arange(start, stop, device=x.device)
         rows = k % n
         sample = (k // n).tolist()
-        drawn = {j: _noise(seed, j, x) for j in dict.fromkeys(sample)}  # one draw per sample in the chunk
-        noise = torch.stack([drawn[j] for j in sample])
-        return x[rows] + noise_std[rows].view(shape) * noise, rows
+        if not spare or len(spare[0]) < len(sample):
+            # Fresh pages cost more than the copy itself on a CPU; the model's memory format
+            # spares it a conversion.
+            size = (len(sample), *x.shape[1:])
+            spare[:] = [torch.empty(size, dtype=x.dtype, device=x.device, memory_format=explained.memory_format)]
+        z = spare[0][: len(sample)]
+        drawn: dict[int, int] = {}
+        for i, j in enumerate(sample):  # one draw per sample in the chunk
+            z[i] = z[drawn[j]] if j in drawn else _noise(seed, j, x)
+            drawn.setdefault(j, i)
+        return z.mul_(noise_std[rows].view(shape)).add_(x[rows]), rows
 
     def accumulate(rows: torch.Tensor, maps: torch.Tensor) -> None:
+        if n == 1:  # every row is input 0: sum in the accumulator's precision, no copies
+            sums.add_(maps.sum(0, keepdim=True, dtype=acc_dtype))
+            if squares is not None:
+                squares.add_((maps * maps).sum(0, keepdim=True, dtype=acc_dtype))
+            return
         maps = maps.to(acc_dtype)
         sums.index_put_((rows,), maps, accumulate=True)  # index_add_ is slow on busy CPUs (OpenMP)
         if squares is not None:

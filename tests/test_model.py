@@ -45,7 +45,26 @@ def test_bad_targets_fail_after_one_forward(target: object, error: type, match: 
     x = torch.rand(2, 3, 12, 12, dtype=torch.float64)
     with pytest.raises(error, match=match):
         method(model, x, target=target)
-    assert calls == [2]  # the target is checked before any further work
+    assert calls == [1]  # one forward of the first input: the target is checked before any further work
+
+
+@pytest.mark.parametrize(
+    "method",
+    [aw.gradient, aw.input_x_gradient, aw.guided_backprop, aw.deconvnet, aw.integrated_gradients, aw.smoothgrad],
+)
+def test_a_batch_goes_through_the_model_in_chunks_within_the_budget(method) -> None:
+    calls: list[int] = []
+    model = make_cnn()
+    x = torch.rand(7, 3, 12, 12, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    options = {"steps": 4, "rule": "gausslegendre"} if method is aw.integrated_gradients else {}
+    options |= {"samples": 3} if method is aw.smoothgrad else {}
+    whole = method(model, x, target=[0, 1, 2, 3, 4, 0, 1], **options)
+    model.register_forward_pre_hook(lambda m, a: calls.append(len(a[0])))
+    tight = method(model, x, target=[0, 1, 2, 3, 4, 0, 1], memory=1, **options)
+    assert calls[:7] == [1] * 7  # the pass at the inputs: one input per forward under a 1-byte budget
+    torch.testing.assert_close(tight.values, whole.values, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(tight.score, whole.score, rtol=1e-12, atol=1e-14)
+    assert tight.target.tolist() == [0, 1, 2, 3, 4, 0, 1]
 
 
 def test_targets_as_int_list_and_tensor_agree(cnn: nn.Module, images: torch.Tensor) -> None:

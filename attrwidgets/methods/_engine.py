@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import gc
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 
 from attrwidgets.config import config, parse_memory
-from attrwidgets.model import grad_enabled
+from attrwidgets.model import grad_enabled, resolve_target
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable
 
     from attrwidgets.model import Explained
 
-__all__ = ["Budget", "chunked", "first_pass", "forward_chunks", "forward_pass", "run_chunks"]
+__all__ = ["Budget", "Pass", "chunked", "first_pass", "forward_chunks", "run_chunks"]
 
 
 class _SavedBytes:
@@ -97,10 +98,8 @@ def point_bytes(counter: _SavedBytes, x: torch.Tensor, rows: int | None = None) 
     return (counter.total + 3 * counter.largest) // rows + 4 * x[0].numel() * x.element_size()
 
 
-def _counted_forward(
-    explained: Explained, x: torch.Tensor, target_fn: Callable[[torch.Tensor], torch.Tensor]
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """Forward at ``x`` with autograd on: (z, target, scores with their graph, bytes per point).
+def _counted_forward(explained: Explained, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Forward at ``x`` with autograd on: (z, output with its graph, bytes per point).
 
     This first forward also settles the memory format of the call's batches: channels-last where
     ``config.channels_last`` allows it, unless the model raises on it (then contiguous, remembered
@@ -110,46 +109,86 @@ def _counted_forward(
     if explained.channels_last_candidate():
         explained.memory_format = torch.channels_last
         try:
-            z, output, per_point = _saving_forward(explained, x)
+            return _saving_forward(explained, x)
         except RuntimeError as error:
-            if _is_oom(error):
+            if not _is_layout_error(error):
                 raise
             failed = True
     if failed:
         explained.refuse_channels_last()
-    if explained.memory_format is torch.contiguous_format:
-        z, output, per_point = _saving_forward(explained, x)
-    target = target_fn(output)
-    score = output.gather(1, target.view(-1, 1)).squeeze(1)
-    return z, target, score, per_point
+    return _saving_forward(explained, x)
+
+
+@dataclass
+class Pass:
+    """What a pass at the inputs gives: per input its target, score F(x), predicted class, gradient."""
+
+    target: torch.Tensor
+    score: torch.Tensor
+    predicted: torch.Tensor
+    grad: torch.Tensor | None
+    per_point: int
 
 
 def first_pass(
-    explained: Explained, x: torch.Tensor, target_fn: Callable[[torch.Tensor], torch.Tensor]
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """Forward and backward at ``x``: (target, scores, gradient, bytes per point).
+    explained: Explained,
+    x: torch.Tensor,
+    target: object,
+    *,
+    memory: int | str | None = None,
+    backward: bool = True,
+) -> Pass:
+    """Forward (and backward) at the inputs ``x``, in chunks under the memory budget.
 
-    ``target_fn(output)`` resolves the target from the (N, classes) output before any further
-    work, so a bad target fails after a single forward. The bytes autograd saves for backward are
-    counted on the way and give the per-point memory cost used to size later chunks.
+    The first input goes alone: its forward settles the memory format, measures the bytes one
+    point costs (from the tensors autograd saves) and checks ``target`` against the output, so a
+    bad target fails after a single forward. The other inputs follow in chunks sized from that
+    cost, so a large batch stays within ``memory`` too. ``backward=False``: forward only (the
+    graph is recorded for the first input alone, to measure it).
     """
+    n = len(x)
     with grad_enabled():
-        z, target, score, per_point = _counted_forward(explained, x, target_fn)
-        grad = _grad(score, z).contiguous()  # channels-last batches give channels-last gradients
-    return target, score.detach(), grad, per_point
+        z, output, per_point = _counted_forward(explained, x[:1])
+        resolved = None if target is None else resolve_target(target, output.detach().expand(n, -1))
+        head = _score(output, resolved, 0, 1)
+        score = [head[0].detach()]
+        predicted = [output.detach().argmax(dim=1)]
+        targets = [head[1]]
+        grad = None
+        if backward:
+            first = _grad(head[0], z)
+            grad = torch.empty(x.shape, dtype=first.dtype, device=first.device)
+            grad[:1] = first
+        del z, output, head
+    if n > 1:
+
+        def step(start: int, stop: int) -> tuple[torch.Tensor, ...]:
+            with grad_enabled(), torch.set_grad_enabled(backward):
+                zs = x[start:stop].detach().requires_grad_(backward)
+                out = explained.logits(zs)
+                value, rows_target = _score(out, resolved, start, stop)
+                g = _grad(value, zs) if backward else None
+            return value.detach(), rows_target, out.detach().argmax(dim=1), g
+
+        def consume(start: int, stop: int, value, rows_target, rows_predicted, g) -> None:
+            score.append(value)
+            targets.append(rows_target)
+            predicted.append(rows_predicted)
+            if g is not None:
+                grad[start:stop] = g
+
+        fixed = 0 if grad is None else grad.numel() * grad.element_size()
+        budget = Budget(memory, explained.device or x.device, per_point, fixed)
+        chunked(n - 1, budget.chunk(n - 1), lambda a, b: step(a + 1, b + 1), lambda a, b, *r: consume(a + 1, b + 1, *r))
+    return Pass(torch.cat(targets), torch.cat(score), torch.cat(predicted), grad, per_point)
 
 
-def forward_pass(
-    explained: Explained, x: torch.Tensor, target_fn: Callable[[torch.Tensor], torch.Tensor]
-) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """One forward at ``x``: (target, scores, bytes per point), no backward.
-
-    The graph is recorded only to count the bytes autograd would save (the same per-point cost
-    :func:`first_pass` measures, so the budgets agree) and dropped without a backward.
-    """
-    with grad_enabled():
-        _, target, score, per_point = _counted_forward(explained, x, target_fn)
-    return target, score.detach(), per_point
+def _score(output: torch.Tensor, resolved: torch.Tensor | None, start: int, stop: int):
+    """(F at rows start..stop with its graph, their targets); None targets: each row's predicted class."""
+    rows_target = output.detach().argmax(dim=1) if resolved is None else resolved[start:stop]
+    if resolved is None and output.shape[1] == 1:
+        rows_target = torch.zeros_like(rows_target)
+    return output.gather(1, rows_target.view(-1, 1)).squeeze(1), rows_target
 
 
 def _grad(score: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -163,6 +202,19 @@ def _grad(score: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     if grad is None:
         return torch.zeros_like(z)
     return grad
+
+
+def _is_layout_error(error: RuntimeError) -> bool:
+    """Whether ``error`` is a model's complaint about the memory layout of its input.
+
+    E.g. "view size is not compatible with input tensor's size and stride (at least one dimension
+    spans across two contiguous subspaces). Use .reshape(...) instead." Any other error is the
+    model's own and reaches the user unchanged, without a retry.
+    """
+    text = str(error).lower()
+    return not _is_oom(error) and any(
+        word in text for word in ("stride", "contiguous", "memory format", "memory_format", "channels_last")
+    )
 
 
 def _is_oom(error: BaseException) -> bool:

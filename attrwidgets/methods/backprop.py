@@ -13,7 +13,7 @@ from torch.overrides import TorchFunctionMode
 from attrwidgets.attribution import Attribution
 from attrwidgets.hooks import ModelGuard
 from attrwidgets.methods._engine import first_pass
-from attrwidgets.model import Explained, resolve_target
+from attrwidgets.model import Explained
 from attrwidgets.registry import register
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,6 +41,7 @@ def guided_backprop(
     target: int | list[int] | torch.Tensor | None = None,
     *,
     preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    memory: int | str | None = None,
 ) -> Attribution:
     r"""Guided Backpropagation: the gradient with every ReLU passing only positive signal both ways.
 
@@ -64,6 +65,9 @@ def guided_backprop(
         The output index to explain; None is the predicted class.
     preprocess : callable, optional
         Applied before the model, inside the differentiated function.
+    memory : int or str, optional
+        Budget for this call beyond the model (default ``attrwidgets.config.memory``): a large
+        batch goes through the model in chunks that fit.
 
     Returns
     -------
@@ -99,7 +103,7 @@ def guided_backprop(
     torch.Size([1, 3, 224, 224])
     """
     explained = Explained(model, inputs, preprocess)
-    return rule_gradient("guided_backprop", explained, target, guided=True)
+    return rule_gradient("guided_backprop", explained, target, guided=True, memory=memory)
 
 
 @register(
@@ -111,6 +115,7 @@ def deconvnet(
     target: int | list[int] | torch.Tensor | None = None,
     *,
     preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    memory: int | str | None = None,
 ) -> Attribution:
     r"""DeconvNet: the gradient with every ReLU applied to the backward signal instead of masked by the input.
 
@@ -131,6 +136,9 @@ def deconvnet(
         The output index to explain; None is the predicted class.
     preprocess : callable, optional
         Applied before the model, inside the differentiated function.
+    memory : int or str, optional
+        Budget for this call beyond the model (default ``attrwidgets.config.memory``): a large
+        batch goes through the model in chunks that fit.
 
     Returns
     -------
@@ -159,11 +167,17 @@ def deconvnet(
     >>> attr = deconvnet(model, images)              # doctest: +SKIP
     """
     explained = Explained(model, inputs, preprocess)
-    return rule_gradient("deconvnet", explained, target, guided=False)
+    return rule_gradient("deconvnet", explained, target, guided=False, memory=memory)
 
 
 def rule_gradient(
-    method: str, explained: Explained, target: object, *, guided: bool, stacklevel: int = 3
+    method: str,
+    explained: Explained,
+    target: object,
+    *,
+    guided: bool,
+    stacklevel: int = 3,
+    memory: int | str | None = None,
 ) -> Attribution:
     """The input gradient with the Guided Backprop (``guided=True``) or DeconvNet rule on every nn.ReLU.
 
@@ -181,17 +195,18 @@ def rule_gradient(
         for module in explained.module.modules():
             if isinstance(module, _RECTIFIERS):
                 _install_rule(guard, module, watch, guided=guided)
+        guard.forward_pre_hook(explained.module, watch.new_forward)
         with watch:
-            target_t, score, grad, _ = first_pass(explained, explained.inputs, lambda out: resolve_target(target, out))
+            at_x = first_pass(explained, explained.inputs, target, memory=memory)
     if watch.unreached:
         warnings.warn(
-            f"{method}: the model's forward called torch.relu / F.relu / Tensor.relu {watch.unreached} time(s) "
+            f"{method}: the model's forward called torch.relu / F.relu / Tensor.relu {watch.per_forward} time(s) "
             f"outside an nn.ReLU module; module hooks cannot reach those calls, so the {_RULE_NAMES[guided]} "
             "rule is not applied there: these parts of the model get the plain gradient. Use nn.ReLU modules "
             "(e.g. self.relu = nn.ReLU() and self.relu(x) instead of F.relu(x)) for the rule to apply everywhere.",
             stacklevel=stacklevel,
         )
-    return Attribution(values=grad.detach(), target=target_t, method=method, score=score)
+    return Attribution(values=at_x.grad.detach(), target=at_x.target, method=method, score=at_x.score)
 
 
 class _DeconvRelu(torch.autograd.Function):
@@ -218,6 +233,15 @@ class _ReluWatch(TorchFunctionMode):
         super().__init__()
         self.inside = 0  # > 0 while a hooked nn.ReLU module runs
         self.unreached = 0
+        self.forwards = 0  # a large batch goes through the model in chunks
+
+    def new_forward(self, *_: object) -> None:
+        self.forwards += 1
+
+    @property
+    def per_forward(self) -> int:
+        """Unreached calls in one forward (the model's own forward is not seen for a plain callable)."""
+        return self.unreached // max(1, self.forwards)
 
     def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         if self.inside == 0 and func in _FUNCTIONAL_RELUS:

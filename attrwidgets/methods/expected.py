@@ -10,10 +10,9 @@ import torch
 from attrwidgets.attribution import Attribution, Trace, reduce_channels
 from attrwidgets.config import parse_memory
 from attrwidgets.hooks import ModelGuard
-from attrwidgets.methods._engine import Budget, run_chunks
+from attrwidgets.methods._engine import Budget, first_pass, forward_chunks, run_chunks
 from attrwidgets.methods.noise import check_samples, check_seed, sample_generator
-from attrwidgets.methods.occlusion import forward_chunks, forward_pass
-from attrwidgets.model import Explained, resolve_target
+from attrwidgets.model import Explained
 from attrwidgets.registry import Control, register
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -154,7 +153,8 @@ def expected_gradients(
 
     record = _Record(x, samples, acc_dtype, trace=trace, memory=memory_bytes)
     with ModelGuard(explained.module):
-        target_t, score, per_point = forward_pass(explained, x, lambda out: resolve_target(target, out))
+        at_x = first_pass(explained, x, target, memory=memory_bytes, backward=False)
+        target_t, score, per_point = at_x.target, at_x.score, at_x.per_point
         budget = Budget(memory_bytes, x.device, per_point, record.bytes())
 
         # F(x'_j) for every distinct reference drawn: forward only, all classes at once

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from attrwidgets.attribution import Attribution
 from attrwidgets.hooks import ModelGuard
 from attrwidgets.methods._engine import first_pass
-from attrwidgets.model import Explained, resolve_target
+from attrwidgets.model import Explained
 from attrwidgets.registry import register
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -28,11 +28,15 @@ def gradient(
     target: int | list[int] | torch.Tensor | None = None,
     *,
     preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    memory: int | str | None = None,
 ) -> Attribution:
     r"""The gradient of the explained score with respect to the inputs, :math:`\partial F(x) / \partial x_i`.
 
     Signed (take ``heatmap("abs_sum")`` for the usual saliency display). Near a saturated score it
     is close to zero even for features that matter: the motivating failure of Integrated Gradients.
+
+    A large batch goes through the model in chunks within ``memory`` (default
+    ``attrwidgets.config.memory``), as for every method here.
 
     References
     ----------
@@ -41,8 +45,8 @@ def gradient(
     """
     explained = Explained(model, inputs, preprocess)
     with ModelGuard(explained.module):
-        target_t, score, grad, _ = first_pass(explained, explained.inputs, lambda out: resolve_target(target, out))
-    return Attribution(values=grad.detach(), target=target_t, method="gradient", score=score)
+        at_x = first_pass(explained, explained.inputs, target, memory=memory)
+    return Attribution(values=at_x.grad.detach(), target=at_x.target, method="gradient", score=at_x.score)
 
 
 @register(
@@ -55,6 +59,7 @@ def input_x_gradient(
     target: int | list[int] | torch.Tensor | None = None,
     *,
     preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    memory: int | str | None = None,
 ) -> Attribution:
     r"""Gradient times input, :math:`x_i \, \partial F(x) / \partial x_i` (inputs in pixel space).
 
@@ -67,6 +72,6 @@ def input_x_gradient(
     """
     explained = Explained(model, inputs, preprocess)
     with ModelGuard(explained.module):
-        target_t, score, grad, _ = first_pass(explained, explained.inputs, lambda out: resolve_target(target, out))
-    values = (grad * explained.inputs).detach()
-    return Attribution(values=values, target=target_t, method="input_x_gradient", score=score)
+        at_x = first_pass(explained, explained.inputs, target, memory=memory)
+    values = (at_x.grad * explained.inputs).detach()
+    return Attribution(values=values, target=at_x.target, method="input_x_gradient", score=at_x.score)

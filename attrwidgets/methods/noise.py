@@ -11,9 +11,9 @@ import torch
 from attrwidgets.attribution import Attribution
 from attrwidgets.config import parse_memory
 from attrwidgets.hooks import ModelGuard
-from attrwidgets.methods._engine import Budget, first_pass, forward_pass, run_chunks
+from attrwidgets.methods._engine import Budget, first_pass, run_chunks
 from attrwidgets.methods.paths import integrated_gradients
-from attrwidgets.model import Explained, resolve_target
+from attrwidgets.model import Explained
 from attrwidgets.registry import Control, register
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -197,8 +197,9 @@ def smoothgrad(
 
     if sigma == 0:  # every copy is x: the base method once
         with ModelGuard(explained.module):
-            target_t, score, grad, _ = first_pass(explained, x, lambda out: resolve_target(target, out))
-        maps = _base_maps(base, options, explained, x, target_t, grad, memory_bytes)
+            at_x = first_pass(explained, x, target, memory=memory_bytes)
+        target_t, score = at_x.target, at_x.score
+        maps = _base_maps(base, options, explained, x, target_t, at_x.grad, memory_bytes)
         return Attribution(
             values=_combine(variant, maps.to(acc_dtype), maps.to(acc_dtype) ** 2, 1).to(x.dtype),
             target=target_t,
@@ -243,7 +244,8 @@ def smoothgrad(
             squares.index_put_((rows,), maps * maps, accumulate=True)
 
     with ModelGuard(explained.module):
-        target_t, score, per_point = forward_pass(explained, x, lambda out: resolve_target(target, out))
+        at_x = first_pass(explained, x, target, memory=memory_bytes, backward=False)
+        target_t, score, per_point = at_x.target, at_x.score, at_x.per_point
         if base == "integrated_gradients":
             _ig_copies(explained, x, target_t, options, points, accumulate, total, memory_bytes, progress)
         else:

@@ -17,8 +17,8 @@ from attrwidgets.attribution import Attribution, channel_axis
 from attrwidgets.baselines import resolve_baseline
 from attrwidgets.config import parse_memory
 from attrwidgets.hooks import ModelGuard
-from attrwidgets.methods._engine import Budget, forward_chunks, forward_pass
-from attrwidgets.model import Explained, resolve_target
+from attrwidgets.methods._engine import Budget, first_pass, forward_chunks
+from attrwidgets.model import Explained
 from attrwidgets.registry import Control, register
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -133,7 +133,8 @@ def occlusion(
     drops = torch.zeros(n * positions, dtype=acc_dtype, device=x.device)
 
     with ModelGuard(explained.module):
-        target_t, score, per_point = forward_pass(explained, x, lambda out: resolve_target(target, out))
+        at_x = first_pass(explained, x, target, memory=memory_bytes, backward=False)
+        target_t, score, per_point = at_x.target, at_x.score, at_x.per_point
 
         def build(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
             k = torch.arange(start, stop, device=x.device)

@@ -15,7 +15,7 @@ from attrwidgets.config import parse_memory
 from attrwidgets.hooks import ModelGuard
 from attrwidgets.methods._engine import Budget, first_pass, run_chunks
 from attrwidgets.methods.quadrature import RULES, AdaptiveMesh, rule_points
-from attrwidgets.model import Explained, grad_enabled, resolve_target
+from attrwidgets.model import Explained, grad_enabled
 from attrwidgets.registry import Control, register
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -116,15 +116,10 @@ def integrated_gradients(
     base, described = resolve_baseline(baseline, x)
     memory_bytes = parse_memory(memory)
     with ModelGuard(explained.module):
-        at_input: dict[str, torch.Tensor] = {}
-
-        def resolve(output: torch.Tensor) -> torch.Tensor:
-            at_input["predicted"] = output.detach().argmax(dim=1)
-            return resolve_target(target, output)
-
-        target_t, score, grad_x, per_point = first_pass(explained, x, resolve)
-        path = _Path(explained, x, base, target_t, memory_bytes, per_point, trace=trace, progress=progress)
-        path.record_first(score, grad_x, at_input["predicted"])
+        at_x = first_pass(explained, x, target, memory=memory_bytes)
+        target_t, score = at_x.target, at_x.score
+        path = _Path(explained, x, base, target_t, memory_bytes, at_x.per_point, trace=trace, progress=progress)
+        path.record_first(score, at_x.grad, at_x.predicted)
         if adaptive:
             weights, reached = path.adaptive(tolerance, max_steps)
         else:

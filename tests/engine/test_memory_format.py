@@ -95,18 +95,22 @@ def test_a_model_that_cannot_take_channels_last_falls_back_once_and_is_remembere
     torch.testing.assert_close(again.values, plain.values, rtol=0, atol=0)
 
 
-def test_an_error_that_is_not_about_the_layout_still_reaches_the_user(images) -> None:
+def test_an_error_that_is_not_about_the_layout_reaches_the_user_without_a_retry(images) -> None:
     class Broken(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.conv = nn.Conv2d(3, 2, 3, dtype=torch.float64)
+            self.calls = 0
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.calls += 1
             msg = "shapes do not match in the user's model"
             raise RuntimeError(msg)
 
+    model = Broken()
     with pytest.raises(RuntimeError, match="shapes do not match"):
-        aw.integrated_gradients(Broken(), images, steps=4)
+        aw.integrated_gradients(model, images, steps=4)
+    assert model.calls == 1
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -109,10 +109,12 @@ def test_matches_the_definition_at_the_recorded_points() -> None:
     samples = 12
     attr = expected_gradients(recorder, x, 3, references=refs, samples=samples)
     assert recorder.backward_rows == 2 * samples  # one backward per (input, sample), nothing else
-    # calls: the clean forward, the forward-only pass over the distinct references, then the points
-    distinct = recorder.seen[1]
+    # calls: the clean forward (the first input alone, then the other), the forward-only pass over
+    # the distinct references, then the points
+    assert [len(s) for s in recorder.seen[:2]] == [1, 1]
+    distinct = recorder.seen[2]
     assert all(any(torch.equal(d, r) for r in refs) for d in distinct)
-    points = torch.cat(recorder.seen[2:])
+    points = torch.cat(recorder.seen[3:])
     assert len(points) == 2 * samples
     alphas, rows, drawn = [], [], []
     for i in range(2):

@@ -79,7 +79,9 @@ def test_noise_has_the_requested_variance() -> None:
     x[1] = 3 * x[1] - 1  # a different range: σ is a fraction of each input's own range
     sigma, samples = 0.2, 200
     attr = smoothgrad(probe, x, 0, sigma=sigma, samples=samples)
-    points = torch.cat(probe.seen[1:])  # the first call is the clean forward that resolves the target
+    # the first two calls are the clean forward that resolves the target (first input, then the other)
+    assert [len(s) for s in probe.seen[:2]] == [1, 1]
+    points = torch.cat(probe.seen[2:])
     assert len(points) == 2 * samples
     for i in range(2):
         noise = (points[i::2] - x[i]).flatten()  # copy k is sample k // n of input k % n
@@ -127,7 +129,7 @@ def test_matches_the_definition_at_the_recorded_points(base: str) -> None:
     for variant in ("smoothgrad", "smoothgrad_sq", "vargrad"):
         probe.seen.clear()
         results[variant] = smoothgrad(probe, x, 4, sigma=0.2, samples=samples, variant=variant, base=base)
-        seen.append(torch.cat(probe.seen[1:]))  # after the clean forward that resolves the target
+        seen.append(torch.cat(probe.seen[2:]))  # after the clean forward (first input, then the other)
     points = seen[0]
     assert len(points) == 2 * samples
     assert all(torch.equal(points, other) for other in seen[1:])  # the same seed, the same points

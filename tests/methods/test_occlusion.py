@@ -138,7 +138,7 @@ def test_forward_passes_only_and_chunking_does_not_change_the_result() -> None:
     big = occlusion(wrapped, x, 3, window=4, stride=2)
     calls_big = wrapped.calls
     small = occlusion(wrapped, x, 3, window=4, stride=2, memory=1)  # one occluded copy per forward
-    assert wrapped.calls - calls_big == 1 + 3 * 25  # the clean forward, then one per copy
+    assert wrapped.calls - calls_big == 3 + 3 * 25  # the clean forward of each input, then one per copy
     torch.testing.assert_close(small.values, big.values, rtol=1e-12, atol=1e-14)
     assert CountBackward.rows == 0  # no backward pass at all
 

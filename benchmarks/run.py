@@ -142,26 +142,47 @@ def cpu_chunk(value: int):
         config.cpu_chunk = old
 
 
-def floor_ig(composed: nn.Module, x: torch.Tensor, target: int, alphas, weights, chunk: int) -> torch.Tensor:
-    """The floor: plain torch, chunked fwd+bwd over the path points, weighted sum of the gradients."""
+def with_config(fn, *args, channels_last: bool | str = "auto", **kwargs):
+    """``fn(*args, **kwargs)`` with ``attrwidgets.config.channels_last`` set for the call."""
+    from attrwidgets import config
+
+    old = config.channels_last
+    config.channels_last = channels_last
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        config.channels_last = old
+
+
+def floor_ig(
+    composed: nn.Module, x: torch.Tensor, target: int, alphas, weights, chunk: int, cl: bool = False
+) -> torch.Tensor:
+    """The floor: plain torch, chunked fwd+bwd over the path points, weighted sum of the gradients.
+
+    ``cl``: the points in channels-last memory format (what ``config.channels_last`` does).
+    """
+    fmt = torch.channels_last if cl else torch.contiguous_format
     base = torch.zeros_like(x)
     diff = x - base
     a = torch.as_tensor(alphas, dtype=x.dtype).view(-1, 1, 1, 1)
     w = torch.as_tensor(weights, dtype=x.dtype).view(-1, 1, 1, 1)
     acc = torch.zeros_like(x)
     for s in range(0, len(a), chunk):
-        z = (base + a[s : s + chunk] * diff).requires_grad_(True)
+        z = (base + a[s : s + chunk] * diff).contiguous(memory_format=fmt).requires_grad_(True)
         out = composed(z)
         (g,) = torch.autograd.grad(out[:, target].sum(), z)
         acc += (g * w[s : s + chunk]).sum(0, keepdim=True)
     return acc * diff
 
 
-def floor_chunks(composed: nn.Module, x: torch.Tensor, target: int, points: torch.Tensor, chunk: int) -> torch.Tensor:
+def floor_chunks(
+    composed: nn.Module, x: torch.Tensor, target: int, points: torch.Tensor, chunk: int, cl: bool = False
+) -> torch.Tensor:
     """Plain chunked fwd+bwd over given points: the mean gradient (the floor for SmoothGrad/EG)."""
+    fmt = torch.channels_last if cl else torch.contiguous_format
     acc = torch.zeros_like(x)
     for s in range(0, len(points), chunk):
-        z = points[s : s + chunk].clone().requires_grad_(True)
+        z = points[s : s + chunk].clone(memory_format=fmt).requires_grad_(True)
         (g,) = torch.autograd.grad(composed(z)[:, target].sum(), z)
         acc += g.sum(0, keepdim=True)
     return acc / len(points)
@@ -193,6 +214,7 @@ def ig_speed(quick: bool) -> dict:
                 )
 
         cands = {"ours (trace=True)": lambda: ours(True), "ours (trace=False)": lambda: ours(False)}
+        cands["ours channels_last=False"] = lambda: with_config(ours, True, channels_last=False)
         chunks = (10,) if quick else CPU_CHUNKS
         for c in chunks:
             if c != 10:
@@ -203,6 +225,9 @@ def ig_speed(quick: bool) -> dict:
             )
         for c in (10, 50) if quick else FLOOR_CHUNKS:
             cands[f"floor chunk={c}"] = lambda c=c, composed=composed, t=t: floor_ig(composed, x, t, alphas, weights, c)
+        cands["floor chunk=10 channels_last"] = lambda composed=composed, t=t: floor_ig(
+            composed, x, t, alphas, weights, 10, cl=True
+        )
         # agreement check (not timed): ours vs Captum vs floor
         a_ours = ours(True).values
         a_cap = captum.attribute(x, baselines=zeros, target=t, n_steps=STEPS, method="gausslegendre")
@@ -332,8 +357,13 @@ def child_memory(spec: dict) -> dict:
     model, pre, composed = load_model(spec["model"])
     x = image()
     t = predicted(composed, x)
+    if spec.get("batch", 1) > 1:
+        from attrwidgets.demo import photos
+
+        shots = list(photos().values())
+        x = torch.stack([shots[i % len(shots)] for i in range(spec["batch"])])
     # warm-up: one fwd+bwd of one image, so both sides start with initialised kernels and pools
-    z = x.clone().requires_grad_(True)
+    z = x[:1].clone().requires_grad_(True)  # one image even for a batch
     torch.autograd.grad(composed(z)[:, t].sum(), z)
     del z
     gc.collect()
@@ -353,7 +383,9 @@ def child_memory(spec: dict) -> dict:
     t0 = time.perf_counter()
     error = None
     try:
-        if spec["impl"] == "ours":
+        if spec["impl"] == "method":
+            call_method(spec, model, pre, x, t)
+        elif spec["impl"] == "ours":
             from attrwidgets import integrated_gradients
 
             integrated_gradients(
@@ -380,6 +412,83 @@ def child_memory(spec: dict) -> dict:
         "seconds": seconds,
         "error": error,
     }
+
+
+def call_method(spec: dict, model: nn.Module, pre: nn.Module, x: torch.Tensor, t: int) -> None:
+    """One call of the registered method ``spec["method"]`` with its defaults (EfficientNet-Lite0)."""
+    import attrwidgets
+    from attrwidgets.demo import photos
+
+    method = attrwidgets.REGISTRY[spec["method"]]
+    kwargs: dict = {"preprocess": pre}
+    if "layer" in method.needs:
+        kwargs["layer"] = model._conv_head
+    if "references" in method.needs:
+        kwargs["references"] = torch.stack(list(photos().values()))
+    if spec.get("memory") is not None:
+        kwargs["memory"] = spec["memory"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        method.fn(model, x, t, **kwargs)
+
+
+#: the budgets every method that takes ``memory=`` is measured under (None: the default, 1 GiB)
+METHOD_BUDGETS = (None, "256MiB")
+
+
+def run_child(spec: dict) -> dict:
+    """Runs ``child_memory(spec)`` in a fresh process under RLIMIT_AS; its result, or an error."""
+    import psutil
+
+    row: dict = {}
+    limit = min(18 * GIB, psutil.virtual_memory().available - 3 * GIB)
+    row["limit"] = limit
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), "--child-memory", json.dumps(spec | {"limit": limit})],
+            capture_output=True,
+            text=True,
+            timeout=1500,
+            check=False,
+        )
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+        if lines:
+            row |= json.loads(lines[-1])
+        else:
+            row["error"] = f"child exited {proc.returncode}: {proc.stderr.strip().splitlines()[-1:]}"
+    except subprocess.TimeoutExpired:
+        row["error"] = "timeout (1500 s)"
+    row["wall"] = time.perf_counter() - t0
+    return row
+
+
+def method_memory(quick: bool) -> dict:
+    """Peak RSS increase of every registered method with its defaults, under each budget."""
+    import attrwidgets
+    from attrwidgets.config import parse_memory
+
+    out: dict = {"model": "efficientnet_lite0", "cases": []}
+    names = ["gradient", "smoothgrad", "occlusion"] if quick else list(attrwidgets.REGISTRY)
+    for name in names:
+        takes_budget = "memory" in attrwidgets.REGISTRY[name].options
+        for batch in (1, 8):
+            for budget in METHOD_BUDGETS if takes_budget else (None,):
+                if name == "occlusion" and batch > 1:
+                    continue  # forward-only, chunked like the others; 8 images take ~4 minutes
+                spec = {"impl": "method", "method": name, "model": "efficientnet_lite0", "memory": budget}
+                spec["batch"] = batch
+                row = {"method": name, "batch": batch, "load": load(), "takes_budget": takes_budget}
+                row["budget"] = parse_memory(budget) if takes_budget else None
+                row |= run_child(spec)
+                out["cases"].append(row)
+                inc = row.get("increase")
+                print(
+                    f"[method_memory] {name} batch={batch} budget={budget}: +{(inc or 0) / 2**20:.0f} MiB "
+                    f"in {row.get('seconds', 0):.1f} s {row.get('error') or ''}",
+                    flush=True,
+                )
+    return out
 
 
 def memory(quick: bool) -> dict:
@@ -546,6 +655,9 @@ def methods(quick: bool) -> dict:
         noisy = x + std * torch.randn((samples, *x.shape[1:]), generator=gen)
         cands = {
             "ours smoothgrad": lambda: sg(model, x, t, sigma=sigma, samples=samples, preprocess=pre),
+            "ours smoothgrad channels_last=False": lambda: with_config(
+                sg, model, x, t, sigma=sigma, samples=samples, preprocess=pre, channels_last=False
+            ),
         }
         for b in (None, 10):
             cands[f"captum NoiseTunnel nt_samples_batch_size={b}"] = lambda b=b: nt.attribute(
@@ -558,6 +670,7 @@ def methods(quick: bool) -> dict:
             out["smoothgrad_pair"] = "saliency not importable"
         for c in (10, 50):
             cands[f"floor chunk={c}"] = lambda c=c: floor_chunks(composed, x, t, noisy, c)
+        cands["floor chunk=10 channels_last"] = lambda: floor_chunks(composed, x, t, noisy, 10, cl=True)
         times = interleaved(cands, reps, log="[smoothgrad]")
         out["smoothgrad"] = {
             "times": times,
@@ -633,6 +746,7 @@ def methods(quick: bool) -> dict:
                 x, baselines=refs, n_samples=samples, stdevs=0.0, target=t
             ),
             "floor chunk=10": lambda: floor_chunks(composed, x, t, eg_points, 10),
+            "floor chunk=10 channels_last": lambda: floor_chunks(composed, x, t, eg_points, 10, cl=True),
         }
         times = interleaved(cands, reps, log="[expected_gradients]")
         out["expected_gradients"] = {
@@ -703,6 +817,8 @@ def report() -> str:
         lines += report_ig(data["ig_speed"])
     if "memory" in data:
         lines += report_memory(data["memory"])
+    if "method_memory" in data:
+        lines += report_method_memory(data["method_memory"])
     if "auto" in data:
         lines += report_auto(data["auto"])
     if "methods" in data:
@@ -799,6 +915,33 @@ def report_memory(d: dict) -> list[str]:
     ours = [r for r in d["cases"] if r["impl"] == "ours" and r.get("increase") is not None]
     under = all(r["increase"] <= GIB and not r.get("error") for r in ours)
     lines += ["", f"Goal: ours under the 1 GiB budget at every step count: {ok(under)}.", ""]
+    return lines
+
+
+def report_method_memory(d: dict) -> list[str]:
+    lines = [
+        "## 2b. Peak memory of every method (RSS increase over the loaded, warmed-up model)",
+        "",
+        f"{d['model']}, the method's defaults, 224² photos; a fresh subprocess per case, measured as in",
+        "section 2. *Budget*: the `memory=` given (blank: the default `config.memory`, 1 GiB); methods",
+        "without a `memory=` option make one forward and backward of the batch and are held to the default.",
+        "",
+        "| method | images | budget | peak increase | under budget | seconds | load |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    met = True
+    for r in d["cases"]:
+        inc = r.get("increase")
+        budget = r["budget"] if r.get("budget") is not None else GIB
+        under = inc is not None and not r.get("error") and inc <= budget
+        met &= under
+        given = f"{budget / 2**20:.0f} MiB" if r.get("takes_budget") and r.get("budget") != GIB else "default"
+        inc_s = f"{inc / 2**20:.0f} MiB" if inc is not None else r.get("error", "–")
+        lines.append(
+            f"| {r['method']} | {r['batch']} | {given} | {inc_s} | {'yes' if under else '**no**'} "
+            f"| {r.get('seconds', 0):.1f} | {r['load']} |"
+        )
+    lines += ["", f"Goal: every method's peak memory under the budget: {ok(met)}.", ""]
     return lines
 
 
@@ -915,7 +1058,13 @@ def meta(quick: bool) -> dict:
 #: evaluate every grid value (for "sustained"); otherwise each rule stops at its first hit
 SUSTAINED = False
 
-SECTIONS = {"ig_speed": ig_speed, "methods": methods, "auto": auto, "memory": memory}
+SECTIONS = {
+    "ig_speed": ig_speed,
+    "methods": methods,
+    "auto": auto,
+    "memory": memory,
+    "method_memory": method_memory,
+}
 
 
 def main() -> None:

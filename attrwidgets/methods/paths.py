@@ -410,6 +410,8 @@ class _Path:
             for a, v in w.items():
                 block, row = self._point(i, a)
                 self.acc[i] += v * block.grads[row]
+        for block in self.blocks:  # weighted: room for the trace's making
+            block.grads = None
         return weights, reached
 
     # -- result ----------------------------------------------------------------------------
@@ -453,24 +455,31 @@ class _Path:
         index = torch.tensor(rows, device=device)
         w_t = torch.tensor(w, dtype=self.acc_dtype, device=device)
 
-        def gather(field: str) -> torch.Tensor | None:
-            """The field's rows in trace order; the blocks' own copy is let go on the way."""
+        def joined(field: str) -> torch.Tensor | None:
+            """The field's rows of every block in one tensor; the blocks' own copy is let go."""
             parts = [getattr(b, field) for b in self.blocks]
             if parts[0] is None:
                 return None
-            joined = parts[0] if len(parts) == 1 else torch.cat(parts)
-            del parts
+            whole = parts[0] if len(parts) == 1 else torch.cat(parts)
             for block in self.blocks:
                 setattr(block, field, None)
-            return joined[index]
+            return whole
+
+        def gather(field: str) -> torch.Tensor | None:
+            whole = joined(field)
+            return None if whole is None else whole[index]
 
         cumulative = None
         if self.keep_maps:
-            # In place: the maps are the trace's largest part (1000 points of 224² are 300 MB).
-            contrib = gather("gx_map")
-            contrib.mul_(w_t.view(*w_t.shape, *(1,) * (contrib.dim() - 2)))
-            cumulative = contrib.cumsum_(dim=1).to(torch.float16)
-            del contrib
+            # One input at a time: the maps are the trace's largest part (1000 points of 224² are
+            # 300 MB) and the trace pads every input to the longest path.
+            gx = joined("gx_map")
+            cumulative = torch.empty((*index.shape, *gx.shape[1:]), dtype=torch.float16, device=device)
+            for i in range(len(index)):
+                contrib = gx[index[i]]
+                contrib.mul_(w_t[i].view(-1, *(1,) * (contrib.dim() - 1)))
+                cumulative[i] = contrib.cumsum_(dim=0)
+            del gx
         return Trace(
             alphas=torch.tensor(alphas, dtype=self.acc_dtype, device=device),
             weights=w_t,

@@ -168,6 +168,7 @@ def payload_sizes(ex) -> dict:
         "result_json": json_part,
         "image_binary": payload_bytes(ex.image),
         "frames": ex.result["frames"]["grad"]["shape"],
+        "final_map": ex.result["final_map"]["channels"]["shape"],
         "image_shape": ex.image["shape"],
     }
 
@@ -320,7 +321,8 @@ def report(m: dict, floor: dict, kernel: dict, sizes: dict, scrub: dict, took: f
         f"median {scrub.get('draw_ms_median', float('nan')):.1f} ms, 90th percentile "
         f"{scrub.get('draw_ms_p90', float('nan')):.1f} ms, worst {scrub.get('draw_ms_max', float('nan')):.1f} ms "
         "(the frame budget at 60 fps is 16.7 ms)",
-        f"- heatmap frames in the export: {sizes['frames']} (α points × h × w), image {sizes['image_shape']}",
+        f"- heatmap frames in the export: {sizes['frames']} (α points × h × w), final attribution per channel "
+        f"{sizes['final_map']} (C × h × w), image {sizes['image_shape']}",
         "",
         "## (b) Kernel time from a baseline change",
         "",
@@ -362,8 +364,9 @@ def report(m: dict, floor: dict, kernel: dict, sizes: dict, scrub: dict, took: f
         "",
         "## (c) Bytes per update",
         "",
-        f"- result: {sizes['result_binary']:,} bytes of binary buffers (float16 maps, float32 curves, uint8 "
-        f"baseline image) + {sizes['result_json']:,} bytes of JSON",
+        f"- result: {sizes['result_binary']:,} bytes of binary buffers (float16 per-α maps "
+        f"{sizes['frames']} × 2, float16 final attribution per channel {sizes['final_map']}, float32 curves, "
+        f"uint8 baseline image) + {sizes['result_json']:,} bytes of JSON",
         f"- image: {sizes['image_binary']:,} bytes (uint8 {sizes['image_shape']}), sent once",
         "",
     ]

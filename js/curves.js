@@ -137,13 +137,45 @@ export function classSummary(segments) {
   return [...byClass.values()].sort((a, b) => b.total - a.total);
 }
 
-/** The two plot rectangles inside a canvas of width × height (CSS pixels). */
-export function layout(width, height) {
+/** Fonts of the curves: nothing below 12 px. */
+export const FONTS = { text: "12px sans-serif", title: "bold 13px sans-serif" };
+/** Height of one line of legend (CSS pixels). */
+export const LINE = 17;
+
+/**
+ * Legend entries laid out in rows no wider than `maxWidth`: each entry is a 16 px line sample,
+ * a 3 px gap, its text (`widths[i]` wide) and 14 px of space before the next.
+ * @param {number[]} widths  text widths
+ * @returns {{x: number, row: number}[]}  offset from the legend's left edge, and row (0, 1, ...)
+ */
+export function legendRows(widths, maxWidth) {
+  const out = [];
+  let x = 0;
+  let row = 0;
+  for (const w of widths) {
+    const item = 19 + w;
+    if (x > 0 && x + item > maxWidth) {
+      row += 1;
+      x = 0;
+    }
+    out.push({ x, row });
+    x += item + 14;
+  }
+  return out;
+}
+
+/**
+ * The two plot rectangles inside a canvas of width × height (CSS pixels). `rows` are the legend
+ * rows above each plot (the top plot also has its title and the class strip above it).
+ */
+export function layout(width, height, rows = {}) {
+  const topRows = rows.top ?? 1;
+  const bottomRows = rows.bottom ?? 1;
   const left = 52;
-  const right = 46;
-  const top = 58;
-  const gap = 62;
-  const bottom = 30;
+  const right = 40;
+  const top = 24 + topRows * LINE + 18;
+  const gap = 22 + 22 + bottomRows * LINE + 4;
+  const bottom = 38;
   const h = Math.max(20, (height - top - gap - bottom) / 2);
   const w = Math.max(20, width - left - right);
   return {
@@ -185,13 +217,13 @@ function polyline(ctx, pts, color, width = 1.6, dash = []) {
   ctx.restore();
 }
 
-function frameAxes(ctx, plot, ys, yTicks, side, color, title, lift = 24) {
+function frameAxes(ctx, plot, ys, yTicks, side, color) {
   ctx.save();
   ctx.strokeStyle = COLORS.axis;
   ctx.lineWidth = 1;
   ctx.strokeRect(plot.x, plot.y, plot.w, plot.h);
   ctx.fillStyle = color;
-  ctx.font = "10px sans-serif";
+  ctx.font = FONTS.text;
   ctx.textAlign = side === "left" ? "right" : "left";
   ctx.textBaseline = "middle";
   const x = side === "left" ? plot.x - 4 : plot.x + plot.w + 4;
@@ -200,36 +232,49 @@ function frameAxes(ctx, plot, ys, yTicks, side, color, title, lift = 24) {
     if (y < plot.y - 1 || y > plot.y + plot.h + 1) continue;
     ctx.fillText(formatTick(t), x, y);
   }
-  if (title) {
-    ctx.textAlign = "left";
-    ctx.textBaseline = "bottom";
-    ctx.font = "bold 11px sans-serif";
-    ctx.fillStyle = COLORS.text;
-    ctx.fillText(title, plot.x - 40, plot.y - lift);
-  }
+  ctx.restore();
+}
+
+/** A plot's title at the left edge of the canvas, its baseline at `y`. */
+function heading(ctx, text, y, width) {
+  ctx.save();
+  ctx.textAlign = "left";
+  ctx.textBaseline = "alphabetic";
+  ctx.font = FONTS.title;
+  ctx.fillStyle = COLORS.text;
+  ctx.fillText(text, 6, y, width - 12);
   ctx.restore();
 }
 
 function alphaAxis(ctx, plot, xs, label) {
   ctx.save();
   ctx.fillStyle = COLORS.text;
-  ctx.font = "10px sans-serif";
+  ctx.font = FONTS.text;
   ctx.textAlign = "center";
   ctx.textBaseline = "top";
-  for (const t of [0, 0.25, 0.5, 0.75, 1]) ctx.fillText(String(t), xs(t), plot.y + plot.h + 3);
-  if (label) ctx.fillText(label, plot.x + plot.w / 2, plot.y + plot.h + 15);
+  for (const t of [0, 0.25, 0.5, 0.75, 1]) ctx.fillText(String(t), xs(t), plot.y + plot.h + 4);
+  if (label) ctx.fillText(label, plot.x + plot.w / 2, plot.y + plot.h + 20);
   ctx.restore();
 }
 
-function legend(ctx, plot, items, lift = 9) {
+/** Legend rows of `items` ([text, colour, dash]) for a canvas `width` wide, see {@link legendRows}. */
+function legendLayout(ctx, items, width) {
   ctx.save();
-  ctx.font = "10px sans-serif";
+  ctx.font = FONTS.text;
+  const widths = items.map(([text]) => (ctx.measureText ? ctx.measureText(text).width : text.length * 6.5));
+  ctx.restore();
+  const places = legendRows(widths, width - 16);
+  return { items, places, rows: places.length ? places[places.length - 1].row + 1 : 0 };
+}
+
+function legend(ctx, { items, places }, y0) {
+  ctx.save();
+  ctx.font = FONTS.text;
   ctx.textBaseline = "middle";
   ctx.textAlign = "left";
-  let x = plot.x;
-  for (const [text, color, dash] of items) {
-    const w = ctx.measureText ? ctx.measureText(text).width : text.length * 5.5;
-    const y = plot.y - lift;
+  items.forEach(([text, color, dash], i) => {
+    const x = 8 + places[i].x;
+    const y = y0 + places[i].row * LINE;
     ctx.strokeStyle = color;
     ctx.lineWidth = 2;
     ctx.setLineDash(dash || []);
@@ -239,8 +284,7 @@ function legend(ctx, plot, items, lift = 9) {
     ctx.stroke();
     ctx.fillStyle = COLORS.text;
     ctx.fillText(text, x + 19, y);
-    x += w + 32;
-  }
+  });
   ctx.restore();
 }
 
@@ -269,12 +313,25 @@ function marker(ctx, plot, x) {
  *          predictedAlphas?: Float32Array|null, target?: number}} data
  *   `span` is F(x) − F(x′); `predicted` the class at each of `predictedAlphas`; `target` the
  *   explained class (first colour of the strip).
- * @param {{alpha: number, width: number, height: number}} view
+ * @param {{alpha: number|null, width: number, height: number}} view  `alpha: null` draws no marker
  * @returns {{top: object, bottom: object, changes: object[], segments: object[], colors: Map}}
  *   the layout (for pointer handling) and the class strip (for the list of class names)
  */
 export function drawCurves(ctx, data, { alpha, width, height }) {
-  const plots = layout(width, height);
+  const hasClasses = data.predicted && data.predictedAlphas && data.predicted.length > 0;
+  const changes = hasClasses ? classChanges(data.predictedAlphas, data.predicted) : [];
+  const segments = hasClasses ? classSegments(data.predictedAlphas, data.predicted) : [];
+  const colors = classColors(segments, data.target);
+  const topLegend = legendLayout(ctx, [
+    ["score F (logit)", COLORS.score],
+    ["|∇F| (normalised)", COLORS.grad],
+    ...(changes.length ? [["class changes", COLORS.change, [3, 3]]] : []),
+  ], width);
+  const bottomLegend = legendLayout(ctx, [
+    ["Σ attributions up to α", COLORS.cumulative],
+    ["F(x) − F(x′)", COLORS.target, [6, 4]],
+  ], width);
+  const plots = layout(width, height, { top: topLegend.rows, bottom: bottomLegend.rows });
   const { top, bottom } = plots;
   ctx.clearRect(0, 0, width, height);
   ctx.fillStyle = "#ffffff";
@@ -286,15 +343,13 @@ export function drawCurves(ctx, data, { alpha, width, height }) {
   const scoreRange = paddedExtent([data.scores]);
   const ysScore = linearScale(scoreRange, [top.y + top.h, top.y]);
   const ysGrad = linearScale([0, 1.08], [top.y + top.h, top.y]);
-  frameAxes(ctx, top, ysScore, ticks(...scoreRange, 4), "left", COLORS.score, "Along the path: the model\u2019s score and its gradient", 40);
-  frameAxes(ctx, top, ysGrad, [0, 0.5, 1], "right", COLORS.grad, "");
-  const hasClasses = data.predicted && data.predictedAlphas && data.predicted.length > 0;
-  const changes = hasClasses ? classChanges(data.predictedAlphas, data.predicted) : [];
-  const segments = hasClasses ? classSegments(data.predictedAlphas, data.predicted) : [];
-  const colors = classColors(segments, data.target);
+  heading(ctx, "Along the path: the model\u2019s score and its gradient", 16, width);
+  legend(ctx, topLegend, 30);
+  frameAxes(ctx, top, ysScore, ticks(...scoreRange, 4), "left", COLORS.score);
+  frameAxes(ctx, top, ysGrad, [0, 0.5, 1], "right", COLORS.grad);
   ctx.save();
   // the predicted-class strip just above the plot; its names are listed outside the canvas
-  const strip = { y: top.y - 13, h: 10 };
+  const strip = { y: top.y - 15, h: 11 };
   for (const s of segments) {
     ctx.fillStyle = colors.get(s.cls) ?? "#cccccc";
     const x0 = xsTop(s.start);
@@ -305,7 +360,7 @@ export function drawCurves(ctx, data, { alpha, width, height }) {
     ctx.lineWidth = 1;
     ctx.strokeRect(top.x, strip.y, top.w, strip.h);
     ctx.fillStyle = COLORS.text;
-    ctx.font = "9px sans-serif";
+    ctx.font = FONTS.text;
     ctx.textAlign = "right";
     ctx.textBaseline = "middle";
     ctx.fillText("class", top.x - 4, strip.y + strip.h / 2);
@@ -324,28 +379,30 @@ export function drawCurves(ctx, data, { alpha, width, height }) {
   ctx.restore();
   polyline(ctx, points(data.alphas, data.gradNorm, xsTop, ysGrad), COLORS.grad);
   polyline(ctx, points(data.alphas, data.scores, xsTop, ysScore), COLORS.score, 2);
-  legend(ctx, top, [
-    ["score F (logit)", COLORS.score],
-    ["|∇F| (normalised)", COLORS.grad],
-    ...(changes.length ? [["class changes", COLORS.change, [3, 3]]] : []),
-  ], 26);
-  marker(ctx, top, xsTop(alpha));
   alphaAxis(ctx, top, xsTop, "");
 
   // Bottom: cumulative attribution vs the target line F(x) − F(x′).
   const cumRange = paddedExtent([data.cumulative, [0, data.span]]);
   const ysCum = linearScale(cumRange, [bottom.y + bottom.h, bottom.y]);
-  frameAxes(ctx, bottom, ysCum, ticks(...cumRange, 4), "left", COLORS.cumulative, "Completeness: attributions add up to F(x) \u2212 F(x\u2032)");
+  const bottomHead = bottom.y - bottomLegend.rows * LINE - 8;
+  heading(ctx, "Completeness: attributions add up to F(x) \u2212 F(x\u2032)", bottomHead, width);
+  legend(ctx, bottomLegend, bottomHead + 14);
+  frameAxes(ctx, bottom, ysCum, ticks(...cumRange, 4), "left", COLORS.cumulative);
   if (Number.isFinite(data.span)) {
     const y = ysCum(data.span);
     polyline(ctx, [[bottom.x, y], [bottom.x + bottom.w, y]], COLORS.target, 1.2, [6, 4]);
   }
   polyline(ctx, points(data.alphas, data.cumulative, xsBottom, ysCum), COLORS.cumulative, 2);
-  legend(ctx, bottom, [
-    ["Σ attributions up to α", COLORS.cumulative],
-    ["F(x) − F(x′)", COLORS.target, [6, 4]],
-  ]);
-  marker(ctx, bottom, xsBottom(alpha));
   alphaAxis(ctx, bottom, xsBottom, "α (0 = baseline, 1 = input)");
+  if (alpha !== null && alpha !== undefined) drawMarkers(ctx, plots, alpha);
   return { ...plots, changes, segments, colors };
+}
+
+/**
+ * The red α marker on both plots (drawn over a copy of the curves drawn with `alpha: null`, so
+ * scrubbing does not redraw the curves).
+ * @param {{top: object, bottom: object}} plots  from {@link layout} / {@link drawCurves}
+ */
+export function drawMarkers(ctx, { top, bottom }, alpha) {
+  for (const plot of [top, bottom]) marker(ctx, plot, plot.x + Math.min(1, Math.max(0, alpha)) * plot.w);
 }

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CLASS_COLORS, alphaAtX, classChanges, classColors, classSegments, classSummary, drawCurves, formatTick, layout, linearScale, paddedExtent, points, ticks } from "./curves.js";
+import { CLASS_COLORS, FONTS, LINE, alphaAtX, classChanges, classColors, classSegments, classSummary, drawCurves, drawMarkers, formatTick, layout, legendRows, linearScale, paddedExtent, points, ticks } from "./curves.js";
 
 test("linearScale maps and inverts, flipping the y axis", () => {
   const ys = linearScale([0, 10], [100, 0]);
@@ -132,4 +132,42 @@ test("classSummary groups the runs of each class, longest first", () => {
   assert.deepEqual(summary.map((s) => s.cls), [7, 3]);
   assert.equal(summary[0].ranges.length, 2);
   assert.ok(Math.abs(summary[0].total - 0.6) < 1e-9);
+});
+
+test("legendRows wraps entries that do not fit the width", () => {
+  // entries take 19 + text, then 14 of space
+  assert.deepEqual(legendRows([50, 60], 400), [{ x: 0, row: 0 }, { x: 83, row: 0 }]);
+  assert.deepEqual(legendRows([100, 100, 100], 300), [{ x: 0, row: 0 }, { x: 133, row: 0 }, { x: 0, row: 1 }]);
+  assert.deepEqual(legendRows([500], 300), [{ x: 0, row: 0 }], "one entry too wide still gets row 0");
+});
+
+test("layout makes room for more legend rows", () => {
+  const one = layout(400, 500);
+  const two = layout(400, 500, { top: 2, bottom: 2 });
+  assert.equal(two.top.y - one.top.y, LINE);
+  assert.equal(two.bottom.y - two.top.y - two.top.h - (one.bottom.y - one.top.y - one.top.h), LINE);
+});
+
+test("every text of the curves is at least 12 px", () => {
+  const ctx = fakeContext();
+  const a = new Float32Array([0, 0.5, 1]);
+  drawCurves(ctx, { alphas: a, scores: a, gradNorm: a, cumulative: a, span: 1, predicted: new Int32Array([1, 2, 2]), predictedAlphas: a, target: 2 }, { alpha: 0.3, width: 360, height: 420 });
+  const fonts = ctx.calls.filter((c) => c[0] === "set:font").map((c) => c[1]);
+  assert.ok(fonts.length > 0);
+  for (const f of fonts) assert.ok(Number(/(\d+)px/.exec(f)[1]) >= 12, f);
+  assert.deepEqual(new Set(fonts), new Set([FONTS.text, FONTS.title]));
+});
+
+test("drawCurves with alpha null leaves the marker to drawMarkers", () => {
+  const a = new Float32Array([0, 0.5, 1]);
+  const data = { alphas: a, scores: a, gradNorm: a, cumulative: a, span: 1 };
+  const plain = fakeContext();
+  const out = drawCurves(plain, data, { alpha: null, width: 400, height: 400 });
+  const markerX = out.top.x + 0.25 * out.top.w;
+  const at = (ctx) => ctx.calls.filter((c) => c[0] === "moveTo" && c[1] === markerX && c[2] === out.top.y).length;
+  assert.equal(at(plain), 0);
+  const marks = fakeContext();
+  drawMarkers(marks, out, 0.25);
+  assert.equal(at(marks), 1);
+  assert.equal(marks.calls.filter((c) => c[0] === "moveTo" && c[1] === out.bottom.x + 0.25 * out.bottom.w && c[2] === out.bottom.y).length, 1);
 });

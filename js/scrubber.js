@@ -34,6 +34,23 @@ export function nearestIndex(alphas, alpha) {
 }
 
 /**
+ * The words beside the α slider: the slider's α and, when the panels show another (the nearest
+ * point of the path whose maps were sent), that point too.
+ * @param {number} alpha  the slider's α
+ * @param {ArrayLike<number>|null} frameAlphas  α of the points with maps, ascending
+ * @returns {{alpha: string, shown: string}}
+ */
+export function alphaReadout(alpha, frameAlphas) {
+  const text = `α = ${alpha.toFixed(3)}`;
+  const i = frameAlphas ? nearestIndex(frameAlphas, alpha) : -1;
+  if (i < 0) return { alpha: text, shown: "" };
+  const a = frameAlphas[i];
+  const which = `path point ${i + 1} of ${frameAlphas.length}`;
+  if (Math.abs(a - alpha) < 5e-4) return { alpha: text, shown: `images show ${which}` };
+  return { alpha: text, shown: `images show the nearest computed point, α = ${a.toFixed(3)} (${which})` };
+}
+
+/**
  * α after `dt` milliseconds of playing, sweeping 0 → 1 in `period` milliseconds and looping.
  */
 export function advance(alpha, dt, period = 4000) {

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { advance, alphaToSlider, createPlayer, nearestIndex, sliderToAlpha } from "./scrubber.js";
+import { advance, alphaReadout, alphaToSlider, createPlayer, nearestIndex, sliderToAlpha } from "./scrubber.js";
 
 test("slider values map to α and back", () => {
   assert.equal(sliderToAlpha("250"), 0.25);
@@ -57,4 +57,15 @@ test("the player steps α on each frame and stops on pause", () => {
   player.toggle();
   assert.ok(!player.playing);
   assert.deepEqual(states, [true, false]);
+});
+
+test("alphaReadout names the path point the images show", () => {
+  const alphas = [0, 0.24, 0.5, 1];
+  assert.deepEqual(alphaReadout(0.2, alphas), {
+    alpha: "α = 0.200",
+    shown: "images show the nearest computed point, α = 0.240 (path point 2 of 4)",
+  });
+  assert.deepEqual(alphaReadout(0.5, alphas), { alpha: "α = 0.500", shown: "images show path point 3 of 4" });
+  assert.deepEqual(alphaReadout(0.2, null), { alpha: "α = 0.200", shown: "" });
+  assert.deepEqual(alphaReadout(0.2, []), { alpha: "α = 0.200", shown: "" });
 });

@@ -1,7 +1,8 @@
-// The explorer widget (anywidget front end): the image with the heatmap along the path, the α
-// scrubber, the saturation curves and the completeness readout.
+// The explorer widget (anywidget front end): four image panels (the input along the path, the
+// gradient there, the attribution accumulated up to α, the final attribution), the α scrubber under
+// them, the saturation curves beside them and the completeness readout.
 //
-// Display controls (α, opacity, colour map, sign, clip) never talk to the kernel: they redraw from
+// Display controls (α, opacity, colour map, sign, clip, channels) never talk to the kernel: they redraw from
 // data already here, so they also work in the static HTML export. Controls that need new gradients
 // (baseline, σ, colour, steps, rule, target) set a trait and save_changes(); the kernel validates,
 // computes and answers with a newer `result` (its `generation` is shown in data-result).
@@ -10,9 +11,12 @@ import { decode, frame } from "./wire.js";
 import { COLORMAPS, resolveColormap } from "./colormap.js";
 import { SIGN_MODES, clipScale, isSigned, normalize, applySign } from "./normalize.js";
 import { OVERLAY, blend, colorbar, ghost, pathImage, resize } from "./heatmap.js";
-import { alphaAtX, classSummary, drawCurves, formatTick } from "./curves.js";
+import { alphaAtX, classSummary, drawCurves, drawMarkers, formatTick } from "./curves.js";
 import { SIGMA, completenessText, parseSteps, stepsOptions } from "./controls.js";
-import { SLIDER_MAX, alphaToSlider, createPlayer, nearestIndex, sliderToAlpha } from "./scrubber.js";
+import { SLIDER_MAX, alphaReadout, alphaToSlider, createPlayer, nearestIndex, sliderToAlpha } from "./scrubber.js";
+import { REDUCTIONS, panelSign, reduceChannels, reductionCaption } from "./channels.js";
+import { figureLayout } from "./layout.js";
+import { STYLE } from "./style.js";
 
 /**
  * @typedef {object} Traits
@@ -32,47 +36,11 @@ import { SLIDER_MAX, alphaToSlider, createPlayer, nearestIndex, sliderToAlpha } 
  * @property {string} cmap
  * @property {string} sign
  * @property {number} clip
+ * @property {string} reduction  channels of the final panel (js/channels.js)
  * @property {number} alpha
  * @property {string} title
  * @property {boolean} interactive  false in the static export
  */
-
-const PANEL = 240; // CSS pixels of the longer side of each image panel
-const GAP = 14;
-const TITLE = 34;
-const BAR = 44;
-
-const STYLE = `
-.aw-root { font: 13px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; max-width: 100%; }
-.aw-root .aw-title { font-weight: 600; font-size: 15px; margin: 2px 0 6px; }
-.aw-root .aw-row { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 14px; margin: 4px 0; }
-.aw-root label { display: inline-flex; align-items: center; gap: 5px; }
-.aw-root select, .aw-root input[type=number] { font: inherit; padding: 1px 3px; }
-.aw-root input[type=number] { width: 4.5em; }
-.aw-root .aw-kernel { background: #f4f6fa; border: 1px solid #dde3ee; border-radius: 5px; padding: 4px 8px; }
-.aw-root .aw-kernel-title, .aw-root .aw-view-title { font-weight: 600; color: #445; }
-.aw-root .aw-note { color: #7a5a00; font-style: italic; }
-.aw-root .aw-figures { display: flex; flex-wrap: wrap; gap: 10px; align-items: flex-start; }
-.aw-root canvas { display: block; }
-.aw-root .aw-curve { touch-action: none; cursor: ew-resize; }
-.aw-root .aw-alpha { width: min(520px, 60vw); }
-.aw-root .aw-play { min-width: 4.6em; font: inherit; }
-.aw-root .aw-status { min-height: 1.4em; color: #445; }
-.aw-root .aw-status[data-state=computing] { color: #1f4e9c; }
-.aw-root .aw-status[data-state=error] { color: #b00020; white-space: pre-wrap; }
-.aw-root .aw-status progress { width: 120px; vertical-align: middle; margin-left: 6px; }
-.aw-root .aw-completeness { padding: 3px 8px; border-radius: 4px; background: #eef6ee; display: inline-block; }
-.aw-root .aw-completeness[data-level=warn] { background: #fff1e0; color: #8a4b00; }
-.aw-root .aw-completeness[data-level=none] { background: #f2f2f2; color: #666; }
-.aw-root .aw-unit { color: #556; }
-.aw-root label[data-disabled] { color: #999; }
-.aw-root .aw-cancel { font: inherit; margin-left: 8px; }
-.aw-root .aw-curve-box { display: flex; flex-direction: column; gap: 2px; }
-.aw-root .aw-classes { font-size: 11px; color: #333; max-width: 420px; padding-left: 10px; }
-.aw-root .aw-classes .aw-swatch { display: inline-block; width: 10px; height: 10px; margin: 0 4px -1px 0; border-radius: 2px; }
-.aw-root .aw-classes li { list-style: none; margin: 0; }
-.aw-root .aw-classes ul { margin: 2px 0 0; padding: 0; }
-`;
 
 /** Create an element with a class, attributes and children. */
 function h(tag, attrs = {}, ...children) {
@@ -125,7 +93,7 @@ function unpack(result) {
   return {
     generation: result.generation,
     stage: result.stage,
-    final: result.final,
+    isFinal: result.final,
     curveAlphas: decode(curve.alphas).data,
     scores: decode(curve.scores).data,
     gradNorm: decode(curve.grad_norm).data,
@@ -136,6 +104,8 @@ function unpack(result) {
     gradScale: decode(frames.grad_scale).data,
     cum,
     cumScale: decode(frames.cumulative_scale).data,
+    final: result.final_map ? decode(result.final_map.channels) : null,
+    finalScale: result.final_map ? Number(result.final_map.scale) : 1,
     baseline: decode(result.baseline_image),
     labels: result.labels || {},
     raw: result,
@@ -159,12 +129,15 @@ function render({ model, el }) {
     cmap: model.get("cmap") || "auto",
     sign: model.get("sign") || "both",
     clip: Number(model.get("clip") ?? 99),
+    reduction: model.get("reduction") || "sum",
   };
   let drawn = 0;
   let image = null; // decoded image
   let data = null; // unpacked result
   let cache = new Map();
   let curveLayout = null;
+  let fig = null; // figureLayout() of the last draw
+  let finalDrawn = { key: "", pixels: null }; // the blended final panel (independent of α)
 
   // ---- DOM ----------------------------------------------------------------------------------
   const root = h("div", { class: "aw-root", "data-drawn": "0" });
@@ -200,39 +173,48 @@ function render({ model, el }) {
   const canvas = h("canvas", { class: "aw-canvas" });
   const curve = h("canvas", { class: "aw-curve" });
   const classes = h("div", { class: "aw-classes" });
-  const figures = h("div", { class: "aw-figures" }, canvas, h("div", { class: "aw-curve-box" }, curve, classes));
 
   const play = input("button", { class: "aw-play", type: "button", title: "animate α from the baseline to the input" });
   play.textContent = "▶ play";
   const alphaIn = input("input", { class: "aw-alpha", type: "range", min: 0, max: SLIDER_MAX, step: 1, title: "position α along the path: 0 = baseline, 1 = input" });
-  const alphaText = h("span", { class: "aw-alpha-value" });
-  const scrubRow = h("div", { class: "aw-row" }, play, h("label", {}, "α", alphaIn), alphaText);
+  const alphaText = h("div", { class: "aw-alpha-value" });
+  const scrubRow = h("div", { class: "aw-row aw-scrub" }, play, h("label", {}, "α", alphaIn));
 
   const opacityIn = input("input", { class: "aw-opacity", type: "range", min: 0, max: 100, step: 1, title: "heatmap opacity" });
   const cmapSel = input("select", { class: "aw-cmap", title: "colour map (auto: diverging for signed maps, sequential for magnitudes)" });
   const signSel = input("select", { class: "aw-sign", title: "which attributions to show" });
   const clipIn = input("input", { class: "aw-clip", type: "number", min: 50, max: 100, step: 0.5, title: "colour scale ends at this percentile of |values|" });
+  const reductionSel = input("select", { class: "aw-reduction", title: "how the final map combines the colour channels" });
   const viewRow = h(
     "div",
-    { class: "aw-row aw-view" },
+    { class: "aw-view" },
     h("span", { class: "aw-view-title", text: "Display:" }),
-    h("label", {}, "opacity", opacityIn),
-    h("label", {}, "colours", cmapSel),
-    h("label", {}, "sign", signSel),
-    h("label", {}, "clip at percentile", clipIn),
+    h(
+      "div",
+      { class: "aw-row" },
+      h("label", {}, "opacity", opacityIn),
+      h("label", {}, "colours", cmapSel),
+      h("label", { title: "sign of the Σ-channel maps; magnitudes have none" }, "sign", signSel),
+      h("label", {}, "clip at percentile", clipIn),
+      h("label", {}, "final map: channels", reductionSel),
+    ),
   );
   const completeness = h("div", { class: "aw-completeness", "data-level": "none" });
+  const left = h("div", { class: "aw-left" }, canvas, scrubRow, alphaText, viewRow);
+  const figures = h("div", { class: "aw-figures" }, left, h("div", { class: "aw-curve-box" }, curve, classes));
 
-  root.append(title, kernelRow, status, figures, scrubRow, viewRow, completeness);
+  root.append(title, kernelRow, status, figures, completeness);
   el.append(root);
 
   // ---- controls: initial values ---------------------------------------------------------------
   setOptions(cmapSel, COLORMAPS.map((n) => [n, n]), view.cmap);
   setOptions(
     signSel,
-    SIGN_MODES.map((n) => [n, { both: "both (signed)", positive: "positive", negative: "negative", absolute: "absolute |Σ channels|" }[n]]),
+    SIGN_MODES.map((n) => [n, { both: "both (signed)", positive: "positive", negative: "negative", absolute: "absolute |Σ|" }[n]]),
     view.sign,
   );
+  setOptions(reductionSel, REDUCTIONS.map(([id, text]) => [id, text]), view.reduction);
+  REDUCTIONS.forEach(([, , tip], i) => reductionSel.options[i]?.setAttribute("title", tip));
   opacityIn.value = String(Math.round(view.opacity * 100));
   clipIn.value = String(view.clip);
   alphaIn.value = String(alphaToSlider(view.alpha));
@@ -286,12 +268,6 @@ function render({ model, el }) {
   // ---- drawing --------------------------------------------------------------------------------
   const off = document.createElement("canvas");
 
-  function panelSize() {
-    const [ih, iw] = image.shape;
-    const s = PANEL / Math.max(ih, iw);
-    return [Math.round(iw * s), Math.round(ih * s)];
-  }
-
   /** Map of a frame (gradient or accumulated attribution), resized and normalised; cached. */
   function heat(kind, index) {
     const key = `${kind}:${index}:${view.sign}:${view.clip}`;
@@ -303,9 +279,11 @@ function render({ model, el }) {
     const values = new Float32Array(raw.length);
     for (let i = 0; i < raw.length; i++) values[i] = raw[i] * scales[index];
     // the gradient uses its own scale at every α; the accumulated attribution uses the scale of
-    // the final map, so it visibly grows along the path
+    // the final map (the signed channel sum of the final panel, else the last frame), so it
+    // visibly grows along the path and ends on the final panel's colour bar
     let scale;
     if (kind === "grad") scale = clipScale(applySign(values, view.sign), view.clip);
+    else if (data.final) scale = finalHeat("sum", view.sign).scale;
     else {
       const last = stack.shape[0] - 1;
       const finalRaw = frame(stack, last).data;
@@ -320,7 +298,20 @@ function render({ model, el }) {
     return out;
   }
 
-  function putPanel(ctx, pixels, x, y, pw, ph) {
+  /** The final attribution with its channels reduced (js/channels.js), resized and normalised; cached. */
+  function finalHeat(reduction, sign) {
+    const key = `final:${reduction}:${sign}:${view.clip}`;
+    if (cache.has(key)) return cache.get(key);
+    const [channels, fh, fw] = data.final.shape;
+    const reduced = reduceChannels(data.final.data, channels, reduction);
+    for (let i = 0; i < reduced.length; i++) reduced[i] *= data.finalScale;
+    const [ih, iw] = image.shape;
+    const out = normalize(resize(reduced, fh, fw, ih, iw), { sign, clip: view.clip });
+    cache.set(key, out);
+    return out;
+  }
+
+  function putPanel(ctx, pixels, [x, y], [pw, ph]) {
     const [ih, iw] = image.shape;
     off.width = iw;
     off.height = ih;
@@ -341,23 +332,48 @@ function render({ model, el }) {
     ctx.strokeStyle = "#999";
     ctx.strokeRect(x - 0.5, y - 0.5, w + 1, 11);
     ctx.fillStyle = "#333";
-    ctx.font = "10px sans-serif";
+    ctx.font = "11px sans-serif";
     ctx.textBaseline = "top";
     ctx.textAlign = "left";
     ctx.fillText(signed ? `−${formatTick(scale)}` : "0", x, y + 13);
     ctx.textAlign = "center";
     if (signed) ctx.fillText("0", x + w / 2, y + 13);
-    ctx.fillText(label, x + w / 2, y + 26);
+    ctx.fillText(label, x + w / 2, y + 27, w + 16);
     ctx.textAlign = "right";
     ctx.fillText(`${formatTick(scale)}`, x + w, y + 13);
   }
 
+  /** The input (α = 1) faded under the heatmaps; the same at every α. */
+  let faded = { fade: -1, pixels: null };
+  function fadedInput(fade) {
+    if (faded.fade !== fade || !faded.pixels) {
+      const [ih, iw, channels] = image.shape;
+      faded = { fade, pixels: ghost(pathImage(image.data, null, 1, ih * iw, channels), fade) };
+    }
+    return faded.pixels;
+  }
+
+  /** The blended final panel: depends on the reduction, sign, clip, colours and opacity, not on α. */
+  function finalPixels(under) {
+    const sign = panelSign(view.reduction, view.sign);
+    const key = `${view.reduction}:${sign}:${view.clip}:${view.cmap}:${view.opacity}`;
+    if (finalDrawn.key !== key) {
+      const f = finalHeat(view.reduction, sign);
+      const { lut } = resolveColormap(view.cmap, isSigned(sign));
+      const pixels = blend(under, f.data, lut, { opacity: view.opacity, signed: isSigned(sign) });
+      finalDrawn = { key, pixels, lut, scale: f.scale, signed: isSigned(sign) };
+    }
+    return finalDrawn;
+  }
+
   function drawMain() {
     if (!image || !data) return;
-    const [pw, ph] = panelSize();
+    const [ih, iw, channels] = image.shape;
+    fig = figureLayout(root.clientWidth, ih, iw);
+    const { width, height, cells, panel } = fig;
+    const [pw, ph] = panel;
+    left.style.width = `${width}px`;
     const dpr = window.devicePixelRatio || 1;
-    const width = 3 * pw + 2 * GAP;
-    const height = TITLE + ph + BAR;
     if (canvas.width !== Math.round(width * dpr) || canvas.height !== Math.round(height * dpr)) {
       canvas.width = Math.round(width * dpr);
       canvas.height = Math.round(height * dpr);
@@ -371,89 +387,110 @@ function render({ model, el }) {
 
     const fi = Math.max(0, nearestIndex(data.frameAlphas, view.alpha));
     const a = data.frameAlphas[fi];
-    const [ih, iw, channels] = image.shape;
     const pixels = ih * iw;
     const signed = isSigned(view.sign);
     const { lut } = resolveColormap(view.cmap, signed);
 
     const along = pathImage(image.data, data.baseline.data, a, pixels, channels);
-    const original = pathImage(image.data, null, 1, pixels, channels);
     const g = heat("grad", fi);
     const c = heat("cum", fi);
     // the image under a heatmap is faded (more as the heat gets more opaque) so the colours read
     const fade = 0.6 * view.opacity;
-    const gradPixels = blend(ghost(along, fade), g.data, lut, { opacity: view.opacity, signed });
-    const cumPixels = blend(ghost(original, fade), c.data, lut, { opacity: view.opacity, signed });
-
-    const xs = [0, pw + GAP, 2 * (pw + GAP)];
-    putPanel(ctx, along, xs[0], TITLE, pw, ph);
-    putPanel(ctx, gradPixels, xs[1], TITLE, pw, ph);
-    putPanel(ctx, cumPixels, xs[2], TITLE, pw, ph);
+    const input = fadedInput(fade);
+    putPanel(ctx, along, cells.input, panel);
+    putPanel(ctx, blend(ghost(along, fade), g.data, lut, { opacity: view.opacity, signed }), cells.grad, panel);
+    putPanel(ctx, blend(input, c.data, lut, { opacity: view.opacity, signed }), cells.cumulative, panel);
+    const fin = data.final ? finalPixels(input) : null;
+    if (fin) putPanel(ctx, fin.pixels, cells.final, panel);
 
     const predicted = data.predicted[fi];
     const predictedLabel = data.labels[String(predicted)] ?? `class ${predicted}`;
-    ctx.fillStyle = "#222";
-    ctx.textAlign = "left";
-    ctx.textBaseline = "alphabetic";
-    const titles = [
-      [`Input at α = ${a.toFixed(2)}`, `model sees: ${predictedLabel}`],
-      ["Gradient ∂F/∂x at α", "over the input at α (own scale)"],
-      ["Attribution accumulated up to α", "scale of the final map (α = 1)"],
-    ];
-    titles.forEach(([t, sub], i) => {
-      ctx.font = "bold 12px sans-serif";
-      ctx.fillText(t, xs[i], 14, pw);
-      ctx.font = "11px sans-serif";
-      ctx.fillStyle = "#555";
-      ctx.fillText(sub, xs[i], 28, pw);
+    const at = a.toFixed(3);
+    const caption = reductionCaption(view.reduction, view.sign, view.clip);
+    const titles = {
+      input: [`Input at α = ${at}`, `the model sees: ${predictedLabel}`],
+      grad: [`Gradient ∂F/∂x at α = ${at}`, "own colour scale at each α"],
+      cumulative: [`Attribution up to α = ${at}`, "accumulated, on the final map’s scale"],
+      final: ["Final attribution (α = 1)", fin ? caption.subtitle : "not sent by this kernel"],
+    };
+    for (const [name, [t, sub]] of Object.entries(titles)) {
+      const [x, y] = cells[name];
+      ctx.textAlign = "left";
+      ctx.textBaseline = "alphabetic";
       ctx.fillStyle = "#222";
-    });
-    const unit = signed ? "Σ over channels" : view.sign === "absolute" ? "|Σ over channels|" : `${view.sign} part`;
-    drawBar(ctx, lut, signed, g.scale, xs[1] + 10, TITLE + ph + 6, pw - 20, `gradient (${unit})`);
-    drawBar(ctx, lut, signed, c.scale, xs[2] + 10, TITLE + ph + 6, pw - 20, `attribution (${unit}, clip p${view.clip})`);
+      ctx.font = "bold 13px sans-serif";
+      ctx.fillText(t, x, y - 20, pw);
+      ctx.font = "12px sans-serif";
+      ctx.fillStyle = "#555";
+      ctx.fillText(sub, x, y - 6, pw);
+    }
+    const unit = signed ? "Σ channels" : view.sign === "absolute" ? "|Σ channels|" : `${view.sign} part`;
+    const barAt = (name) => [cells[name][0] + 10, cells[name][1] + ph + 6, pw - 20];
+    drawBar(ctx, lut, signed, g.scale, ...barAt("grad"), `gradient (${unit})`);
+    drawBar(ctx, lut, signed, c.scale, ...barAt("cumulative"), `attribution (${unit}, clip p${view.clip})`);
+    if (fin) drawBar(ctx, fin.lut, fin.signed, fin.scale, ...barAt("final"), `attribution (${caption.bar})`);
     ctx.fillStyle = "#555";
-    ctx.font = "10px sans-serif";
+    ctx.font = "11px sans-serif";
     ctx.textAlign = "left";
     ctx.textBaseline = "top";
-    ctx.fillText(`path point ${fi + 1} of ${data.frameAlphas.length} shown`, xs[0], TITLE + ph + 6);
-    ctx.fillText("0 = baseline x′, 1 = input x", xs[0], TITLE + ph + 19);
+    ctx.fillText("α = 0: the baseline x′, α = 1: the input x", cells.input[0], cells.input[1] + ph + 6, pw);
 
+    // where each panel's image is, in canvas pixels, and the ends of the colour bars (read by the browser tests)
+    const rects = {};
+    for (const [name, [x, y]] of Object.entries(cells)) rects[name] = [x, y, pw, ph].map((v) => Math.round(v * dpr));
+    canvas.dataset.panels = JSON.stringify(rects);
+    canvas.dataset.scales = JSON.stringify({ grad: g.scale, cumulative: c.scale, final: fin ? fin.scale : null });
     drawn += 1;
     root.setAttribute("data-drawn", String(drawn));
     root.setAttribute("data-result", String(data.generation));
   }
 
+  /** The curves without the α marker, drawn once per result and size; each α copies them and adds the marker. */
+  let curveBase = { key: "", data: null, canvas: null };
   function drawCurve() {
     if (!data) return;
     const dpr = window.devicePixelRatio || 1;
-    const [, ph] = image ? panelSize() : [0, PANEL];
-    const width = 420;
-    const height = Math.max(320, TITLE + ph + BAR);
-    if (curve.width !== Math.round(width * dpr)) {
-      curve.width = Math.round(width * dpr);
-      curve.height = Math.round(height * dpr);
+    const { width, height } = (fig ?? figureLayout(root.clientWidth, 1, 1)).curves;
+    const [cw, ch] = [Math.round(width * dpr), Math.round(height * dpr)];
+    classes.style.maxWidth = `${width}px`;
+    if (curve.width !== cw || curve.height !== ch) {
+      curve.width = cw;
+      curve.height = ch;
       curve.style.width = `${width}px`;
       curve.style.height = `${height}px`;
     }
+    const key = `${cw}x${ch}`;
+    if (curveBase.data !== data || curveBase.key !== key) {
+      const base = curveBase.canvas ?? document.createElement("canvas");
+      base.width = cw;
+      base.height = ch;
+      const bctx = base.getContext("2d");
+      bctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      const raw = data.raw;
+      curveLayout = drawCurves(
+        bctx,
+        {
+          alphas: data.curveAlphas,
+          scores: data.scores,
+          gradNorm: data.gradNorm,
+          cumulative: data.cumulative,
+          span: raw.score - raw.baseline_score,
+          predicted: data.predicted,
+          predictedAlphas: data.frameAlphas,
+          target: raw.target,
+        },
+        { alpha: null, width, height },
+      );
+      curveBase = { key, data, canvas: base };
+      showClasses();
+    }
     const ctx = curve.getContext("2d");
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.drawImage(curveBase.canvas, 0, 0);
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    const raw = data.raw;
-    curveLayout = drawCurves(
-      ctx,
-      {
-        alphas: data.curveAlphas,
-        scores: data.scores,
-        gradNorm: data.gradNorm,
-        cumulative: data.cumulative,
-        span: raw.score - raw.baseline_score,
-        predicted: data.predicted,
-        predictedAlphas: data.frameAlphas,
-        target: raw.target,
-      },
-      { alpha: view.alpha, width, height },
-    );
-    showClasses();
+    drawMarkers(ctx, curveLayout, view.alpha);
   }
+
 
   /** The list of predicted classes along the path, in the colours of the strip. */
   let classesFor = null;
@@ -481,7 +518,8 @@ function render({ model, el }) {
   }
 
   function drawAll() {
-    alphaText.textContent = `α = ${view.alpha.toFixed(3)}`;
+    const readout = alphaReadout(view.alpha, data ? data.frameAlphas : null);
+    alphaText.replaceChildren(h("b", { text: readout.alpha }), readout.shown ? ` · ${readout.shown}` : "");
     drawMain();
     drawCurve();
   }
@@ -495,6 +533,16 @@ function render({ model, el }) {
       drawAll();
     });
   }
+
+  // the panels and curves take the width the notebook gives the widget: redraw when it changes
+  let fittedWidth = -1;
+  const resized = typeof ResizeObserver === "undefined" ? null : new ResizeObserver(() => {
+    if (root.clientWidth !== fittedWidth) {
+      fittedWidth = root.clientWidth;
+      scheduleDraw();
+    }
+  });
+  resized?.observe(root);
 
   // ---- kernel answers -------------------------------------------------------------------------
   function showStatus() {
@@ -550,6 +598,8 @@ function render({ model, el }) {
     const d = decode(im);
     image = { data: d.data, shape: d.shape.length === 2 ? [...d.shape, 1] : d.shape };
     cache = new Map();
+    finalDrawn = { key: "", pixels: null };
+    faded = { fade: -1, pixels: null };
   }
 
   function loadResult() {
@@ -557,6 +607,7 @@ function render({ model, el }) {
     if (!r || !r.frames) return;
     data = unpack(r);
     cache = new Map();
+    finalDrawn = { key: "", pixels: null }; // a coarse and a full result share their generation
     showTitle();
     showCompleteness();
     showStatus();
@@ -626,6 +677,10 @@ function render({ model, el }) {
     view.sign = signSel.value;
     scheduleDraw();
   });
+  on(reductionSel, "change", () => {
+    view.reduction = reductionSel.value;
+    scheduleDraw();
+  });
   on(clipIn, "change", () => {
     const v = Number(clipIn.value);
     view.clip = Number.isFinite(v) ? Math.min(100, Math.max(50, v)) : 99;
@@ -662,6 +717,7 @@ function render({ model, el }) {
 
   return () => {
     player.pause();
+    resized?.disconnect();
     events.abort();
     for (const [name, fn] of modelHandlers) model.off(name, fn);
     cache = new Map();

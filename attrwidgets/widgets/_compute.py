@@ -3,8 +3,11 @@
 :class:`PathExplainer` holds the model, the image (on the model's device) and the options that do
 not change; calling it with the kernel-side controls (baseline, σ, colour, steps, rule, target)
 runs Integrated Gradients and returns one payload dict whose binary parts stay within
-:data:`~attrwidgets.widgets._wire.MAX_UPDATE_BYTES`: the curves at every α of the trace, and the
-per-α maps at up to ``max_frames`` points, area-downsampled so they fit.
+:data:`~attrwidgets.widgets._wire.MAX_UPDATE_BYTES`: the curves at every α of the trace; the final
+attribution (α = 1) per colour channel at display size (``final_map``: ``channels`` (C, h, w)
+float16 divided by ``scale``; at most half of the room, so the browser can reduce the channels as
+it likes); and the per-α maps (channel sums) at up to ``max_frames`` points, area-downsampled to
+fit what is left.
 """
 
 from __future__ import annotations
@@ -232,10 +235,22 @@ class PathExplainer:
         trace = attribution.trace
         baseline_pixels = encode(_to_pixels(base, self.display))
         room = self.max_bytes - len(baseline_pixels["view"]) - _MARGIN
+        height, width = self.image.shape[-2:]
+        display_pixels = self.display[0] * self.display[1]
+        # the final attribution per channel (float16) at display size, but never more than half
+        # of the room; the per-α maps (2 stacks of k float16 maps) share what is left
+        final = attribution.values[0]
+        channels = int(final.shape[0])
+        final_pixels = max(16, room // (2 * 2 * channels))
+        final_size = self.display
+        if final_pixels < display_pixels:
+            final_size = display_size(int(height), int(width), final_pixels)
+        final_map = downsample(final, final_size)
+        final_scale = _frame_scales(final_map[None])[0]
+        room -= 2 * channels * final_size[0] * final_size[1]
         k = len(frames)
         map_pixels = max(16, room // (2 * 2 * k))
-        height, width = self.image.shape[-2:]
-        size = display_size(int(height), int(width), min(map_pixels, self.display[0] * self.display[1]))
+        size = display_size(int(height), int(width), min(map_pixels, display_pixels))
         grad = downsample(trace.grad_maps[0, frames], size)
         cumulative = downsample(trace.cumulative_maps[0, frames], size)
         grad_scale = _frame_scales(grad)
@@ -274,6 +289,10 @@ class PathExplainer:
                 "grad_scale": encode(grad_scale, "float32"),
                 "cumulative": encode(cumulative / cum_scale.view(-1, 1, 1), "float16"),
                 "cumulative_scale": encode(cum_scale, "float32"),
+            },
+            "final_map": {
+                "channels": encode(final_map / final_scale, "float16"),
+                "scale": float(final_scale),
             },
             "baseline_image": baseline_pixels,
             "labels": {str(c): self.label(c) for c in sorted(set(predicted) | {target})},

@@ -41,9 +41,12 @@ SIGMA_MAX = {"gaussian": 1.0, "blur": 100.0}
 """Largest σ per baseline: a fraction of the input range for gaussian noise, pixels for the blur."""
 SIGN_MODES = ("both", "positive", "negative", "absolute")
 COLORMAPS = ("auto", "coolwarm", "purplegreen", "inferno", "viridis", "hot", "gray")
+REDUCTIONS = ("sum", "abs_sum", "sum_abs", "max_abs", "l2")
+"""How the final map reduces the colour channels (js/channels.js): Σ (signed), |Σ|, Σ |·|, max |·|, L2."""
 _HEX = re.compile(r"#[0-9a-fA-F]{6}")
 _KERNEL_CONTROLS = ("baseline", "sigma", "color", "steps", "rule", "target")
-_OPTIONS = ("opacity", "cmap", "sign", "clip", "alpha", "title", "top_k", "sigma", "color", "max_frames", "dispatch")
+_DISPLAY_OPTIONS = ("opacity", "cmap", "sign", "clip", "reduction", "alpha", "title")
+_OPTIONS = (*_DISPLAY_OPTIONS, "top_k", "sigma", "color", "max_frames", "dispatch")
 
 
 def _clamp(value: float, low: float, high: float) -> float:
@@ -55,7 +58,7 @@ def _clamp(value: float, low: float, high: float) -> float:
 class Explorer(anywidget.AnyWidget):
     """The explorer for one image and one model; create it with :func:`explore`.
 
-    Display traits (``alpha``, ``opacity``, ``cmap``, ``sign``, ``clip``) give the initial view;
+    Display traits (``alpha``, ``opacity``, ``cmap``, ``sign``, ``clip``, ``reduction``) give the initial view;
     the browser changes them without telling the kernel. Kernel traits (``baseline``, ``sigma``,
     ``color``, ``steps``, ``rule``, ``target``) start a new computation when they change; values are
     validated and clamped here, whatever the browser sends.
@@ -106,6 +109,9 @@ class Explorer(anywidget.AnyWidget):
     """both / positive / negative / absolute."""
     clip = t.Float(99.0).tag(sync=True)
     """Percentile of |values| where the colour scale ends, 50..100."""
+    reduction = t.Unicode("sum").tag(sync=True)
+    """How the final-attribution panel reduces the colour channels: sum (signed, as Captum), abs_sum
+    (|Σ|), sum_abs (Σ |·|, as PAIR saliency), max_abs (max |·|, as Simonyan et al.), l2 (L2 norm)."""
 
     def __init__(
         self,
@@ -177,10 +183,16 @@ class Explorer(anywidget.AnyWidget):
             return None
         return _clamp(float(proposal.value), 0.0, SIGMA_MAX.get(self.baseline, max(SIGMA_MAX.values())))
 
-    @t.validate("baseline", "rule", "sign", "cmap")
+    @t.validate("baseline", "rule", "sign", "cmap", "reduction")
     def _valid_choice(self, proposal: t.Bunch) -> str:
         name = proposal.trait.name
-        options = {"baseline": self.baselines, "rule": RULES, "sign": SIGN_MODES, "cmap": COLORMAPS}[name]
+        options = {
+            "baseline": self.baselines,
+            "rule": RULES,
+            "sign": SIGN_MODES,
+            "cmap": COLORMAPS,
+            "reduction": REDUCTIONS,
+        }[name]
         if proposal.value not in options:
             msg = f"{name} {proposal.value!r} is not one of {list(options)}"
             raise t.TraitError(msg)
@@ -398,7 +410,8 @@ def explore(
         Compute in the calling thread (tests, ``nbconvert``, Voilà); default computes in a worker
         thread, a coarse answer first, and the notebook stays responsive.
     **kw :
-        Display options ``opacity``, ``cmap``, ``sign``, ``clip``, ``alpha``, ``title``; ``sigma``
+        Display options ``opacity``, ``cmap``, ``sign``, ``clip``, ``reduction`` (channels of the
+        final map: "sum", "abs_sum", "sum_abs", "max_abs", "l2"), ``alpha``, ``title``; ``sigma``
         and ``color`` of the baseline; ``top_k`` (classes in the target picker, default 5);
         ``max_frames`` (α points whose maps are sent, default 25). Unknown names raise TypeError.
 

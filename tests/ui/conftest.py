@@ -410,13 +410,15 @@ def open_notebook(page, request):
         server.shutdown_kernels()
 
 
-def canvas_stats(page, selector: str) -> dict:
-    """Pixel summary of the first canvas matching ``selector``: size, distinct colours, a hash."""
+def canvas_stats(page, selector: str, rect: list[int] | None = None) -> dict:
+    """Pixel summary of the first canvas matching ``selector`` (or of ``rect`` = [x, y, w, h] in
+    its pixels): size, distinct colours, opaque pixels, a hash."""
     return page.evaluate(
-        """(sel) => {
+        """([sel, rect]) => {
             const c = document.querySelector(sel);
             if (!c) return null;
-            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            const [rx, ry, rw, rh] = rect || [0, 0, c.width, c.height];
+            const d = c.getContext('2d').getImageData(rx, ry, rw, rh).data;
             const colours = new Set();
             let h = 2166136261 >>> 0, opaque = 0;
             for (let i = 0; i < d.length; i += 4) {
@@ -425,9 +427,9 @@ def canvas_stats(page, selector: str) -> dict:
                 if (d[i + 3] > 0) opaque++;
                 h = Math.imul(h ^ v, 16777619) >>> 0;
             }
-            return {width: c.width, height: c.height, colours: colours.size, opaque, hash: h};
+            return {width: rw, height: rh, colours: colours.size, opaque, hash: h};
         }""",
-        selector,
+        [selector, rect],
     )
 
 
@@ -443,9 +445,12 @@ class ExplorerView:
     """The explorer widget as the browser shows it, read through its DOM contract only.
 
     ``.aw-root`` carries ``data-drawn`` (count of canvas draws) and ``data-result`` (generation of
-    the result drawn); ``canvas.aw-canvas`` is the image with its overlay; ``input.aw-alpha`` is the
-    α scrubber (0..1000); ``select.aw-baseline``; ``.aw-status[data-state=idle|computing|error]``;
-    ``canvas.aw-curve``; ``.aw-completeness``; ``input.aw-opacity``.
+    the result drawn); ``canvas.aw-canvas`` holds the four image panels, its ``data-panels``
+    their rectangles in canvas pixels (``input``, ``grad``, ``cumulative``, ``final``) and its
+    ``data-scales`` the value at the end of each colour bar;
+    ``input.aw-alpha`` is the α scrubber (0..1000) and ``.aw-alpha-value`` its readout;
+    ``select.aw-baseline``; ``.aw-status[data-state=idle|computing|error]``; ``canvas.aw-curve``;
+    ``.aw-completeness``; ``input.aw-opacity``; ``select.aw-reduction`` (channels of the final panel).
     """
 
     CANVAS = "canvas.aw-canvas"
@@ -458,6 +463,8 @@ class ExplorerView:
         self.alpha = page.locator("input.aw-alpha").first
         self.baseline = page.locator("select.aw-baseline").first
         self.opacity = page.locator("input.aw-opacity").first
+        self.reduction = page.locator("select.aw-reduction").first
+        self.alpha_text = page.locator(".aw-alpha-value").first
         self.status = page.locator(".aw-status").first
         self.completeness = page.locator(".aw-completeness").first
 
@@ -519,6 +526,20 @@ class ExplorerView:
         stats = canvas_stats(self.page, selector)
         assert stats is not None, f"no {selector} in the page"
         return stats
+
+    def panel(self, name: str) -> dict:
+        """Pixel summary of one image panel of the main canvas (``input``, ``grad``, ``cumulative``, ``final``)."""
+        rects = self.page.evaluate(
+            "() => JSON.parse(document.querySelector('canvas.aw-canvas').dataset.panels || '{}')"
+        )
+        assert name in rects, f"no panel {name!r} on the canvas: {rects}"
+        stats = canvas_stats(self.page, self.CANVAS, rects[name])
+        assert stats is not None
+        return stats
+
+    def scales(self) -> dict:
+        """The value at the end of each panel's colour bar: ``{grad, cumulative, final}``."""
+        return self.page.evaluate("() => JSON.parse(document.querySelector('canvas.aw-canvas').dataset.scales)")
 
     def drag_alpha(self, start: float, end: float, steps: int = 12) -> None:
         """Drag the α scrubber with the mouse: press at fraction ``start`` of the track, move to ``end``."""

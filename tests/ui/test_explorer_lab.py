@@ -1,5 +1,6 @@
 """The explorer in a real JupyterLab 4: the demo notebook runs, the canvas is drawn, the α scrubber
-redraws without a message to the kernel, and a new baseline brings a new result from the kernel."""
+and the final panel's channel menu redraw without a message to the kernel, and a new baseline
+brings a new result from the kernel."""
 
 from __future__ import annotations
 
@@ -21,6 +22,12 @@ def test_explorer_in_jupyterlab(lab_server, open_notebook, explorer_view):
     drawn = view.canvas()
     view.assert_not_blank(drawn, "the explorer's canvas")
     view.assert_not_blank(view.canvas(view.CURVE), "the saturation curve")
+    for name in ("input", "grad", "cumulative", "final"):
+        view.assert_not_blank(view.panel(name), f"the {name} panel")
+    # at α = 1 the accumulated attribution is the final one: one colour scale for both panels
+    # (also after the coarse preview was drawn first)
+    scales = view.scales()
+    assert scales["final"] == scales["cumulative"] > 0, scales
     nbp.screenshot("explorer_lab.png")
 
     # α scrubber: a mouse drag redraws the canvas from data already in the browser. The kernel
@@ -47,7 +54,20 @@ def test_explorer_in_jupyterlab(lab_server, open_notebook, explorer_view):
     assert faded["hash"] != scrubbed["hash"], "changing the opacity did not change the canvas"
     stray = nbp.sent("comm_msg")[comm_before:]
     assert stray == [], f"changing the opacity sent comm message(s) to the kernel: {stray[:3]}"
-    scrubbed = faded
+
+    # The channel reduction of the final panel: only that panel changes, and the kernel hears nothing.
+    final_before, input_before = view.panel("final"), view.panel("input")
+    drawn_count = view.state()["drawn"]
+    view.reduction.select_option("max_abs")
+    view.wait_drawn_after(drawn_count)
+    page.wait_for_timeout(QUIET_MS)
+    final_after = view.panel("final")
+    view.assert_not_blank(final_after, "the final panel with max |channel|")
+    assert final_after["hash"] != final_before["hash"], "the channel menu did not redraw the final panel"
+    assert view.panel("input")["hash"] == input_before["hash"], "the channel menu changed the input panel"
+    stray = nbp.sent("comm_msg")[comm_before:]
+    assert stray == [], f"changing the channel reduction sent comm message(s) to the kernel: {stray[:3]}"
+    scrubbed = view.canvas()
 
     # Baseline: needs new gradients, so it goes to the kernel and comes back as a newer result.
     current = view.baseline.input_value()

@@ -1,5 +1,5 @@
 """``Explorer.save_html`` writes one file that works from ``file://`` with no kernel and no network:
-the canvas is drawn and the α scrubber redraws it."""
+the canvas is drawn, the α scrubber and the final panel's channel menu redraw it."""
 
 from __future__ import annotations
 
@@ -39,6 +39,8 @@ def test_static_html_scrubber_offline(html_file, page, explorer_view, artifacts)
     drawn = view.canvas()
     view.assert_not_blank(drawn, "the exported canvas")
     view.assert_not_blank(view.canvas(view.CURVE), "the exported saturation curve")
+    for name in ("input", "grad", "cumulative", "final"):
+        view.assert_not_blank(view.panel(name), f"the exported {name} panel")
 
     before = view.state()["drawn"]
     view.drag_alpha(0.9, 0.2)
@@ -46,7 +48,28 @@ def test_static_html_scrubber_offline(html_file, page, explorer_view, artifacts)
     scrubbed = view.canvas()
     assert scrubbed["hash"] != drawn["hash"], "the α scrubber does not redraw in the static export"
     view.assert_not_blank(scrubbed, "the exported canvas at α≈0.2")
-    page.screenshot(path=str(artifacts / "explorer_static.png"))
+    # the readout names both the slider's α and the path point the images show
+    readout = view.alpha_text.text_content()
+    slider = int(view.alpha.input_value()) / 1000
+    assert readout.startswith(f"α = {slider:.3f}") and "path point" in readout and "of 9" in readout, readout
+    page.screenshot(path=str(artifacts / "explorer_static.png"), full_page=True)
+
+    # The final panel's channel menu works offline. A magnitude (L2 over channels) has no sign:
+    # the sign menu then changes the gradient panel but not the final one.
+    final_signed = view.panel("final")
+    before = view.state()["drawn"]
+    view.reduction.select_option("l2")
+    view.wait_drawn_after(before)
+    final_l2 = view.panel("final")
+    view.assert_not_blank(final_l2, "the exported final panel, L2 over channels")
+    assert final_l2["hash"] != final_signed["hash"], "the channel menu did not redraw the final panel"
+    grad_both = view.panel("grad")
+    before = view.state()["drawn"]
+    page.locator("select.aw-sign").select_option("negative")
+    view.wait_drawn_after(before)
+    assert view.panel("grad")["hash"] != grad_both["hash"], "the sign menu did not change the gradient panel"
+    assert view.panel("final")["hash"] == final_l2["hash"], "a magnitude was split by sign"
+    page.screenshot(path=str(artifacts / "explorer_static_l2.png"), full_page=True)
 
     # Kernel-only controls are disabled in the export; the front-end ones are not.
     assert view.baseline.is_disabled(), "the baseline menu needs a kernel and should be disabled"

@@ -12,7 +12,8 @@ from attrwidgets.widgets._bundle import _imports, bundle, js_dir
 
 def test_bundle_has_every_module_and_one_default_export():
     text = bundle()
-    for name in ("wire", "colormap", "normalize", "heatmap", "curves", "scrubber", "controls", "widget"):
+    modules = ("wire", "colormap", "normalize", "heatmap", "curves", "scrubber", "controls", "channels", "layout")
+    for name in (*modules, "widget"):
         assert f"// ---- js/{name}.js" in text
     assert text.count("export default") == 1
     assert 'from "./' not in text, "relative imports are resolved"
@@ -54,3 +55,13 @@ def test_steps_menu_matches_the_kernel():
     assert values == [str(v) for v in STEPS_CHOICES]
     assert all(v == "auto" or 1 <= v <= STEPS_MAX for v in STEPS_CHOICES)
     assert "controls" in bundle()
+
+
+def test_channel_reductions_match_the_kernel():
+    import re
+
+    from attrwidgets.widgets.explorer import REDUCTIONS
+
+    text = (js_dir() / "channels.js").read_text(encoding="utf-8")
+    ids = re.findall(r'^  \["(\w+)", "', text, re.MULTILINE)
+    assert tuple(ids) == REDUCTIONS

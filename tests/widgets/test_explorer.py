@@ -35,6 +35,20 @@ def test_explore_sync_gives_a_drawn_result(model, image):
     assert ex.targets[0]["index"] == predicted
 
 
+def test_final_attribution_travels_per_channel(model, image):
+    ex = explore(model, image, steps=12, sync=True)
+    final = ex.result["final_map"]
+    channels = decode(final["channels"])
+    # a small image travels at full size: the float16 channels times the scale are the attribution
+    assert channels.dtype == np.float16 and channels.shape == (3, 20, 24)
+    assert np.abs(channels).max() == 1.0, "divided by the largest magnitude"
+    values = ex.attribution.values[0].numpy()
+    np.testing.assert_allclose(channels.astype(np.float32) * final["scale"], values, rtol=0, atol=1e-3 * final["scale"])
+    # its channel sum is the accumulated-attribution frame at α = 1 (the same map, per α)
+    cum = decode(ex.result["frames"]["cumulative"])[-1] * decode(ex.result["frames"]["cumulative_scale"])[-1]
+    np.testing.assert_allclose(values.sum(axis=0), cum, rtol=0, atol=2e-3 * np.abs(cum).max())
+
+
 def test_payloads_stay_within_two_mebibytes_for_a_large_image(model):
     big = torch.rand(3, 400, 560, generator=torch.Generator().manual_seed(0))
     ex = explore(model, big, steps=24, sync=True, max_frames=40)
@@ -42,6 +56,13 @@ def test_payloads_stay_within_two_mebibytes_for_a_large_image(model):
     assert payload_bytes(ex.image) <= MAX_UPDATE_BYTES
     h, w, c = ex.image["shape"]
     assert c == 3 and h * w <= 360 * 360 and abs(w / h - 560 / 400) < 0.02, "downsampled, aspect kept"
+    # the final attribution per channel at display size, float16, in the same update
+    final = ex.result["final_map"]["channels"]
+    assert final["dtype"] == "float16" and final["shape"] == [3, h, w]
+    assert len(final["view"]) == 3 * h * w * 2
+    frames = ex.result["frames"]["grad"]["shape"]
+    assert frames[0] == decode(ex.result["frames"]["alphas"]).shape[0] >= 24, "every point of the path has maps"
+    assert 0 < frames[1] * frames[2] < h * w, "the per-α maps are downsampled to make room"
     assert ex.attribution.values.shape == (1, 3, 400, 560), "full resolution stays in the kernel"
 
 
@@ -60,6 +81,9 @@ def test_kernel_clamps_out_of_range_values(model, image, dispatch):
     assert ex.target == 5
     ex.target = -3
     assert ex.target == 0
+    ex.reduction = "max_abs"
+    with pytest.raises(Exception, match="reduction 'mean'"):
+        ex.reduction = "mean"
     ex.opacity, ex.alpha, ex.clip = 7.0, -1.0, 3.0
     assert (ex.opacity, ex.alpha, ex.clip) == (1.0, 0.0, 50.0)
     ex.baseline = "gaussian"
@@ -191,4 +215,6 @@ def test_save_html_is_one_offline_file(model, image, tmp_path):
     assert state["interactive"] is False
     assert state["result"]["generation"] == 1
     assert set(state["result"]["frames"]["grad"]["view"]) == {"$b64"}
+    assert set(state["result"]["final_map"]["channels"]["view"]) == {"$b64"}, "the final map is exported too"
+    assert state["reduction"] == "sum"
     assert "tiny model" in text

@@ -246,7 +246,9 @@ class _Record:
         self.derivative = torch.zeros(n, samples, dtype=acc_dtype, device=device)
         self.magnitude = torch.zeros(n, samples, dtype=x.dtype, device=device)
         map_shape = tuple(reduce_channels(x[:1]).shape[1:])
-        map_bytes = n * samples * (2 + 4) * int(torch.Size(map_shape).numel())
+        pixels = n * samples * int(torch.Size(map_shape).numel())
+        self.making = (2 + 2) * pixels  # the trace's float16 copies of both kinds of map
+        map_bytes = (2 + 4) * pixels + self.making  # float16 gradient, float32 contribution maps
         if trace and map_bytes > memory // 2:
             warnings.warn(
                 f"trace maps for {samples} samples would exceed half the memory budget "
@@ -259,8 +261,10 @@ class _Record:
         self.contrib_maps = torch.zeros(n, samples, *map_shape, dtype=torch.float32, device=device) if trace else None
 
     def bytes(self) -> int:
+        """What the record holds, and what making its trace will add."""
         tensors = (self.acc, self.scores, self.derivative, self.magnitude, self.grad_maps, self.contrib_maps)
-        return sum(t.numel() * t.element_size() for t in tensors if t is not None)
+        making = self.making if self.grad_maps is not None else 0
+        return sum(t.numel() * t.element_size() for t in tensors if t is not None) + making
 
     def add(
         self, rows: torch.Tensor, sample: torch.Tensor, scores: torch.Tensor, grad: torch.Tensor, diff: torch.Tensor
@@ -279,16 +283,21 @@ class _Record:
         order = torch.argsort(alpha, stable=True)
         n = len(self.scores)
         weights = torch.full((n, self.samples), 1 / self.samples, dtype=alpha.dtype, device=alpha.device)
-        cumulative = None
+        cumulative = grad_maps = None
         if self.contrib_maps is not None:
-            cumulative = (torch.cumsum(self.contrib_maps[:, order], dim=1) / self.samples).to(torch.float16)
+            maps, self.contrib_maps = self.contrib_maps, None
+            cumulative = torch.empty(maps.shape, dtype=torch.float16, device=maps.device)
+            for i in range(n):  # one input at a time: the maps are the trace's largest part
+                cumulative[i] = maps[i, order].cumsum_(dim=0).div_(self.samples)
+            del maps
+            grad_maps, self.grad_maps = self.grad_maps[:, order], None
         return Trace(
             alphas=alpha[order].expand(n, -1).contiguous(),
             weights=weights,
             scores=self.scores[:, order],
             grad_mean_abs=self.magnitude[:, order],
             path_derivative=self.derivative[:, order],
-            grad_maps=None if self.grad_maps is None else self.grad_maps[:, order],
+            grad_maps=grad_maps,
             cumulative_maps=cumulative,
             evaluations=n * self.samples,
         )

@@ -492,8 +492,6 @@ def method_memory(quick: bool) -> dict:
 
 
 def memory(quick: bool) -> dict:
-    import psutil
-
     steps_list = (50, 200) if quick else (50, 200, 1000)
     cases = []
     for model_name in ("efficientnet_lite0", "resnet18"):
@@ -515,27 +513,8 @@ def memory(quick: bool) -> dict:
             row["skipped"] = "skipped in --quick"
             out["cases"].append(row)
             continue
-        available = psutil.virtual_memory().available
-        limit = min(18 * GIB, available - 3 * GIB)
-        row["limit"] = limit
-        spec = json.dumps({"impl": impl, "model": model_name, "steps": steps, "limit": limit})
-        t0 = time.perf_counter()
-        try:
-            proc = subprocess.run(
-                [sys.executable, str(Path(__file__).resolve()), "--child-memory", spec],
-                capture_output=True,
-                text=True,
-                timeout=1500,
-                check=False,
-            )
-            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-            if lines:
-                row |= json.loads(lines[-1])
-            else:
-                row["error"] = f"child exited {proc.returncode}: {proc.stderr.strip().splitlines()[-1:]}"
-        except subprocess.TimeoutExpired:
-            row["error"] = "timeout (1500 s)"
-        row["wall"] = time.perf_counter() - t0
+        row |= run_child({"impl": impl, "model": model_name, "steps": steps})
+        limit = row["limit"]
         out["cases"].append(row)
         inc = row.get("increase")
         print(

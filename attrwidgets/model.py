@@ -20,8 +20,9 @@ __all__ = ["Explained", "model_device", "resolve_target"]
 
 TargetLike = "int | Sequence[int] | torch.Tensor | None"
 
-#: Models whose forward failed on a channels-last batch: fed contiguous batches from then on.
-_CONTIGUOUS_ONLY: weakref.WeakSet[nn.Module] = weakref.WeakSet()
+#: Per model, the input shapes (without the batch) its forward failed on in channels-last: fed
+#: contiguous batches of those shapes from then on (a flatten by .view may fail at one size only).
+_CONTIGUOUS_ONLY: weakref.WeakKeyDictionary[nn.Module, set[tuple[int, ...]]] = weakref.WeakKeyDictionary()
 
 
 def model_device(model: nn.Module) -> torch.device | None:
@@ -168,7 +169,9 @@ class Explained:
     def channels_last_candidate(self) -> bool:
         """Whether to try channels-last batches (see ``attrwidgets.config.channels_last``)."""
         setting = config.channels_last
-        if setting is False or self.inputs.dim() != 4 or self.module in _CONTIGUOUS_ONLY:
+        if setting is False or self.inputs.dim() != 4:
+            return False
+        if tuple(self.inputs.shape[1:]) in _CONTIGUOUS_ONLY.get(self.module, ()):
             return False
         if setting is True:
             return True
@@ -181,7 +184,7 @@ class Explained:
     def refuse_channels_last(self) -> None:
         """The model failed on a channels-last batch: contiguous batches for it from now on."""
         self.memory_format = torch.contiguous_format
-        _CONTIGUOUS_ONLY.add(self.module)
+        _CONTIGUOUS_ONLY.setdefault(self.module, set()).add(tuple(self.inputs.shape[1:]))
 
     def logits(self, z: torch.Tensor) -> torch.Tensor:
         """The model's (B, classes) output at points ``z`` in pixel space."""

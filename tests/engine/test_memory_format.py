@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 import attrwidgets as aw
 from attrwidgets.model import Explained
@@ -127,3 +128,35 @@ def test_auto_is_for_convolutions_on_a_cpu_only(device, images, monkeypatch) -> 
     assert not Explained(mlp, images.flatten(1).to(device)).channels_last_candidate()
     monkeypatch.setattr(aw.config, "channels_last", False)
     assert not Explained(cnn, images.to(device)).channels_last_candidate()
+
+
+class SizeDependentViewNet(nn.Module):
+    """.view works on a channels-last 1×1 map (small inputs) and fails on a 2×2 one (large inputs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(4)
+        self.conv = nn.Conv2d(3, 4, 3, padding=1, dtype=torch.float64)
+        self.small = nn.Linear(4, 5, dtype=torch.float64)
+        self.large = nn.Linear(16, 5, dtype=torch.float64)
+        self.formats: list[bool] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.formats.append(not x.is_contiguous())
+        side = 1 if x.shape[-1] < 10 else 2
+        flat = F.adaptive_avg_pool2d(torch.relu(self.conv(x)), side).view(len(x), -1)
+        return (self.small if side == 1 else self.large)(flat)
+
+
+def test_the_fallback_is_remembered_per_input_size_only(images) -> None:
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip("auto uses channels-last only where oneDNN runs the convolutions")
+    model = SizeDependentViewNet()
+    aw.gradient(model, images)  # 12×12: the trial fails, contiguous from then on for this size
+    assert model.formats[0] and not any(model.formats[1:])
+    model.formats.clear()
+    aw.gradient(model, images)
+    assert model.formats and not any(model.formats)  # remembered: no failing trial again
+    model.formats.clear()
+    aw.gradient(model, images[..., :8, :8])  # another size still gets channels-last
+    assert model.formats and all(model.formats)

@@ -11,6 +11,9 @@ import attrwidgets as aw
 from attrwidgets.model import Explained
 from tests.conftest import DEVICES, make_cnn
 
+# few steps on purpose: these tests compare layouts, not quadratures
+pytestmark = pytest.mark.filterwarnings("ignore:integrated_gradients. relative completeness gap")
+
 
 class Recorder(nn.Module):
     """Wraps a model and records, per forward, whether its batch arrived channels-last."""
@@ -77,7 +80,6 @@ def test_conv_model_on_cpu_gets_channels_last_and_the_same_answer(method, images
     torch.testing.assert_close(fast.values, plain.values, rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.filterwarnings("ignore:.*completeness gap")
 def test_a_model_that_cannot_take_channels_last_falls_back_once_and_is_remembered(images, monkeypatch) -> None:
     if not torch.backends.mkldnn.is_available():
         pytest.skip("auto uses channels-last only where oneDNN runs the convolutions")
@@ -160,3 +162,28 @@ def test_the_fallback_is_remembered_per_input_size_only(images) -> None:
     model.formats.clear()
     aw.gradient(model, images[..., :8, :8])  # another size still gets channels-last
     assert model.formats and all(model.formats)
+
+
+@pytest.mark.parametrize("setting", ["auto", False])
+def test_channels_last_model_and_inputs_of_the_user_give_the_same_answer(setting, images, monkeypatch) -> None:
+    # RELIABILITY 21 (pytorch#107199): a user's channels-last model or inputs change nothing.
+    monkeypatch.setattr(aw.config, "channels_last", setting)
+    plain = make_cnn()
+    expected = {name: fn(plain, images) for name, fn in METHODS.items()}
+    converted = make_cnn().to(memory_format=torch.channels_last)
+    inputs = images.contiguous(memory_format=torch.channels_last)
+    for name, fn in METHODS.items():
+        got = fn(converted, inputs)
+        torch.testing.assert_close(got.values, expected[name].values, rtol=1e-9, atol=1e-12, msg=name)
+    assert inputs.is_contiguous(memory_format=torch.channels_last)  # the caller's tensor untouched
+
+
+METHODS = {
+    "ig": lambda m, x: aw.integrated_gradients(m, x, steps=8, rule="gausslegendre"),
+    "smoothgrad": lambda m, x: aw.smoothgrad(m, x, samples=6),
+    "guided_backprop": aw.guided_backprop,
+    "grad_cam": aw.grad_cam,
+    "deeplift": aw.deeplift,
+    "fullgrad": aw.fullgrad,
+    "occlusion": lambda m, x: aw.occlusion(m, x, window=4, stride=4),
+}

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CLASS_COLORS, FONTS, LINE, alphaAtX, classChanges, classColors, classSegments, classSummary, drawCurves, drawMarkers, formatTick, layout, legendRows, linearScale, paddedExtent, points, ticks } from "./curves.js";
+import { FONTS, LINE, alphaAtX, drawCurves, drawMarkers, formatTick, layout, legendRows, linearScale, paddedExtent, points, ticks } from "./curves.js";
+import { CLASS_COLORS } from "./classes.js";
 
 test("linearScale maps and inverts, flipping the y axis", () => {
   const ys = linearScale([0, 10], [100, 0]);
@@ -24,15 +25,6 @@ test("ticks are round and cover the range", () => {
   assert.deepEqual(ticks(2, 2), [2]);
   assert.equal(formatTick(0.000123), "1.2e-4");
   assert.equal(formatTick(12.3456), "12.3");
-});
-
-test("classChanges marks each change at the midpoint", () => {
-  const changes = classChanges([0, 0.2, 0.4, 0.6], [7, 7, 3, 5]);
-  assert.deepEqual(changes, [
-    { index: 2, alpha: 0.30000000000000004, from: 7, to: 3 },
-    { index: 3, alpha: 0.5, from: 3, to: 5 },
-  ]);
-  assert.deepEqual(classChanges([0, 1], [1, 1]), []);
 });
 
 test("layout and alphaAtX agree on the α axis", () => {
@@ -104,34 +96,6 @@ test("drawCurves draws both plots, the marker and the class changes", () => {
   assert.deepEqual(fills.map((f) => f[0]), [CLASS_COLORS[1], CLASS_COLORS[0]]);
   assert.equal(fills[0][1], out.top.x, "the strip starts at α = 0");
   assert.ok(Math.abs(fills[1][1] - (out.top.x + 0.375 * out.top.w)) < 1e-9, "the change is midway between points");
-});
-
-test("classSegments covers [0, 1] with one run per class change", () => {
-  assert.deepEqual(classSegments([0, 0.2, 0.4, 1], [7, 7, 3, 7]), [
-    { start: 0, end: 0.30000000000000004, cls: 7 },
-    { start: 0.30000000000000004, end: 0.7, cls: 3 },
-    { start: 0.7, end: 1, cls: 7 },
-  ]);
-  assert.deepEqual(classSegments([0, 1], [2, 2]), [{ start: 0, end: 1, cls: 2 }]);
-  assert.deepEqual(classSegments([], []), []);
-});
-
-test("classColors: the target first, then order of appearance, grey past the palette", () => {
-  const segs = classSegments([0, 0.5, 1], [1, 2, 3]);
-  const colors = classColors(segs, 3);
-  assert.equal(colors.get(3), CLASS_COLORS[0]);
-  assert.equal(colors.get(1), CLASS_COLORS[1]);
-  assert.equal(colors.get(2), CLASS_COLORS[2]);
-  assert.equal(classColors(segs, 99).has(99), false, "a target never predicted gets no entry");
-  const many = classSegments([...Array(12).keys()].map((i) => i / 11), [...Array(12).keys()]);
-  assert.equal(classColors(many, 0).get(11), "#cccccc");
-});
-
-test("classSummary groups the runs of each class, longest first", () => {
-  const summary = classSummary(classSegments([0, 0.2, 0.4, 1], [7, 7, 3, 7]));
-  assert.deepEqual(summary.map((s) => s.cls), [7, 3]);
-  assert.equal(summary[0].ranges.length, 2);
-  assert.ok(Math.abs(summary[0].total - 0.6) < 1e-9);
 });
 
 test("legendRows wraps entries that do not fit the width", () => {

@@ -1,0 +1,146 @@
+// The explorer's elements: small DOM helpers and the construction of the title, the kernel row,
+// the status line, the figure (panel canvas, α scrubber, display controls, curves, class list)
+// and the completeness readout, with the display controls set to the view's values.
+
+import { COLORMAPS } from "./colormap.js";
+import { SIGN_MODES } from "./normalize.js";
+import { SLIDER_MAX, alphaToSlider } from "./scrubber.js";
+import { REDUCTIONS } from "./channels.js";
+import { SIGN_NAMES } from "./text.js";
+import { STYLE } from "./style.js";
+
+/** Create an element with a class, attributes and children. */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") el.className = v;
+    else if (k === "text") el.textContent = v;
+    else if (v !== undefined && v !== null && v !== false) el.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children) if (c !== null && c !== undefined) el.append(c);
+  return el;
+}
+
+/** A focusable input: Lumino's shortcuts must not eat its keys (see recipes/browser-testing.md). */
+export function input(tag, attrs) {
+  const el = h(tag, attrs);
+  el.setAttribute("data-lm-suppress-shortcuts", "true");
+  return el;
+}
+
+/** Replace the options of a select ([value, text] pairs) and select `value`. */
+export function setOptions(select, options, value) {
+  select.replaceChildren(...options.map(([v, text]) => h("option", { value: v, text })));
+  if (value !== undefined && value !== null) select.value = String(value);
+}
+
+/**
+ * Build the explorer's elements; the display controls start at the values of `view`.
+ * @param {{alpha: number, opacity: number, cmap: string, sign: string, clip: number, reduction: string}} view
+ * @returns {Object<string, HTMLElement>}  `root` (not yet attached) and every element the widget updates
+ */
+export function buildDom(view) {
+  const root = h("div", { class: "aw-root", "data-drawn": "0" });
+  root.append(h("style", { text: STYLE }));
+  const title = h("div", { class: "aw-title" });
+
+  const baselineSel = input("select", { class: "aw-baseline", title: "what 'absence of signal' means: the start of the path" });
+  const sigmaIn = input("input", { class: "aw-sigma", type: "number", min: 0, step: "any" });
+  const sigmaUnit = h("span", { class: "aw-unit" });
+  const colorIn = input("input", { class: "aw-color", type: "color", title: "the constant colour of the baseline" });
+  const stepsIn = input("select", { class: "aw-steps", title: "points on the path; auto refines the path until the completeness gap is below 1 %" });
+  const ruleSel = input("select", { class: "aw-rule", title: "quadrature rule along the path" });
+  const targetSel = input("select", { class: "aw-target", title: "the class whose score is explained" });
+  const sigmaLabel = h("label", {}, "σ", sigmaIn, sigmaUnit);
+  const colorLabel = h("label", {}, "colour", colorIn);
+  const note = h("span", { class: "aw-note" });
+  const kernelRow = h(
+    "div",
+    { class: "aw-row aw-kernel" },
+    h("span", { class: "aw-kernel-title", text: "Recompute:" }),
+    h("label", {}, "baseline", baselineSel),
+    sigmaLabel,
+    colorLabel,
+    h("label", {}, "steps", stepsIn),
+    h("label", {}, "rule", ruleSel),
+    h("label", {}, "target", targetSel),
+    note,
+  );
+  const status = h("div", { class: "aw-status", "data-state": "idle" });
+  const cancel = input("button", { class: "aw-cancel", type: "button", title: "stop this computation; the last result stays" });
+  cancel.textContent = "✕ cancel";
+
+  const canvas = h("canvas", { class: "aw-canvas" });
+  const curve = h("canvas", { class: "aw-curve" });
+  const classes = h("div", { class: "aw-classes" });
+
+  const play = input("button", { class: "aw-play", type: "button", title: "animate α from the baseline to the input" });
+  play.textContent = "▶ play";
+  const alphaIn = input("input", { class: "aw-alpha", type: "range", min: 0, max: SLIDER_MAX, step: 1, title: "position α along the path: 0 = baseline, 1 = input" });
+  const alphaText = h("div", { class: "aw-alpha-value" });
+  const scrubRow = h("div", { class: "aw-row aw-scrub" }, play, h("label", {}, "α", alphaIn));
+
+  const opacityIn = input("input", { class: "aw-opacity", type: "range", min: 0, max: 100, step: 1, title: "heatmap opacity" });
+  const cmapSel = input("select", { class: "aw-cmap", title: "colour map (auto: diverging for signed maps, sequential for magnitudes)" });
+  const signSel = input("select", { class: "aw-sign", title: "which attributions to show" });
+  const clipIn = input("input", { class: "aw-clip", type: "number", min: 50, max: 100, step: 0.5, title: "colour scale ends at this percentile of |values|" });
+  const reductionSel = input("select", { class: "aw-reduction", title: "how the final map combines the colour channels" });
+  const viewRow = h(
+    "div",
+    { class: "aw-view" },
+    h("span", { class: "aw-view-title", text: "Display:" }),
+    h(
+      "div",
+      { class: "aw-row" },
+      h("label", {}, "opacity", opacityIn),
+      h("label", {}, "colours", cmapSel),
+      h("label", { title: "sign of the Σ-channel maps; magnitudes have none" }, "sign", signSel),
+      h("label", {}, "clip at percentile", clipIn),
+      h("label", {}, "final map: channels", reductionSel),
+    ),
+  );
+  const completeness = h("div", { class: "aw-completeness", "data-level": "none" });
+  const left = h("div", { class: "aw-left" }, canvas, scrubRow, alphaText, viewRow);
+  const figures = h("div", { class: "aw-figures" }, left, h("div", { class: "aw-curve-box" }, curve, classes));
+
+  root.append(title, kernelRow, status, figures, completeness);
+
+  // the display controls' initial values
+  setOptions(cmapSel, COLORMAPS.map((n) => [n, n]), view.cmap);
+  setOptions(signSel, SIGN_MODES.map((n) => [n, SIGN_NAMES[n]]), view.sign);
+  setOptions(reductionSel, REDUCTIONS.map(([id, text]) => [id, text]), view.reduction);
+  REDUCTIONS.forEach(([, , tip], i) => reductionSel.options[i]?.setAttribute("title", tip));
+  opacityIn.value = String(Math.round(view.opacity * 100));
+  clipIn.value = String(view.clip);
+  alphaIn.value = String(alphaToSlider(view.alpha));
+
+  return {
+    root,
+    title,
+    baselineSel,
+    sigmaIn,
+    sigmaUnit,
+    sigmaLabel,
+    colorIn,
+    colorLabel,
+    stepsIn,
+    ruleSel,
+    targetSel,
+    note,
+    status,
+    cancel,
+    canvas,
+    curve,
+    classes,
+    left,
+    play,
+    alphaIn,
+    alphaText,
+    opacityIn,
+    cmapSel,
+    signSel,
+    clipIn,
+    reductionSel,
+    completeness,
+  };
+}

@@ -102,8 +102,9 @@ def _counted_forward(explained: Explained, x: torch.Tensor) -> tuple[torch.Tenso
     """Forward at ``x`` with autograd on: (z, output with its graph, bytes per point).
 
     This first forward also settles the memory format of the call's batches: channels-last where
-    ``config.channels_last`` allows it, unless the model raises on it (then contiguous, remembered
-    for the model; the retry runs outside the ``except`` block so the failed graph is freed first).
+    ``config.channels_last`` allows it, unless the model raises a layout error on it (then
+    contiguous, remembered for the model and this input shape; the retry runs outside the
+    ``except`` block so the failed graph is freed first).
     """
     failed = False
     if explained.channels_last_candidate():
@@ -185,9 +186,7 @@ def first_pass(
 
 def _score(output: torch.Tensor, resolved: torch.Tensor | None, start: int, stop: int):
     """(F at rows start..stop with its graph, their targets); None targets: each row's predicted class."""
-    rows_target = output.detach().argmax(dim=1) if resolved is None else resolved[start:stop]
-    if resolved is None and output.shape[1] == 1:
-        rows_target = torch.zeros_like(rows_target)
+    rows_target = resolve_target(None, output) if resolved is None else resolved[start:stop]
     return output.gather(1, rows_target.view(-1, 1)).squeeze(1), rows_target
 
 

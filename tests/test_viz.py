@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 
 from attrwidgets import viz
 from attrwidgets.attribution import Attribution, Trace
+from attrwidgets.demo import figures
 
 H = W = 24
 
@@ -133,7 +134,7 @@ def test_attribution_show_delegates(signed):
 def test_no_pyplot_figures_left_open(signed, trace, tmp_path):
     before = plt.get_fignums()
     viz.show(signed, _image())
-    viz.figure_saturation(trace, tmp_path / "s.png")
+    figures.figure_saturation(trace, tmp_path / "s.png")
     assert plt.get_fignums() == before
 
 
@@ -141,13 +142,13 @@ def test_no_pyplot_figures_left_open(signed, trace, tmp_path):
 def test_figure_gradient_vs_ig(signed, tmp_path, batch):
     ig = _attribution(signed.values[:batch])
     grad = Attribution(values=ig.values * 0.1, target=ig.target, method="gradient")
-    path = viz.figure_gradient_vs_ig(_image(batch), grad, ig, tmp_path / "g_vs_ig.png", label="square")
+    path = figures.figure_gradient_vs_ig(_image(batch), grad, ig, tmp_path / "g_vs_ig.png", label="square")
     assert path == tmp_path / "g_vs_ig.png"
     _assert_png_not_blank(path)
 
 
 def test_figure_saturation(trace, tmp_path):
-    path = viz.figure_saturation(trace, tmp_path / "saturation.png", index=1, label="square")
+    path = figures.figure_saturation(trace, tmp_path / "saturation.png", index=1, label="square")
     _assert_png_not_blank(path)
 
 
@@ -155,7 +156,7 @@ def test_figure_completeness(trace, tmp_path):
     # the trace's integral of dF/dα over [0, 1] is F(1) − F(0) = 1.5·(1 − e⁻⁶)
     span = 1.5 * (1 - np.exp(-6))
     assert float(trace.cumulative[0, -1]) == pytest.approx(span, rel=1e-9)
-    path = viz.figure_completeness(trace, torch.tensor([0.5 + span] * 2), 0.5, tmp_path / "completeness.png")
+    path = figures.figure_completeness(trace, torch.tensor([0.5 + span] * 2), 0.5, tmp_path / "completeness.png")
     _assert_png_not_blank(path)
 
 
@@ -167,14 +168,14 @@ def test_figure_baseline_grid(signed, tmp_path):
         "noise": (torch.rand(3, H, W, generator=torch.Generator().manual_seed(7)) * 1.4 - 0.2, signed),
         "zero map": (image.mean(dim=1, keepdim=True), _attribution(torch.zeros(2, 3, H, W), delta=0.0)),
     }
-    path = viz.figure_baseline_grid(image, results, tmp_path / "baselines.png", label="square")
+    path = figures.figure_baseline_grid(image, results, tmp_path / "baselines.png", label="square")
     _assert_png_not_blank(path)
-    signed_path = viz.figure_baseline_grid(image, results, tmp_path / "baselines_signed.png", reduce="sum")
+    signed_path = figures.figure_baseline_grid(image, results, tmp_path / "baselines_signed.png", reduce="sum")
     _assert_png_not_blank(signed_path)
     with pytest.raises(ValueError, match="empty"):
-        viz.figure_baseline_grid(image, {}, tmp_path / "none.png")
+        figures.figure_baseline_grid(image, {}, tmp_path / "none.png")
     with pytest.raises(ValueError, match="broadcast"):
-        viz.figure_baseline_grid(image, {"bad": (torch.zeros(3, 5, 5), signed)}, tmp_path / "bad.png")
+        figures.figure_baseline_grid(image, {"bad": (torch.zeros(3, 5, 5), signed)}, tmp_path / "bad.png")
 
 
 def test_non_negative_map_is_drawn_as_a_magnitude() -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 
 import attrwidgets as aw
-from attrwidgets import baselines, viz
-from attrwidgets.demo import imagenet_labels, imagenet_preprocess, load_efficientnet_lite0, photos
+from attrwidgets import baselines
+from attrwidgets.demo import figures, imagenet_labels, imagenet_preprocess, load_efficientnet_lite0, photos
 
 BASELINES = {
     "black": baselines.black(),
@@ -61,9 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     grad = aw.gradient(model, image, target=ig.target, preprocess=preprocess)
     paths = [
-        viz.figure_gradient_vs_ig(image, grad, ig, out / "gradient_vs_ig.png", label=label),
-        viz.figure_saturation(ig.trace, out / "saturation.png", label=label),
-        viz.figure_completeness(ig.trace, ig.score, ig.baseline_score, out / "completeness.png"),
+        figures.figure_gradient_vs_ig(image, grad, ig, out / "gradient_vs_ig.png", label=label),
+        figures.figure_saturation(ig.trace, out / "saturation.png", label=label),
+        figures.figure_completeness(ig.trace, ig.score, ig.baseline_score, out / "completeness.png"),
     ]
 
     results = {}
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  {name:<16} F(x′) = {float(attr.baseline_score):7.3f}   gap {float(attr.relative_delta):6.2%}"
             f"   ({attr.trace.evaluations} evaluations)"
         )
-    paths.append(viz.figure_baseline_grid(image, results, out / "baselines.png", label=label))
+    paths.append(figures.figure_baseline_grid(image, results, out / "baselines.png", label=label))
 
     try:
         from attrwidgets import explore

@@ -17,23 +17,23 @@ from attrwidgets.baselines import resolve_baseline
 from attrwidgets.config import parse_memory
 from attrwidgets.hooks import ModelGuard
 from attrwidgets.methods._engine import Budget, _grad, _SavedBytes, chunked, point_bytes
-from attrwidgets.methods.deeplift_rules import RULES, _compute_dtype, _Rules, rescale_multiplier
+from attrwidgets.methods.deeplift_rules import DEEPLIFT_RULES, _compute_dtype, _Rules, rescale_multiplier
 from attrwidgets.model import Explained, grad_enabled, resolve_target
 from attrwidgets.registry import Control, register
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable
 
-__all__ = ["RULES", "deeplift", "rescale_multiplier"]
+__all__ = ["DEEPLIFT_RULES", "deeplift", "rescale_multiplier"]
 
 #: A summation-to-delta gap above this fraction of |F(x) − F(x′)| (plus rounding) gets a warning naming the cause.
-WARN_GAP = 1e-3
+SUMMATION_GAP_WARN = 1e-3
 
 
 @register(
     controls=(
         Control("baseline", "baseline", "black", doc="the reference input x′; see attrwidgets.baselines"),
-        Control("rule", "choice", "rescale", choices=RULES, doc="multiplier rule at nonlinearities"),
+        Control("rule", "choice", "rescale", choices=DEEPLIFT_RULES, doc="multiplier rule at nonlinearities"),
         Control("normalize_softmax", "bool", False, doc="explain z_t − mean_j z_j (the softmax correction)"),
     ),
     paper=(
@@ -143,8 +143,8 @@ def deeplift(
     >>> attr.values.shape, attr.delta                                           # doctest: +SKIP
     (torch.Size([1, 3, 224, 224]), tensor([1.2e-06]))
     """
-    if rule not in RULES:
-        msg = f"unknown rule {rule!r}: choose one of {RULES}"
+    if rule not in DEEPLIFT_RULES:
+        msg = f"unknown rule {rule!r}: choose one of {DEEPLIFT_RULES}"
         raise ValueError(msg)
     if not isinstance(normalize_softmax, bool):
         msg = f"normalize_softmax must be True or False, got {normalize_softmax!r}"
@@ -251,7 +251,7 @@ def _warn_gap(attribution: Attribution, seen: int) -> None:
     # rounding: each value and both scores carry a relative error of about eps of their dtype
     size = attribution.values.abs().flatten(1).sum(1, dtype=gap.dtype)
     size = size + attribution.score.abs().to(gap.dtype) + attribution.baseline_score.abs().to(gap.dtype)
-    allowed = WARN_GAP * span + 50 * torch.finfo(attribution.values.dtype).eps * size + 1e-9
+    allowed = SUMMATION_GAP_WARN * span + 50 * torch.finfo(attribution.values.dtype).eps * size + 1e-9
     if not bool((gap > allowed).any()):
         return
     worst = float((gap / span.clamp_min(1e-12)).max())

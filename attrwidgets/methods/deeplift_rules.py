@@ -19,10 +19,10 @@ from attrwidgets.model import grad_enabled
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable
 
-__all__ = ["RULES", "rescale_multiplier"]
+__all__ = ["DEEPLIFT_RULES", "rescale_multiplier"]
 
 #: The multiplier rules at nonlinearities that :func:`~attrwidgets.methods.deeplift.deeplift` offers.
-RULES = ("rescale", "reveal_cancel")
+DEEPLIFT_RULES = ("rescale", "reveal_cancel")
 
 #: Elementwise nonlinearities: the Rescale / RevealCancel rules replace their gradient.
 ELEMENTWISE = (

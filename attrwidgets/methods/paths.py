@@ -14,7 +14,7 @@ from attrwidgets.baselines import resolve_baseline
 from attrwidgets.config import parse_memory
 from attrwidgets.hooks import ModelGuard
 from attrwidgets.methods._engine import Budget, first_pass, run_chunks
-from attrwidgets.methods.quadrature import RULES, AdaptiveMesh, rule_points
+from attrwidgets.methods.quadrature import QUADRATURE_RULES, AdaptiveMesh, rule_points
 from attrwidgets.model import Explained, grad_enabled
 from attrwidgets.registry import Control, register
 
@@ -31,7 +31,7 @@ WARN_GAP = 0.05
     controls=(
         Control("baseline", "baseline", "black", doc="what absence of signal means; see attrwidgets.baselines"),
         Control("steps", "steps", "auto", 1, 1024, doc="points on the path per input, or 'auto'"),
-        Control("rule", "choice", "gausslegendre", choices=RULES, doc="quadrature rule for an int steps"),
+        Control("rule", "choice", "gausslegendre", choices=QUADRATURE_RULES, doc="quadrature rule for an int steps"),
         Control("tolerance", "float", 0.01, 1e-4, 0.5, doc="relative completeness gap for steps='auto'"),
         Control("max_steps", "int", 512, 9, 4096, doc="points per input at most for steps='auto'"),
     ),
@@ -154,8 +154,8 @@ def _check_steps(steps: object, rule: str, tolerance: float, max_steps: int) -> 
     if isinstance(steps, str):
         msg = f"steps must be a positive int or 'auto', got {steps!r}"
         raise ValueError(msg)
-    if rule not in RULES:
-        msg = f"unknown rule {rule!r}: choose one of {RULES}"
+    if rule not in QUADRATURE_RULES:
+        msg = f"unknown rule {rule!r}: choose one of {QUADRATURE_RULES}"
         raise ValueError(msg)
     rule_points(rule, steps)  # validates steps for the rule
     return False

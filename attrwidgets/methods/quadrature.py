@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["RULES", "AdaptiveMesh", "rule_points"]
+__all__ = ["QUADRATURE_RULES", "AdaptiveMesh", "rule_points"]
 
-RULES = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
+QUADRATURE_RULES = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
 
 
 def rule_points(rule: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Points and weights (float64, ascending points) of a fixed rule with ``steps`` points."""
-    if rule not in RULES:
-        msg = f"unknown rule {rule!r}: choose one of {RULES}"
+    if rule not in QUADRATURE_RULES:
+        msg = f"unknown rule {rule!r}: choose one of {QUADRATURE_RULES}"
         raise ValueError(msg)
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         msg = f"steps must be a positive int or 'auto', got {steps!r}"

@@ -21,7 +21,7 @@ import torch
 import traitlets as t
 
 from attrwidgets.baselines import BASELINES
-from attrwidgets.methods.quadrature import RULES
+from attrwidgets.methods.quadrature import QUADRATURE_RULES
 from attrwidgets.widgets._bundle import bundle
 from attrwidgets.widgets._compute import PathExplainer
 from attrwidgets.widgets.session import Session, Stage
@@ -77,7 +77,7 @@ class Explorer(anywidget.AnyWidget):
     """The top classes: ``{index, label, score, prob}``."""
     baselines = t.List(t.Unicode()).tag(sync=True)
     """Baseline names offered (``references`` only when references were given)."""
-    rules = t.List(t.Unicode(), default_value=list(RULES)).tag(sync=True)
+    rules = t.List(t.Unicode(), default_value=list(QUADRATURE_RULES)).tag(sync=True)
     """Quadrature rules offered."""
     interactive = t.Bool(True).tag(sync=True)
     """False in the static HTML export, where kernel controls are disabled."""
@@ -188,7 +188,7 @@ class Explorer(anywidget.AnyWidget):
         name = proposal.trait.name
         options = {
             "baseline": self.baselines,
-            "rule": RULES,
+            "rule": QUADRATURE_RULES,
             "sign": SIGN_MODES,
             "cmap": COLORMAPS,
             "reduction": REDUCTIONS,

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import attrwidgets as aw
-from attrwidgets.methods.quadrature import RULES
+from attrwidgets.methods.quadrature import QUADRATURE_RULES
 from tests.conftest import make_cnn
 
 
@@ -35,7 +35,7 @@ def test_sensitivity_paper_example() -> None:
     model = Fn(lambda x: 1 - torch.relu(1 - x))
     x = torch.tensor([[2.0]], dtype=torch.float64)
     assert float(aw.gradient(model, x).values) == 0.0
-    for rule in RULES:
+    for rule in QUADRATURE_RULES:
         steps = 1000 if rule.startswith("riemann") else 64
         ig = aw.integrated_gradients(model, x, baseline=0.0, steps=steps, rule=rule)
         assert float(ig.values) == pytest.approx(1.0, abs=2e-3), rule
@@ -96,7 +96,7 @@ def test_dummy_feature_gets_zero() -> None:
 
 
 @pytest.mark.parametrize(
-    ("rule", "steps"), [(r, s) for r in RULES for s in (1, 2, 7) if (r, s) != ("riemann_trapezoid", 1)]
+    ("rule", "steps"), [(r, s) for r in QUADRATURE_RULES for s in (1, 2, 7) if (r, s) != ("riemann_trapezoid", 1)]
 )
 def test_exact_on_linear_models(rule: str, steps: int) -> None:
     torch.manual_seed(0)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import attrwidgets as aw
-from attrwidgets.methods.quadrature import RULES, AdaptiveMesh, rule_points
+from attrwidgets.methods.quadrature import QUADRATURE_RULES, AdaptiveMesh, rule_points
 
 
 class Smooth1D(nn.Module):
@@ -24,7 +24,7 @@ class Smooth1D(nn.Module):
 EXACT = math.sin(3.0) + 0.5
 
 
-@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("rule", QUADRATURE_RULES)
 @pytest.mark.parametrize("steps", [2, 3, 10, 50])
 def test_weights_sum_to_one_and_points_in_range(rule: str, steps: int) -> None:
     alphas, weights = rule_points(rule, steps)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import attrwidgets as aw
-from attrwidgets.methods.deeplift import RULES, deeplift, rescale_multiplier
+from attrwidgets.methods.deeplift import DEEPLIFT_RULES, deeplift, rescale_multiplier
 from attrwidgets.registry import REGISTRY
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -110,7 +110,7 @@ def images(n: int = 3, seed: int = 1, device: str = "cpu") -> torch.Tensor:
 
 
 # -- the lecture's worked examples ----------------------------------------------------------------
-@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("rule", DEEPLIFT_RULES)
 def test_threshold_relu_gives_epsilon(rule: str) -> None:
     # f(x) = max(0, x − 10) at x = 10 + ε, reference 0: the ReLU's input goes from −10 to ε, its
     # output from 0 to ε. Rescale: m = ε / (10 + ε), so the contribution is m · (10 + ε) = ε.
@@ -237,7 +237,7 @@ def test_reveal_cancel_folds_batchnorm_into_the_terms() -> None:
 
 
 # -- summation-to-delta ---------------------------------------------------------------------------
-@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("rule", DEEPLIFT_RULES)
 @pytest.mark.parametrize("device", DEVICES)
 def test_summation_to_delta_mixed_cnn(rule: str, device: str) -> None:
     model, x = mixed_cnn(device=device), images(device=device)
@@ -254,7 +254,7 @@ def test_summation_to_delta_mixed_cnn(rule: str, device: str) -> None:
     assert attr.params["rule"] == rule and attr.params["baseline"] == "black(value_range=(0.0, 1.0))"
 
 
-@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("rule", DEEPLIFT_RULES)
 def test_summation_to_delta_with_random_baseline_and_preprocess(rule: str) -> None:
     model, x = mixed_cnn(seed=2), images(2, seed=3)
     mean = torch.tensor([0.4, 0.5, 0.6], dtype=torch.float64).view(1, 3, 1, 1)
@@ -315,7 +315,7 @@ def test_relu_into_maxpool_keeps_summation_where_captum_does_not() -> None:
 
 
 # -- robustness -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("rule", DEEPLIFT_RULES)
 def test_batch_of_one_and_chunks_agree(rule: str) -> None:
     model, x = mixed_cnn(), images(3)
     full = deeplift(model, x, rule=rule)
@@ -326,7 +326,7 @@ def test_batch_of_one_and_chunks_agree(rule: str) -> None:
     torch.testing.assert_close(tight.values, full.values, rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("rule", DEEPLIFT_RULES)
 def test_inplace_activations_match_out_of_place(rule: str) -> None:
     x = images(2)
     a = deeplift(mixed_cnn(inplace=False), x, rule=rule)
@@ -350,7 +350,7 @@ class EditsActivations(nn.Module):
         return self.fc2(h)
 
 
-@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("rule", DEEPLIFT_RULES)
 def test_in_place_edits_of_activation_outputs(rule: str) -> None:
     model = EditsActivations().double()
     x = torch.randn(3, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
@@ -370,7 +370,7 @@ class Reused(nn.Module):
         return self.fc3(self.act2(self.fc2(self.act1(self.fc1(x)))))
 
 
-@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("rule", DEEPLIFT_RULES)
 def test_reused_activation_module_works(rule: str) -> None:
     # Every call of the shared ReLU gets its own multipliers (they travel with its output tensor).
     x = torch.randn(4, 4, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
@@ -395,7 +395,7 @@ def test_float16_multipliers_stay_finite() -> None:
     model = mixed_cnn(dtype=torch.float32)
     x = images(2).float()
     x[:, :, :4] = 0.0
-    for rule in RULES:
+    for rule in DEEPLIFT_RULES:
         ref = deeplift(model, x, rule=rule, target=1)
         half = deeplift(model.half(), x.half(), rule=rule, target=1)
         model.float()
@@ -432,7 +432,7 @@ class Boom(nn.Module):
         raise RuntimeError(msg)
 
 
-@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("rule", DEEPLIFT_RULES)
 def test_hooks_removed_and_state_restored(rule: str) -> None:
     model, x = mixed_cnn(), images(2)
     model.train()
@@ -489,4 +489,4 @@ def test_registered() -> None:
     assert entry.fn is deeplift
     assert {c.name for c in entry.controls} <= entry.options
     assert "completeness" in entry.axioms and "delta" in entry.produces and entry.needs == ("baseline",)
-    assert {c.name: c.choices for c in entry.controls}["rule"] == RULES
+    assert {c.name: c.choices for c in entry.controls}["rule"] == DEEPLIFT_RULES

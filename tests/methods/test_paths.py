@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import attrwidgets as aw
-from attrwidgets.methods.quadrature import RULES
+from attrwidgets.methods.quadrature import QUADRATURE_RULES
 from tests.conftest import make_cnn
 
 captum_attr = pytest.importorskip("captum.attr")
@@ -41,7 +41,7 @@ def test_gradient_and_input_x_gradient_match_captum(cnn: nn.Module, images: torc
     torch.testing.assert_close(ours.score, cnn(images)[:, 2])
 
 
-@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("rule", QUADRATURE_RULES)
 @pytest.mark.filterwarnings("ignore:integrated_gradients. relative completeness gap")
 def test_integrated_gradients_match_captum(rule: str, cnn: nn.Module, images: torch.Tensor) -> None:
     # Same points, same weights: equal up to rounding, except the trapezoid rule (see quadrature.py):

@@ -123,6 +123,15 @@ class Attribution:
         (Grad-CAM's ``"cam"``).
     trace : Trace or None
         What a path method saw along its path.
+    convergence : dict
+        Curves in the number of samples, for sampling methods, shape (N, samples) in draw order
+        (Expected Gradients: ``"running_sum"``, ``"running_baseline_score"``).
+
+    Raises
+    ------
+    ValueError
+        When ``values`` hold inf or nan (e.g. a float16 model whose gradients overflow while its
+        scores are finite): a map with them cannot be drawn or trusted, so it is never returned.
     """
 
     values: torch.Tensor
@@ -134,6 +143,27 @@ class Attribution:
     delta: torch.Tensor | None = None
     parts: dict[str, torch.Tensor] = field(default_factory=dict)
     trace: Trace | None = None
+    convergence: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        bad = int((~torch.isfinite(self.values)).sum()) if self.values.is_floating_point() else 0
+        if bad:
+            dtype = self.values.dtype
+            if dtype in (torch.float16, torch.bfloat16):
+                fix = (
+                    f"{dtype} overflows easily in the backward pass: run the model and inputs in float32 "
+                    "(model.float(), inputs.float())"
+                )
+            else:
+                fix = (
+                    "the model's gradient overflows at these inputs (e.g. sqrt or log at 0, or exp of a large "
+                    "value): check the inputs' range, or use float64 (model.double(), inputs.double())"
+                )
+            msg = (
+                f"{self.method}: {bad} of {self.values.numel()} attributions are not finite (inf or nan) "
+                f"with dtype {dtype}; {fix}"
+            )
+            raise ValueError(msg)
 
     @property
     def relative_delta(self) -> torch.Tensor | None:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from attrwidgets.sampling import sample_generator
+
 __all__ = [
     "BASELINES",
     "black",
@@ -52,8 +54,13 @@ class Baseline:
         return f"{self.name}({opts})"
 
 
-def _generator(device: torch.device, seed: int) -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(int(seed))
+def _per_input(x: torch.Tensor, seed: int, draw: Callable[[torch.Generator], torch.Tensor]) -> torch.Tensor:
+    """One draw per input, from a generator keyed by (seed, input index): an input gets the same
+    baseline alone as in a batch, whatever else the batch holds."""
+    out = torch.empty_like(x)
+    for i in range(len(x)):
+        out[i] = draw(sample_generator(seed, i, x.device))
+    return out
 
 
 def black(value_range: Range = (0.0, 1.0)) -> Baseline:
@@ -83,11 +90,11 @@ def constant(color: float | Sequence[float] = 0.5) -> Baseline:
 
 
 def uniform(seed: int = 0, value_range: Range = (0.0, 1.0)) -> Baseline:
-    """Independent uniform noise over the range, seeded."""
+    """Independent uniform noise over the range, seeded per input (the same alone as in a batch)."""
     low, high = value_range
 
     def fn(x: torch.Tensor) -> torch.Tensor:
-        noise = torch.rand(x.shape, generator=_generator(x.device, seed), device=x.device, dtype=x.dtype)
+        noise = _per_input(x, seed, lambda g: torch.rand(x.shape[1:], generator=g, device=x.device, dtype=x.dtype))
         return low + (high - low) * noise
 
     return Baseline("uniform", fn, {"seed": seed, "value_range": value_range})
@@ -99,7 +106,7 @@ def gaussian(sigma: float = 0.1, seed: int = 0, value_range: Range = (0.0, 1.0))
     low, high = value_range
 
     def fn(x: torch.Tensor) -> torch.Tensor:
-        noise = torch.randn(x.shape, generator=_generator(x.device, seed), device=x.device, dtype=x.dtype)
+        noise = _per_input(x, seed, lambda g: torch.randn(x.shape[1:], generator=g, device=x.device, dtype=x.dtype))
         return (x + sigma * (high - low) * noise).clamp(low, high)
 
     return Baseline("gaussian", fn, {"sigma": sigma, "seed": seed, "value_range": value_range})
@@ -136,7 +143,9 @@ def references(data: torch.Tensor, seed: int = 0) -> Baseline:
                 "they must match after the first axis"
             )
             raise ValueError(msg)
-        index = torch.randint(len(data), (len(x),), generator=_generator(torch.device("cpu"), seed))
+        # per input from (seed, index), drawn on the CPU: the same choice on every device
+        draws = [torch.randint(len(data), (1,), generator=sample_generator(seed, i)) for i in range(len(x))]
+        index = torch.cat(draws)
         return data[index].to(device=x.device, dtype=x.dtype)
 
     return Baseline("references", fn, {"seed": seed, "references": data})
@@ -199,7 +208,18 @@ def resolve_baseline(baseline: object, inputs: torch.Tensor) -> tuple[torch.Tens
         described = repr(spec)
         tensor = spec(inputs)
     elif isinstance(baseline, (int, float)) and not isinstance(baseline, bool):
-        tensor = torch.full_like(inputs, float(baseline))
+        largest = torch.finfo(inputs.dtype).max
+        try:
+            value = float(baseline)
+        except OverflowError:  # an int beyond any float
+            value = math.inf
+        if not math.isfinite(value) or abs(value) > largest:
+            msg = (
+                f"baseline={baseline!r} is not a finite {inputs.dtype} value (they reach ±{largest:.4g}): "
+                "give a value inside the inputs' range, e.g. 0.0 for black"
+            )
+            raise ValueError(msg)
+        tensor = torch.full_like(inputs, value)
     elif isinstance(baseline, torch.Tensor):
         tensor = baseline.detach()
         described = f"tensor{tuple(baseline.shape)}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import numbers
 import warnings
-import weakref
 from typing import TYPE_CHECKING
 
 import torch
@@ -19,11 +18,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Explained", "model_device", "resolve_target"]
 
 TargetLike = "int | Sequence[int] | torch.Tensor | None"
-
-#: Per model, the input shapes (without the batch) its forward failed on in channels-last: fed
-#: contiguous batches of those shapes from then on (a flatten by .view may fail at one size only).
-_CONTIGUOUS_ONLY: weakref.WeakKeyDictionary[nn.Module, set[tuple[int, ...]]] = weakref.WeakKeyDictionary()
-
 
 def model_device(model: nn.Module) -> torch.device | None:
     """The device of the model's first parameter or buffer; None for a model with neither."""
@@ -62,6 +56,16 @@ def check_inputs(inputs: object, device: torch.device | None, *, name: str = "in
             f"for one example use {name}.unsqueeze(0)"
         )
         raise ValueError(msg)
+    if inputs.shape[0] == 0:
+        msg = f"{name} have shape {tuple(inputs.shape)}: an empty batch; give at least one input"
+        raise ValueError(msg)
+    if inputs.numel() == 0:
+        empty = [i for i, size in enumerate(inputs.shape) if size == 0]
+        msg = (
+            f"{name} have shape {tuple(inputs.shape)}: axis {empty[0]} has size 0, so there are no features "
+            "to attribute; give inputs with at least one value per example"
+        )
+        raise ValueError(msg)
     if device is not None and inputs.device != device:
         msg = (
             f"{name} are on {inputs.device} but the model is on {device}: "
@@ -77,6 +81,32 @@ def check_inputs(inputs: object, device: torch.device | None, *, name: str = "in
             msg = f"{name} contain {int(bad)} non-finite values (nan or inf); replace them before attributing"
             raise ValueError(msg)
     return x
+
+
+def model_dtype(model: nn.Module) -> torch.dtype | None:
+    """The dtype of the model's floating-point parameters (buffers if it has none); None if it has neither."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return None
+
+
+def check_dtype(inputs: torch.Tensor, model: nn.Module, *, name: str = "inputs") -> None:
+    """A clear error when the inputs' dtype differs from the model's (torch's own comes from deep inside)."""
+    dtype = model_dtype(model)
+    if dtype is None or inputs.dtype == dtype:
+        return
+    cast = {torch.float64: ".double()", torch.float32: ".float()", torch.float16: ".half()",
+            torch.bfloat16: ".bfloat16()"}.get(dtype, f".to({dtype})")  # fmt: skip
+    msg = (
+        f"{name} have dtype {inputs.dtype} but the model's parameters are {dtype}: convert the inputs "
+        f"({name}{cast}) or the model (model.to({inputs.dtype})) so that they match"
+    )
+    raise TypeError(msg)
+
+
+def _int64_or_none(value: int) -> int | None:
+    return int(value) if -(2**63) <= value < 2**63 else None
 
 
 def resolve_target(target: object, output: torch.Tensor) -> torch.Tensor:
@@ -96,20 +126,26 @@ def resolve_target(target: object, output: torch.Tensor) -> torch.Tensor:
             msg = f"target tensor has dtype {target.dtype}: give class indices as integers; {valid}"
             raise TypeError(msg)
         values = target.detach().reshape(-1).to(device=output.device, dtype=torch.long)
-        if target.dim() == 0:
+        if values.numel() == 1:  # one target for every input, as an int is (and as Captum does)
             values = values.expand(n)
     elif isinstance(target, bool) or not isinstance(target, (numbers.Integral, list, tuple)):
         msg = f"target must be None, an int, a list of ints or an integer tensor, not {target!r}; {valid}"
         raise TypeError(msg)
-    elif isinstance(target, numbers.Integral):
-        values = torch.full((n,), int(target), dtype=torch.long, device=output.device)
     else:
-        if not all(isinstance(t, numbers.Integral) and not isinstance(t, bool) for t in target):
+        items = [target] if isinstance(target, numbers.Integral) else list(target)
+        if not all(isinstance(t, numbers.Integral) and not isinstance(t, bool) for t in items):
             msg = f"target list must hold ints, got {target!r}; {valid}"
             raise TypeError(msg)
-        values = torch.tensor([int(t) for t in target], dtype=torch.long, device=output.device)
+        beyond = [int(t) for t in items if _int64_or_none(t) is None or not 0 <= t < classes]
+        if beyond:  # checked in Python first: values beyond int64 cannot become a tensor
+            msg = f"target {beyond} out of range: {valid}"
+            raise ValueError(msg)
+        values = torch.tensor([int(t) for t in items], dtype=torch.long, device=output.device)
+        if isinstance(target, numbers.Integral):
+            values = values.expand(n)
     if values.numel() != n:
-        msg = f"got {values.numel()} targets for {n} inputs: give one target, or one per input; {valid}"
+        given = "1 target" if values.numel() == 1 else f"{values.numel()} targets"
+        msg = f"got {given} for {n} inputs: give one target for all of them, or one per input; {valid}"
         raise ValueError(msg)
     bad = (values < 0) | (values >= classes)
     if bool(bad.any()):
@@ -162,16 +198,16 @@ class Explained:
         self.module = model if isinstance(model, nn.Module) else nn.Module()
         self.device = model_device(self.module)
         self.inputs = check_inputs(inputs, self.device)
+        check_dtype(self.inputs, self.module)
         _warn_final_softmax(self.module)
-        #: The memory format batches are fed in; the first pass may switch it to channels-last.
-        self.memory_format = torch.contiguous_format
+        #: The memory format batches are fed in: channels-last where it pays, decided per call; the
+        #: engine switches to contiguous for the rest of the call when the model refuses it.
+        self.memory_format = torch.channels_last if self.channels_last_candidate() else torch.contiguous_format
 
     def channels_last_candidate(self) -> bool:
         """Whether to try channels-last batches (see ``attrwidgets.config.channels_last``)."""
         setting = config.channels_last
         if setting is False or self.inputs.dim() != 4:
-            return False
-        if tuple(self.inputs.shape[1:]) in _CONTIGUOUS_ONLY.get(self.module, ()):
             return False
         if setting is True:
             return True
@@ -182,14 +218,15 @@ class Explained:
         )
 
     def refuse_channels_last(self) -> None:
-        """The model failed on a channels-last batch: contiguous batches for it from now on."""
+        """The model failed on a channels-last batch: contiguous batches for the rest of this call."""
         self.memory_format = torch.contiguous_format
-        _CONTIGUOUS_ONLY.setdefault(self.module, set()).add(tuple(self.inputs.shape[1:]))
 
     def logits(self, z: torch.Tensor) -> torch.Tensor:
         """The model's (B, classes) output at points ``z`` in pixel space."""
-        if self.memory_format is not torch.contiguous_format:
-            z = z.contiguous(memory_format=self.memory_format)  # differentiable: grads come back as z
+        if z.dim() == 4 and z.stride() != _strides(z.shape, self.memory_format):
+            # Exactly the call's layout: with one channel, a channels-last batch passes
+            # is_contiguous() yet a convolution treats it as channels-last (differentiable copy)
+            z = z.clone(memory_format=self.memory_format)
         if self.preprocess is not None:
             z = self.preprocess(z)
         return as_2d_output(self.model(z))
@@ -197,6 +234,14 @@ class Explained:
     def scores(self, z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The explained score F(z) = model(preprocess(z))[target] per row, shape (B,)."""
         return self.logits(z).gather(1, target.view(-1, 1)).squeeze(1)
+
+
+def _strides(shape: torch.Size, memory_format: torch.memory_format) -> tuple[int, ...]:
+    """The strides of a dense 4-D tensor of ``shape`` in ``memory_format``."""
+    n, c, h, w = shape
+    if memory_format is torch.channels_last:
+        return (h * w * c, 1, w * c, c)
+    return (c * h * w, h * w, w, 1)
 
 
 def _warn_final_softmax(module: nn.Module) -> None:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["REGISTRY", "Control", "Method", "register"]
 
 KINDS = ("int", "float", "choice", "bool", "baseline", "module", "tensor", "steps", "seed")
-PRODUCTS = ("trace", "delta", "parts", "score")
+PRODUCTS = ("trace", "delta", "parts", "score", "convergence")
 AXIOMS = ("completeness", "sensitivity", "implementation_invariance", "linearity", "symmetry", "dummy")
 
 

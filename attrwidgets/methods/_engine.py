@@ -1,10 +1,21 @@
-"""The chunked engine: evaluate the explained score and its input gradient at many points.
+"""The chunked engine: every model evaluation of every method goes through :func:`evaluate`.
 
-One forward and one backward per chunk; the chunk size is derived from the memory budget (the
-per-point cost is measured on the first pass, from the tensors autograd saves for backward) and
-from what runs fastest on the device (about ten points per chunk on a CPU), and halved on an
-out-of-memory error. Every method that evaluates many points (paths, noise, samples) goes through
-:func:`run_chunks`, so they share one memory policy.
+One forward (and one backward, where gradients are wanted) per chunk; the chunk size comes from
+the memory budget (the per-point cost is measured on the first point, from the tensors autograd
+saves for backward) and from what runs fastest on the device (about ten points per chunk on a
+CPU), and is halved on an out-of-memory error. The first forward of a call also settles the memory
+format of its batches (channels-last where it pays, contiguous when the model refuses it); a
+layout failure in any later chunk falls back the same way, for that chunk and the rest.
+
+What the engine promises the methods:
+
+* ``build(start, stop)`` is called once per chunk attempt and returns :class:`Points`; whatever
+  the method needs to consume the chunk travels in ``Points.context``, so no method keeps state
+  between ``build`` and ``consume``.
+* ``consume(chunk)`` is called once per chunk, in order, with a :class:`Chunk`: the scores, the
+  predicted classes, the requested gradients and the context. Only ``consume``'s side effects
+  survive; nothing of a chunk is held by the engine afterwards.
+* No host synchronisation in the loop beyond what ``build``/``consume`` themselves do.
 """
 
 from __future__ import annotations
@@ -12,7 +23,7 @@ from __future__ import annotations
 import gc
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -24,7 +35,46 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from attrwidgets.model import Explained
 
-__all__ = ["Budget", "Pass", "chunked", "first_pass", "forward_chunks", "run_chunks"]
+__all__ = [
+    "Budget",
+    "Chunk",
+    "Pass",
+    "Points",
+    "Targets",
+    "accumulator_dtype",
+    "check_progress",
+    "evaluate",
+    "first_pass",
+    "input_gradient",
+    "progress_reporter",
+]
+
+
+def accumulator_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype sums over points are kept in: float64 for float64 inputs, float32 otherwise.
+
+    Half-precision inputs accumulate in float32 (a sum of many float16 gradients loses digits
+    fast); float64 is never chosen for lower-precision inputs, so the rule holds on devices
+    without float64 (MPS) too.
+    """
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def check_progress(progress: object) -> Callable[[int, int], None] | None:
+    """``progress`` itself when it is None or callable; a clear error up front, not after a chunk."""
+    if progress is not None and not callable(progress):
+        msg = (
+            "progress must be a callable progress(done, total), e.g. lambda done, total: bar.update(...), "
+            f"not {type(progress).__name__} {progress!r}"
+        )
+        raise TypeError(msg)
+    return progress
+
+
+def progress_reporter(progress: object, total: int) -> Callable[[int], None] | None:
+    """``progress(done, total)`` as the engine's ``report(done)``, checked as :func:`check_progress` does."""
+    checked = check_progress(progress)
+    return None if checked is None else (lambda done: checked(done, total))
 
 
 class _SavedBytes:
@@ -59,6 +109,19 @@ class _SavedBytes:
         return tensor
 
 
+def point_bytes(counter: _SavedBytes, z: torch.Tensor, points: int) -> int:
+    """Bytes one point costs in a forward and backward, from what ``counter`` saw for ``points`` points ``z``.
+
+    (A point may be more than one row of ``z``: DeepLIFT feeds each input with its reference.)
+    The saved tensors, three gradient buffers as large as the largest of them (grad_output,
+    grad_input and a temporary of the layer being differentiated), and four input-sized buffers
+    (the point, its gradient, the accumulator, a copy). Checked against peak RSS in
+    ``benchmarks/`` (see RESULTS.md).
+    """
+    points = max(1, points)
+    return (counter.total + 3 * counter.largest) // points + 4 * z.numel() * z.element_size() // points
+
+
 class Budget:
     """How many points go in one chunk, within ``memory`` bytes and the device's preferred size."""
 
@@ -77,47 +140,203 @@ class Budget:
         return max(1, math.ceil(count / chunks))
 
 
-def _saving_forward(explained: Explained, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Forward at ``x`` with autograd on: (z, output with its graph, bytes per point)."""
-    counter = _SavedBytes(explained.module)
-    z = x.detach().requires_grad_(True)
-    with torch.autograd.graph.saved_tensors_hooks(counter.pack, counter.unpack):
-        output = explained.logits(z)
-    return z, output, point_bytes(counter, x)
+@dataclass
+class Points:
+    """What ``build`` gives for one chunk.
 
-
-def point_bytes(counter: _SavedBytes, x: torch.Tensor, rows: int | None = None) -> int:
-    """Bytes one point costs in a forward and backward, from what ``counter`` saw for ``x``.
-
-    The saved tensors, three gradient buffers as large as the largest of them (grad_output,
-    grad_input and a temporary of the layer being differentiated), and four input-sized buffers
-    (the point, its gradient, the accumulator, a copy). Measured against peak RSS in
-    ``benchmarks/`` (EfficientNet-Lite0: 92 MiB estimated, 83–92 MiB measured per point).
+    ``z``: the (B, ...) points in pixel space. ``target``: the (B,) output index explained at each
+    point; None for a forward-only pass that wants the whole output (``Chunk.output``); or a
+    callable ``output -> (B,)`` resolved once the output is known (see :class:`Targets`).
+    ``score``: how the explained score is read from the output, ``score(output, target) -> (B,)``;
+    by default ``output[i, target[i]]``. ``context``: anything, handed back in ``Chunk.context``.
     """
-    rows = len(x) if rows is None else rows
-    return (counter.total + 3 * counter.largest) // rows + 4 * x[0].numel() * x.element_size()
+
+    z: torch.Tensor
+    target: torch.Tensor | Callable[[torch.Tensor], torch.Tensor] | None = None
+    context: Any = None
+    score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
 
 
-def _counted_forward(explained: Explained, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Forward at ``x`` with autograd on: (z, output with its graph, bytes per point).
+@dataclass
+class Chunk:
+    """What one chunk gave: rows ``start..stop`` of the points, all detached.
 
-    This first forward also settles the memory format of the call's batches: channels-last where
-    ``config.channels_last`` allows it, unless the model raises a layout error on it (then
-    contiguous, remembered for the model and this input shape; the retry runs outside the
-    ``except`` block so the failed graph is freed first).
+    ``score`` (B,) F at each point (None when no target was given), ``target`` (B,), ``output``
+    (B, classes) the model's raw output, ``predicted`` (B,) its argmax, ``grad`` what the ``grad``
+    option asked for (the input gradient, in the memory format of the batch fed to the model),
+    ``context`` what ``build`` put in :class:`Points`.
     """
-    failed = False
-    if explained.channels_last_candidate():
-        explained.memory_format = torch.channels_last
+
+    start: int
+    stop: int
+    score: torch.Tensor | None
+    target: torch.Tensor | None
+    output: torch.Tensor
+    predicted: torch.Tensor
+    grad: Any
+    context: Any
+
+
+#: ``grad=`` of :func:`evaluate`: True (the input gradient), False (forward only) or a callable
+#: ``grad(score, z, context) -> anything`` for methods that differentiate with respect to
+#: something else too (a layer's output, bias terms) or want the graph themselves.
+GradSpec = "bool | Callable[[torch.Tensor, torch.Tensor, Any], Any]"
+
+
+def evaluate(
+    explained: Explained,
+    count: int,
+    build: Callable[[int, int], Points],
+    consume: Callable[[Chunk], None],
+    *,
+    grad: bool | Callable[[torch.Tensor, torch.Tensor, Any], Any] = True,
+    memory: int | str | None = None,
+    per_point: int | None = None,
+    fixed: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Evaluate ``count`` points in chunks; returns the bytes one point costs (measured or given).
+
+    ``per_point=None``: the first point goes alone and is measured (the tensors autograd saves),
+    which also settles the memory format of the call's batches; the rest follow in chunks sized
+    from that cost, ``fixed`` bytes being held already. ``progress(done)`` after every chunk.
+    """
+    memory_bytes = parse_memory(memory)
+    device = explained.device or explained.inputs.device
+    done = 0
+    if count <= 0:
+        return per_point or 1
+    if per_point is None:
+        per_point = _attempt(explained, 0, 1, build, consume, grad, measure=True)
+        done = 1
+        if progress is not None:
+            progress(done)
+    chunk = Budget(memory_bytes, device, per_point, fixed).chunk(count - done)
+    while done < count:
+        stop = min(count, done + chunk)
+        if _attempt(explained, done, stop, build, consume, grad, measure=False) is None:
+            _release(device)  # out of memory: half the chunk, after the failed one is freed
+            chunk = max(1, chunk // 2)
+            continue
+        done = stop
+        if progress is not None:
+            progress(done)
+    return per_point
+
+
+def _attempt(explained: Explained, start: int, stop: int, build, consume, grad, *, measure: bool) -> int | None:
+    """One chunk, consumed: the bytes per point when ``measure`` (else 0); None when it ran out of memory.
+
+    A layout failure on a channels-last batch switches the call to contiguous batches and retries
+    the chunk; an out-of-memory error of a one-point chunk is raised; every other error (the
+    user's model, their callbacks) passes through unchanged. Retries happen outside the ``except``
+    block, so the failed chunk's graph (held by the traceback until then) is freed first
+    (pytorch#18853), and ``consume`` runs once, after the chunk succeeded.
+    """
+    while True:
+        failure = None
         try:
-            return _saving_forward(explained, x)
-        except RuntimeError as error:
-            if not _is_layout_error(error):
+            chunk, cost = _forward_backward(explained, start, stop, build, grad, measure=measure)
+        except (RuntimeError, MemoryError) as error:
+            if _is_oom(error):
+                if stop - start == 1:
+                    raise
+                failure = "oom"
+            elif explained.memory_format is torch.channels_last and _is_layout_error(error):
+                failure = "layout"
+            else:
                 raise
-            failed = True
-    if failed:
+        if failure is None:
+            consume(chunk)
+            return cost
+        if failure == "oom":
+            return None
         explained.refuse_channels_last()
-    return _saving_forward(explained, x)
+
+
+def _release(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _forward_backward(explained: Explained, start: int, stop: int, build, grad, *, measure: bool) -> tuple[Chunk, int]:
+    """Build, forward (its saved tensors counted when ``measure``) and backward of one chunk."""
+    counter = _SavedBytes(explained.module) if measure else None
+    wants_graph = grad is not False or counter is not None
+    with grad_enabled():  # the caller may be under no_grad or inference_mode; build's tensors too
+        points = build(start, stop)
+    with grad_enabled(), torch.set_grad_enabled(wants_graph):
+        z = points.z.detach().requires_grad_(wants_graph)
+        if counter is not None:
+            with torch.autograd.graph.saved_tensors_hooks(counter.pack, counter.unpack):
+                output = explained.logits(z)
+        else:
+            output = explained.logits(z)
+        target = points.target(output) if callable(points.target) else points.target
+        if target is None:
+            score = None
+        elif points.score is not None:
+            score = points.score(output, target)
+        else:
+            score = output.gather(1, target.view(-1, 1)).squeeze(1)
+        result = None
+        if grad is True:
+            result = input_gradient(score, z)
+        elif callable(grad):
+            result = grad(score, z, points.context)
+    cost = point_bytes(counter, points.z, stop - start) if counter is not None else 0
+    detached = output.detach()
+    chunk = Chunk(
+        start,
+        stop,
+        None if score is None else score.detach(),
+        target,
+        detached,
+        detached.argmax(dim=1),
+        result,
+        points.context,
+    )
+    return chunk, cost
+
+
+def input_gradient(score: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor:
+    """∂ Σ score / ∂ z (zeros where the score does not reach ``z``); a clear error without a graph."""
+    if score is None or score.grad_fn is None:
+        msg = (
+            "the model's output does not depend on its input through autograd (no grad_fn): "
+            "check for .detach(), .numpy() or torch.no_grad() inside the model's forward"
+        )
+        raise RuntimeError(msg)
+    (grad,) = torch.autograd.grad(score.sum(), z, allow_unused=True)
+    if grad is None:
+        return torch.zeros_like(z)
+    return grad
+
+
+class Targets:
+    """The user's ``target`` for ``n`` inputs, resolved against the model's output as chunks arrive.
+
+    It is checked once, against the first chunk's output (so a bad target fails after one forward
+    of one input); None gives each row's predicted class. ``rows(start, stop)`` is the callable
+    :attr:`Points.target` takes for inputs ``start..stop``; ``take`` says which rows of the output
+    are the inputs' (DeepLIFT's output holds their references too).
+    """
+
+    def __init__(self, target: object, n: int) -> None:
+        self.target, self.n = target, n
+        self.resolved: torch.Tensor | None = None
+
+    def rows(self, start: int, stop: int, take: int | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+        def pick(output: torch.Tensor) -> torch.Tensor:
+            out = output if take is None else output[:take]
+            if self.target is None:
+                return resolve_target(None, out)
+            if self.resolved is None:
+                self.resolved = resolve_target(self.target, out.detach()[:1].expand(self.n, -1))
+            return self.resolved[start:stop]
+
+        return pick
 
 
 @dataclass
@@ -139,71 +358,38 @@ def first_pass(
     memory: int | str | None = None,
     backward: bool = True,
 ) -> Pass:
-    """Forward (and backward) at the inputs ``x``, in chunks under the memory budget.
+    """Forward (and backward) at the inputs ``x``, through :func:`evaluate`.
 
-    The first input goes alone: its forward settles the memory format, measures the bytes one
-    point costs (from the tensors autograd saves) and checks ``target`` against the output, so a
-    bad target fails after a single forward. The other inputs follow in chunks sized from that
-    cost, so a large batch stays within ``memory`` too. ``backward=False``: forward only (the
-    graph is recorded for the first input alone, to measure it).
+    The first input goes alone: it settles the memory format, measures the bytes one point costs
+    and checks ``target`` against the output, so a bad target fails after a single forward.
+    ``backward=False``: forward only (the graph is recorded for the first input alone, to measure).
     """
     n = len(x)
-    with grad_enabled():
-        z, output, per_point = _counted_forward(explained, x[:1])
-        resolved = None if target is None else resolve_target(target, output.detach().expand(n, -1))
-        head = _score(output, resolved, 0, 1)
-        score = [head[0].detach()]
-        predicted = [output.detach().argmax(dim=1)]
-        targets = [head[1]]
-        grad = None
-        if backward:
-            first = _grad(head[0], z)
-            grad = torch.empty(x.shape, dtype=first.dtype, device=first.device)
-            grad[:1] = first
-        del z, output, head
-    if n > 1:
+    score = torch.empty(n, dtype=x.dtype, device=x.device)
+    predicted = torch.empty(n, dtype=torch.long, device=x.device)
+    targets = torch.empty(n, dtype=torch.long, device=x.device)
+    grads: list[torch.Tensor] = []
+    targets_of = Targets(target, n)
 
-        def step(start: int, stop: int) -> tuple[torch.Tensor, ...]:
-            with grad_enabled(), torch.set_grad_enabled(backward):
-                zs = x[start:stop].detach().requires_grad_(backward)
-                out = explained.logits(zs)
-                value, rows_target = _score(out, resolved, start, stop)
-                g = _grad(value, zs) if backward else None
-            return value.detach(), rows_target, out.detach().argmax(dim=1), g
+    def build(start: int, stop: int) -> Points:
+        return Points(x[start:stop], targets_of.rows(start, stop))
 
-        def consume(start: int, stop: int, value, rows_target, rows_predicted, g) -> None:
-            score.append(value)
-            targets.append(rows_target)
-            predicted.append(rows_predicted)
-            if g is not None:
-                grad[start:stop] = g
+    def consume(chunk: Chunk) -> None:
+        rows = slice(chunk.start, chunk.stop)
+        score[rows] = chunk.score
+        predicted[rows] = chunk.predicted
+        targets[rows] = chunk.target
+        if chunk.grad is not None:
+            if not grads:
+                grads.append(torch.empty(x.shape, dtype=chunk.grad.dtype, device=chunk.grad.device))
+            grads[0][rows] = chunk.grad
 
-        fixed = 0 if grad is None else grad.numel() * grad.element_size()
-        budget = Budget(memory, explained.device or x.device, per_point, fixed)
-        chunked(n - 1, budget.chunk(n - 1), lambda a, b: step(a + 1, b + 1), lambda a, b, *r: consume(a + 1, b + 1, *r))
-    return Pass(torch.cat(targets), torch.cat(score), torch.cat(predicted), grad, per_point)
+    per_point = evaluate(explained, n, build, consume, grad=backward, memory=memory,
+                         fixed=x.numel() * x.element_size() if backward else 0)  # fmt: skip
+    return Pass(targets, score, predicted, grads[0] if grads else None, per_point)
 
 
-def _score(output: torch.Tensor, resolved: torch.Tensor | None, start: int, stop: int):
-    """(F at rows start..stop with its graph, their targets); None targets: each row's predicted class."""
-    rows_target = resolve_target(None, output) if resolved is None else resolved[start:stop]
-    return output.gather(1, rows_target.view(-1, 1)).squeeze(1), rows_target
-
-
-def _grad(score: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    if score.grad_fn is None:
-        msg = (
-            "the model's output does not depend on its input through autograd (no grad_fn): "
-            "check for .detach(), .numpy() or torch.no_grad() inside the model's forward"
-        )
-        raise RuntimeError(msg)
-    (grad,) = torch.autograd.grad(score.sum(), z, allow_unused=True)
-    if grad is None:
-        return torch.zeros_like(z)
-    return grad
-
-
-def _is_layout_error(error: RuntimeError) -> bool:
+def _is_layout_error(error: BaseException) -> bool:
     """Whether ``error`` is a model's complaint about the memory layout of its input.
 
     E.g. "view size is not compatible with input tensor's size and stride (at least one dimension
@@ -221,96 +407,6 @@ def _is_oom(error: BaseException) -> bool:
     if oom_type is not None and isinstance(error, oom_type):
         return True
     text = str(error).lower()
-    return isinstance(error, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
-
-
-def chunked(
-    count: int,
-    chunk: int,
-    step: Callable[[int, int], tuple],
-    consume: Callable[..., None],
-    *,
-    device: torch.device | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> int:
-    """``consume(start, stop, *step(start, stop))`` over ``count`` points; returns the chunk size that worked.
-
-    On an out-of-memory error the chunk is halved and retried, outside the ``except`` block so the
-    failed chunk's tensors (held by the traceback until then) are freed first (pytorch#18853).
-    One chunk that still does not fit raises the error.
-    """
-    start = 0
-    while start < count:
-        stop = min(count, start + chunk)
-        result = None
-        try:
-            result = step(start, stop)
-        except (RuntimeError, MemoryError) as error:
-            if not _is_oom(error) or chunk == 1:
-                raise
-        if result is None:
-            gc.collect()
-            if device is not None and device.type == "cuda":
-                torch.cuda.empty_cache()
-            chunk = max(1, chunk // 2)
-            continue
-        consume(start, stop, *result)
-        start = stop
-        if progress is not None:
-            progress(start)
-    return chunk
-
-
-def run_chunks(
-    explained: Explained,
-    count: int,
-    build: Callable[[int, int], tuple[torch.Tensor, torch.Tensor]],
-    consume: Callable[..., None],
-    *,
-    chunk: int,
-    progress: Callable[[int], None] | None = None,
-    predicted: bool = False,
-) -> int:
-    """Scores and input gradients at ``count`` points, one forward and one backward per chunk.
-
-    ``build(start, stop)`` gives the points (B, ...) and their targets (B,); ``consume(start, stop,
-    scores, grads)`` takes the results (the gradients in the memory format of the batch fed to the
-    model, see ``Explained.memory_format``), with the (B,) predicted class as a fifth argument when
-    ``predicted`` is true (free: the logits are there). Returns the chunk size that worked.
-    """
-
-    def step(start: int, stop: int) -> tuple[torch.Tensor, ...]:
-        with grad_enabled():
-            z, target = build(start, stop)
-            z = z.detach().requires_grad_(True)
-            output = explained.logits(z)
-            score = output.gather(1, target.view(-1, 1)).squeeze(1)
-            grad = _grad(score, z)
-        if predicted:
-            return score.detach(), grad, output.detach().argmax(dim=1)
-        return score.detach(), grad
-
-    return chunked(count, chunk, step, consume, device=explained.device, progress=progress)
-
-
-def forward_chunks(
-    explained: Explained,
-    count: int,
-    build: Callable[[int, int], tuple[torch.Tensor, torch.Tensor | None]],
-    consume: Callable[[int, int, torch.Tensor], None],
-    *,
-    chunk: int,
-    progress: Callable[[int], None] | None = None,
-) -> int:
-    """Scores (no gradients) at ``count`` points in chunks; returns the chunk size that worked.
-
-    ``build(start, stop)`` gives the points (B, ...) and their targets (B,), or None for the whole
-    output; ``consume(start, stop, scores)`` takes the (B,) scores (or the (B, classes) output).
-    """
-
-    def step(start: int, stop: int) -> tuple[torch.Tensor]:
-        with grad_enabled(), torch.no_grad():
-            z, target = build(start, stop)
-            return (explained.logits(z) if target is None else explained.scores(z, target),)
-
-    return chunked(count, chunk, step, consume, device=explained.device, progress=progress)
+    return isinstance(error, (RuntimeError, MemoryError)) and (
+        isinstance(error, MemoryError) or "out of memory" in text or "can't allocate memory" in text
+    )

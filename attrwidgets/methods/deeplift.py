@@ -16,9 +16,9 @@ from attrwidgets.attribution import Attribution
 from attrwidgets.baselines import resolve_baseline
 from attrwidgets.config import parse_memory
 from attrwidgets.hooks import ModelGuard
-from attrwidgets.methods._engine import Budget, _grad, _SavedBytes, chunked, point_bytes
+from attrwidgets.methods._engine import Chunk, Points, Targets, evaluate, input_gradient
 from attrwidgets.methods.deeplift_rules import DEEPLIFT_RULES, _compute_dtype, _Rules, rescale_multiplier
-from attrwidgets.model import Explained, grad_enabled, resolve_target
+from attrwidgets.model import Explained
 from attrwidgets.registry import Control, register
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -160,34 +160,44 @@ def deeplift(
     base, described = resolve_baseline(baseline, x)
     memory_bytes = parse_memory(memory)
     n = len(x)
-    resolved: list[torch.Tensor] = []
+    targets = Targets(target, n)
+    parts: list[tuple[torch.Tensor, ...]] = []
 
-    def targets(output: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-        if target is None:
-            return resolve_target(None, output)
-        if not resolved:  # validated once, for all inputs, after the first forward
-            resolved.append(resolve_target(target, output[:1].expand(n, -1)))
-        return resolved[0][start:stop]
+    def normalised(output: torch.Tensor) -> torch.Tensor:
+        return output - output.mean(dim=1, keepdim=True) if normalize_softmax else output
+
+    def build(start: int, stop: int) -> Points:
+        """Each input with its reference, cat([x, x′]) in one forward: a point is two rows."""
+        k = stop - start
+        rules.begin(k)
+        z = torch.cat([x[start:stop], base[start:stop]])
+
+        def score(output: torch.Tensor, target_rows: torch.Tensor) -> torch.Tensor:
+            if output.shape[0] != 2 * k:
+                msg = f"the model returned {output.shape[0]} rows for {2 * k} inputs: one row per input is needed"
+                raise ValueError(msg)
+            # only the input rows are scored, so the multipliers reach the inputs through z[:k]
+            return normalised(output[:k]).gather(1, target_rows.view(-1, 1)).squeeze(1)
+
+        return Points(z, targets.rows(start, stop, take=k), context=k, score=score)
+
+    def multipliers(score: torch.Tensor, z: torch.Tensor, k: int) -> torch.Tensor:
+        try:
+            return input_gradient(score, z)[:k]
+        finally:
+            rules.end()
+
+    def consume(chunk: Chunk) -> None:
+        rows = slice(chunk.start, chunk.stop)
+        k = chunk.context
+        ref_score = normalised(chunk.output[k:]).gather(1, chunk.target.view(-1, 1)).squeeze(1)
+        values = chunk.grad * (x[rows] - base[rows])
+        parts.append((values, chunk.target, chunk.score, ref_score))
 
     with ModelGuard(model, hooks=True) as guard:
         rules = _Rules(guard, model, rule)
         guard.store["deeplift"] = rules
-        first = _pair_pass(explained, rules, x[:1], base[:1], lambda out: targets(out, 0, 1), normalize_softmax)
-        parts = [first[:4]]
-        budget = Budget(memory_bytes, x.device, first[4])
-        # each input costs two points (x and x′ in one forward)
-        chunked(
-            n - 1,
-            max(1, budget.chunk(2 * (n - 1)) // 2),
-            lambda a, b: (
-                _pair_pass(
-                    explained, rules, x[1 + a : 1 + b], base[1 + a : 1 + b],
-                    lambda out: targets(out, 1 + a, 1 + b), normalize_softmax,
-                )[:4],
-            ),
-            lambda a, b, result: parts.append(result),
-            device=x.device,
-        )  # fmt: skip
+        evaluate(explained, n, build, consume, grad=multipliers, memory=memory_bytes)
         seen = rules.seen
     values, target_t, score, ref_score = (torch.cat(p) for p in zip(*parts, strict=True))
     total = values.flatten(1).sum(1, dtype=_compute_dtype(values.dtype))
@@ -209,40 +219,6 @@ def deeplift(
     )
     _warn_gap(attribution, seen)
     return attribution
-
-
-def _pair_pass(
-    explained: Explained,
-    rules: _Rules,
-    x: torch.Tensor,
-    base: torch.Tensor,
-    target_fn: Callable[[torch.Tensor], torch.Tensor],
-    normalize: bool,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """One forward of cat([x, x′]) and one backward: (values, target, F(x), F(x′), bytes per point)."""
-    k = len(x)
-    counter = _SavedBytes(explained.module)
-    rules.begin(k)
-    try:
-        with grad_enabled():
-            z = torch.cat([x, base]).detach().requires_grad_(True)
-            with torch.autograd.graph.saved_tensors_hooks(counter.pack, counter.unpack):
-                output = explained.logits(z)
-            if output.shape[0] != 2 * k:
-                msg = f"the model returned {output.shape[0]} rows for {2 * k} inputs: one row per input is needed"
-                raise ValueError(msg)
-            target = target_fn(output[:k])
-            if normalize:
-                output = output - output.mean(dim=1, keepdim=True)
-            both = output.gather(1, torch.cat([target, target]).view(-1, 1)).squeeze(1)
-            score, ref_score = both[:k], both[k:]
-            # Only the input rows are scored, so the multipliers reach the inputs through z[:k].
-            grad = _grad(score, z)[:k]
-    finally:
-        rules.end()
-    values = (grad * (x - base)).detach()
-    per_point = point_bytes(counter, x, rows=k)  # a point is an input with its reference row
-    return values, target, score.detach(), ref_score.detach(), per_point
 
 
 def _warn_gap(attribution: Attribution, seen: int) -> None:

@@ -10,10 +10,10 @@ import torch
 from attrwidgets.attribution import Attribution, Trace, reduce_channels
 from attrwidgets.config import parse_memory
 from attrwidgets.hooks import ModelGuard
-from attrwidgets.methods._engine import Budget, first_pass, forward_chunks, run_chunks
-from attrwidgets.methods.noise import check_samples, check_seed, sample_generator
+from attrwidgets.methods._engine import Chunk, Points, accumulator_dtype, evaluate, first_pass, progress_reporter
 from attrwidgets.model import Explained
 from attrwidgets.registry import Control, register
+from attrwidgets.sampling import check_samples, check_seed, sample_generator
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable
@@ -32,7 +32,7 @@ __all__ = ["expected_gradients"]
         "axiomatic attribution priors and expected gradients, Nature Machine Intelligence 2021 (arXiv:1906.10670)"
     ),
     axioms=("implementation_invariance", "linearity", "dummy"),
-    produces=("score", "delta", "trace", "parts"),
+    produces=("score", "delta", "trace", "convergence"),
     needs=("references",),
 )
 def expected_gradients(
@@ -93,9 +93,9 @@ def expected_gradients(
         ``trace``: the n points sorted by α (``alphas``, ``weights`` = 1/n, ``scores``,
         ``grad_mean_abs``, ``path_derivative`` = ∇F · (x − x'_j), maps), so ``trace.cumulative``
         is the attribution accumulated over the points up to each α;
-        ``parts`` holds the convergence in samples, in draw order, shape (N, n):
-        ``parts["running_sum"][:, k-1]`` is Σ values estimated from the first k samples and
-        ``parts["running_baseline_score"][:, k-1]`` the mean reference score over them, so
+        ``convergence`` holds the curves in samples, in draw order, shape (N, n):
+        ``convergence["running_sum"][:, k-1]`` is Σ values estimated from the first k samples and
+        ``convergence["running_baseline_score"][:, k-1]`` the mean reference score over them, so
         ``running_sum - (score - running_baseline_score)`` is the completeness gap after k samples.
         (These are curves, not a decomposition of the score.)
 
@@ -117,14 +117,14 @@ def expected_gradients(
       depend on what else is in the batch; when averaging attributions over a data set, vary the
       seed between batches. The draws are made on the CPU, hence identical on every device.
     * ``delta`` compares with the mean score of the references actually drawn (Captum's delta for
-      GradientShap does the same per sample); the running curves in ``parts`` show its convergence.
+      GradientShap does the same per sample); the running curves in ``convergence`` show how it closes.
     * The points are evaluated in chunks sized by the memory budget (Captum: ``n_samples`` in one
       batch per input).
 
     Examples
     --------
     >>> attr = expected_gradients(model, images, references=train[:1000], samples=50)   # doctest: +SKIP
-    >>> attr.values.shape, attr.parts["running_sum"].shape                              # doctest: +SKIP
+    >>> attr.values.shape, attr.convergence["running_sum"].shape                             # doctest: +SKIP
     (torch.Size([1, 3, 224, 224]), torch.Size([1, 50]))
     """
     explained = Explained(model, inputs, preprocess)
@@ -133,6 +133,7 @@ def expected_gradients(
     samples = check_samples(samples)
     seed = check_seed(seed)
     memory_bytes = parse_memory(memory)
+    report = progress_reporter(progress, len(x) * samples)
     n, m = len(x), len(refs)
 
     drawn, alpha = [], []
@@ -146,7 +147,7 @@ def expected_gradients(
         msg = "references contain non-finite values (nan or inf) among those drawn; replace them before attributing"
         raise ValueError(msg)
     alpha_x = torch.tensor(alpha, dtype=x.dtype, device=x.device)
-    acc_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    acc_dtype = accumulator_dtype(x.dtype)
 
     def reference(rows: torch.Tensor) -> torch.Tensor:
         return refs[rows.to(refs.device)].to(device=x.device, dtype=x.dtype)
@@ -155,45 +156,33 @@ def expected_gradients(
     with ModelGuard(explained.module):
         at_x = first_pass(explained, x, target, memory=memory_bytes, backward=False)
         target_t, score, per_point = at_x.target, at_x.score, at_x.per_point
-        budget = Budget(memory_bytes, x.device, per_point, record.bytes())
-
         # F(x'_j) for every distinct reference drawn: forward only, all classes at once
         logits: list[torch.Tensor] = []
-        forward_chunks(
-            explained,
-            len(unique),
-            lambda start, stop: (reference(unique[start:stop]), None),
-            lambda start, stop, out: logits.append(out.detach()),
-            chunk=budget.chunk(len(unique)),
-        )
+        evaluate(explained, len(unique), lambda a, b: Points(reference(unique[a:b])), lambda c: logits.append(c.output),
+                 grad=False, memory=memory_bytes, per_point=per_point, fixed=record.bytes())  # fmt: skip
         baseline_scores = torch.cat(logits)[inverse.to(x.device)][:, target_t].T  # (N, samples)
 
         # the gradient at x'_j + α_j (x_i − x'_j); point k is sample k // n of input k % n
-        held: dict[str, torch.Tensor] = {}
-
-        def build(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        def build(start: int, stop: int) -> Points:
             k = torch.arange(start, stop)
             rows, sample = (k % n).to(x.device), (k // n).to(x.device)
             base = reference(index[k // n])
             diff = x[rows] - base
-            held["diff"], held["rows"], held["sample"] = diff, rows, sample
-            return base + alpha_x[sample].view((-1,) + (1,) * (x.dim() - 1)) * diff, target_t[rows]
+            point = base + alpha_x[sample].view((-1,) + (1,) * (x.dim() - 1)) * diff
+            return Points(point, target_t[rows], (rows, sample, diff))
 
-        def consume(start: int, stop: int, scores: torch.Tensor, grad: torch.Tensor) -> None:
-            record.add(held["rows"], held["sample"], scores, grad, held["diff"])
+        def consume(chunk: Chunk) -> None:
+            rows, sample, diff = chunk.context
+            record.add(rows, sample, chunk.score, chunk.grad, diff)
 
-        def report(done: int) -> None:
-            if progress is not None:
-                progress(done, n * samples)
-
-        run_chunks(explained, n * samples, build, consume, chunk=budget.chunk(n * samples), progress=report)
-        held.clear()
+        evaluate(explained, n * samples, build, consume, memory=memory_bytes, per_point=per_point,
+                 fixed=record.bytes(), progress=report)  # fmt: skip
 
     values = (record.acc / samples).to(x.dtype)
     baseline_score = baseline_scores.mean(dim=1)
     delta = values.flatten(1).sum(1).to(acc_dtype) - (score - baseline_score).to(acc_dtype)
     counts = torch.arange(1, samples + 1, device=x.device, dtype=acc_dtype)
-    parts = {
+    convergence = {
         "running_sum": torch.cumsum(record.derivative, dim=1) / counts,
         "running_baseline_score": torch.cumsum(baseline_scores.to(acc_dtype), dim=1) / counts,
     }
@@ -211,7 +200,7 @@ def expected_gradients(
         score=score,
         baseline_score=baseline_score,
         delta=delta,
-        parts=parts,
+        convergence=convergence,
         trace=record.trace(torch.tensor(alpha, dtype=acc_dtype, device=x.device)),
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -11,55 +12,29 @@ import torch
 from attrwidgets.attribution import Attribution
 from attrwidgets.config import parse_memory
 from attrwidgets.hooks import ModelGuard
-from attrwidgets.methods._engine import Budget, first_pass, run_chunks
-from attrwidgets.methods.paths import integrated_gradients
+from attrwidgets.methods._engine import (
+    Chunk,
+    Points,
+    accumulator_dtype,
+    check_progress,
+    evaluate,
+    first_pass,
+    progress_reporter,
+)
+from attrwidgets.methods.paths import _check_steps, integrated_gradients
 from attrwidgets.model import Explained
 from attrwidgets.registry import Control, register
+from attrwidgets.sampling import check_samples, check_seed, sample_generator
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable
 
-__all__ = ["sample_generator", "smoothgrad"]
+__all__ = ["smoothgrad"]
 
 VARIANTS = ("smoothgrad", "smoothgrad_sq", "vargrad")
 BASES = ("gradient", "input_x_gradient", "integrated_gradients")
 #: Options ``base_options`` may set for ``base="integrated_gradients"``.
 IG_OPTIONS = ("baseline", "steps", "rule", "tolerance", "max_steps")
-
-_MASK64 = (1 << 64) - 1
-
-
-def _splitmix64(z: int) -> int:
-    z = (z + 0x9E3779B97F4A7C15) & _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return z ^ (z >> 31)
-
-
-def sample_generator(seed: int, sample: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """A generator of its own for sample ``sample`` of a call seeded with ``seed``.
-
-    Each sample's draws depend only on (seed, sample index), never on the global RNG, the batch,
-    the chunk size or the sample count: ``samples=10`` draws the first ten samples of
-    ``samples=50``, and an input gets the same draws alone or in a batch.
-    """
-    key = _splitmix64(_splitmix64(int(seed) & _MASK64) ^ int(sample)) >> 1  # < 2**63
-    return torch.Generator(device=device).manual_seed(key)
-
-
-def check_samples(samples: object) -> int:
-    if isinstance(samples, bool) or not isinstance(samples, numbers.Integral) or samples < 1:
-        msg = f"samples must be a positive int (e.g. 50), got {samples!r}"
-        raise ValueError(msg)
-    return int(samples)
-
-
-def check_seed(seed: object) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        msg = f"seed must be an int, got {seed!r}"
-        raise TypeError(msg)
-    return int(seed)
-
 
 @register(
     controls=(
@@ -179,7 +154,11 @@ def smoothgrad(
         msg = f"unknown variant {variant!r}: choose one of {VARIANTS}"
         raise ValueError(msg)
     options = _check_base(base, base_options)
+    if base == "integrated_gradients":  # the base's own options, checked before any forward
+        _check_steps(options.get("steps", "auto"), options.get("rule", "gausslegendre"),
+                     options.get("tolerance", 0.01), options.get("max_steps", 512))  # fmt: skip
     memory_bytes = parse_memory(memory)
+    progress = check_progress(progress)
     n = len(x)
     flat = x.flatten(1)
     noise_std = sigma * (flat.amax(dim=1) - flat.amin(dim=1))
@@ -193,7 +172,7 @@ def smoothgrad(
         "memory": memory_bytes,
         "noise_std": noise_std.tolist(),
     }
-    acc_dtype = torch.float32 if x.device.type == "mps" else torch.float64
+    acc_dtype = accumulator_dtype(x.dtype)
 
     if sigma == 0:  # every copy is x: the base method once
         with ModelGuard(explained.module):
@@ -245,28 +224,23 @@ def smoothgrad(
 
     with ModelGuard(explained.module):
         at_x = first_pass(explained, x, target, memory=memory_bytes, backward=False)
-        target_t, score, per_point = at_x.target, at_x.score, at_x.per_point
+        target_t, per_point = at_x.target, at_x.per_point
+        score = at_x.score
         if base == "integrated_gradients":
             _ig_copies(explained, x, target_t, options, points, accumulate, total, memory_bytes, progress)
         else:
-            held: dict[str, torch.Tensor] = {}
 
-            def build(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+            def build(start: int, stop: int) -> Points:
                 z, rows = points(start, stop)
-                held["z"], held["rows"] = z, rows
-                return z, target_t[rows]
+                return Points(z, target_t[rows], (z, rows))
 
-            def consume(start: int, stop: int, scores: torch.Tensor, grad: torch.Tensor) -> None:
-                accumulate(held["rows"], grad * held["z"] if base == "input_x_gradient" else grad)
-
-            def report(done: int) -> None:
-                if progress is not None:
-                    progress(done, total)
+            def consume(chunk: Chunk) -> None:
+                z, rows = chunk.context
+                accumulate(rows, chunk.grad * z if base == "input_x_gradient" else chunk.grad)
 
             fixed = (2 if squares is not None else 1) * sums.numel() * sums.element_size()
-            budget = Budget(memory_bytes, x.device, per_point, fixed)
-            run_chunks(explained, total, build, consume, chunk=budget.chunk(total), progress=report)
-            held.clear()
+            evaluate(explained, total, build, consume, memory=memory_bytes, per_point=per_point, fixed=fixed,
+                     progress=progress_reporter(progress, total))  # fmt: skip
     values = _combine(variant, sums, squares, samples).to(x.dtype)
     return Attribution(values=values, target=target_t, method="smoothgrad", params=params, score=score)
 
@@ -298,6 +272,12 @@ def _check_base(base: str, options: dict[str, Any] | None) -> dict[str, Any]:
     if base not in BASES:
         msg = f"unknown base {base!r}: choose one of {BASES}"
         raise ValueError(msg)
+    if options is not None and not isinstance(options, Mapping):
+        msg = (
+            f"base_options must be a dict of the base method's options, e.g. {{'steps': 16}}, "
+            f"not {type(options).__name__} {options!r}"
+        )
+        raise TypeError(msg)
     options = {} if options is None else dict(options)
     allowed = IG_OPTIONS if base == "integrated_gradients" else ()
     unknown = sorted(set(options) - set(allowed))

@@ -17,7 +17,7 @@ from attrwidgets.attribution import Attribution, channel_axis
 from attrwidgets.baselines import resolve_baseline
 from attrwidgets.config import parse_memory
 from attrwidgets.hooks import ModelGuard
-from attrwidgets.methods._engine import Budget, first_pass, forward_chunks
+from attrwidgets.methods._engine import Chunk, Points, accumulator_dtype, evaluate, first_pass, progress_reporter
 from attrwidgets.model import Explained
 from attrwidgets.registry import Control, register
 
@@ -128,30 +128,26 @@ def occlusion(
     memory_bytes = parse_memory(memory)
     counts = tuple(math.ceil((d - w) / s) + 1 for d, w, s in zip(sizes, win, step, strict=True))
     positions = math.prod(counts)
+    report = progress_reporter(progress, len(x) * positions)
     n = len(x)
-    acc_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    acc_dtype = accumulator_dtype(x.dtype)
     drops = torch.zeros(n * positions, dtype=acc_dtype, device=x.device)
 
     with ModelGuard(explained.module):
         at_x = first_pass(explained, x, target, memory=memory_bytes, backward=False)
         target_t, score, per_point = at_x.target, at_x.score, at_x.per_point
 
-        def build(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        def build(start: int, stop: int) -> Points:
             k = torch.arange(start, stop, device=x.device)
             rows = k // positions
             inside = _window_mask(k % positions, counts, win, step, axes, x.shape)
-            return torch.where(inside, base[rows], x[rows]), target_t[rows]
+            return Points(torch.where(inside, base[rows], x[rows]), target_t[rows], rows)
 
-        def consume(start: int, stop: int, scores: torch.Tensor) -> None:
-            rows = torch.arange(start, stop, device=x.device) // positions
-            drops[start:stop] = (score[rows] - scores).to(acc_dtype)
+        def consume(chunk: Chunk) -> None:
+            drops[chunk.start : chunk.stop] = (score[chunk.context] - chunk.score).to(acc_dtype)
 
-        def report(done: int) -> None:
-            if progress is not None:
-                progress(done, n * positions)
-
-        budget = Budget(memory_bytes, x.device, per_point, fixed=drops.numel() * drops.element_size())
-        forward_chunks(explained, n * positions, build, consume, chunk=budget.chunk(n * positions), progress=report)
+        evaluate(explained, n * positions, build, consume, grad=False, memory=memory_bytes, per_point=per_point,
+                 fixed=drops.numel() * drops.element_size(), progress=report)  # fmt: skip
 
     grid = drops.view(n, 1, *counts)
     values = (_spread(grid, win, step, sizes) / _spread(torch.ones_like(grid), win, step, sizes)).squeeze(1)

@@ -13,9 +13,9 @@ from attrwidgets.attribution import Attribution, Trace, reduce_channels
 from attrwidgets.baselines import resolve_baseline
 from attrwidgets.config import parse_memory
 from attrwidgets.hooks import ModelGuard
-from attrwidgets.methods._engine import Budget, first_pass, run_chunks
+from attrwidgets.methods._engine import Chunk, Points, accumulator_dtype, check_progress, evaluate, first_pass
 from attrwidgets.methods.quadrature import QUADRATURE_RULES, AdaptiveMesh, rule_points
-from attrwidgets.model import Explained, grad_enabled
+from attrwidgets.model import Explained
 from attrwidgets.registry import Control, register
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,6 +25,9 @@ __all__ = ["integrated_gradients"]
 
 #: A fixed rule whose relative completeness gap exceeds this gets a warning naming the gap.
 WARN_GAP = 0.05
+#: Points per input at most for an int ``steps`` (and ``max_steps``): beyond it a call would run
+#: for hours and its trace not fit in memory; Gauss-Legendre nodes cost O(n³) to compute.
+STEPS_LIMIT = 4096
 
 
 @register(
@@ -112,7 +115,9 @@ def integrated_gradients(
     """
     explained = Explained(model, inputs, preprocess)
     x = explained.inputs
-    adaptive = _check_steps(steps, rule, tolerance, max_steps)
+    nodes = _check_steps(steps, rule, tolerance, max_steps)  # the fixed rule's nodes, computed once
+    adaptive = nodes is None
+    progress = check_progress(progress)
     base, described = resolve_baseline(baseline, x)
     memory_bytes = parse_memory(memory)
     with ModelGuard(explained.module):
@@ -123,7 +128,7 @@ def integrated_gradients(
         if adaptive:
             weights, reached = path.adaptive(tolerance, max_steps)
         else:
-            alphas, w = rule_points(rule, steps)
+            alphas, w = nodes
             weights = path.fixed(alphas.tolist(), w.tolist())
             reached = True
         result = path.finish(weights, score)
@@ -142,23 +147,33 @@ def integrated_gradients(
     return attribution
 
 
-def _check_steps(steps: object, rule: str, tolerance: float, max_steps: int) -> bool:
-    if steps == "auto":
-        if not (isinstance(tolerance, (int, float)) and 0 < tolerance < 1):
+def _check_steps(steps: object, rule: str, tolerance: float, max_steps: int):
+    """None for ``steps="auto"`` (after checking its options), else the fixed rule's (points, weights)."""
+    if isinstance(steps, str) and steps == "auto":
+        if isinstance(tolerance, bool) or not (isinstance(tolerance, (int, float)) and 0 < tolerance < 1):
             msg = f"tolerance must be a fraction in (0, 1), e.g. 0.01 for 1 %, got {tolerance!r}"
             raise ValueError(msg)
-        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 9:
-            msg = f"max_steps must be an int >= 9 (the first mesh has 9 points), got {max_steps!r}"
+        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or not 9 <= max_steps <= STEPS_LIMIT:
+            msg = (
+                f"max_steps must be an int from 9 (the first mesh has 9 points) to {STEPS_LIMIT}, "
+                f"got {max_steps!r}"
+            )
             raise ValueError(msg)
-        return True
+        return None
     if isinstance(steps, str):
         msg = f"steps must be a positive int or 'auto', got {steps!r}"
         raise ValueError(msg)
     if rule not in QUADRATURE_RULES:
         msg = f"unknown rule {rule!r}: choose one of {QUADRATURE_RULES}"
         raise ValueError(msg)
-    rule_points(rule, steps)  # validates steps for the rule
-    return False
+    if isinstance(steps, int) and not isinstance(steps, bool) and steps > STEPS_LIMIT:
+        msg = (
+            f"steps={steps} is more than the limit of {STEPS_LIMIT} points per input: the integral converges "
+            f"long before (Gauss-Legendre is exact for polynomials of degree < 2 * steps); use fewer steps, "
+            "or steps='auto', which stops once the completeness gap is below tolerance"
+        )
+        raise ValueError(msg)
+    return rule_points(rule, steps)  # validates steps for the rule
 
 
 def _warn_gap(attribution: Attribution, *, adaptive: bool, reached: bool, tolerance: float) -> None:
@@ -235,7 +250,7 @@ class _Path:
     ) -> None:
         self.explained, self.x, self.base, self.target = explained, x, base, target
         self.diff = x - base
-        self.acc_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+        self.acc_dtype = accumulator_dtype(x.dtype)
         self.acc = torch.zeros(x.shape, dtype=self.acc_dtype, device=x.device)
         self.memory, self.per_point = memory, per_point
         self.keep_maps = trace
@@ -316,12 +331,12 @@ class _Path:
         fixed = self.acc.numel() * self.acc.element_size() + self._stored_bytes(len(index))
         block = self._new_block(index, alpha)
 
-        def build(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        def build(start: int, stop: int) -> Points:
             i = index_t[start:stop]
-            return self.base[i] + alpha_t[start:stop].view(shape) * self.diff[i], self.target[i]
+            return Points(self.base[i] + alpha_t[start:stop].view(shape) * self.diff[i], self.target[i], i)
 
-        def consume(start: int, stop: int, score: torch.Tensor, grad: torch.Tensor, predicted: torch.Tensor) -> None:
-            i = index_t[start:stop]
+        def consume(chunk: Chunk) -> None:
+            start, stop, i, grad = chunk.start, chunk.stop, chunk.context, chunk.grad
             if weight_t is not None:
                 # Σ over each input's rows (contiguous): cheaper than index_put_/index_add_, which are
                 # slow for a few large rows on small CPUs
@@ -331,9 +346,8 @@ class _Path:
                     count = len(list(run))
                     self.acc[k] += weighted[row : row + count].sum(dim=0)
                     row += count
-            self._store(block, slice(start, stop), i, score, grad, predicted)
+            self._store(block, slice(start, stop), i, chunk.score, grad, chunk.predicted)
 
-        budget = Budget(self.memory, device, self.per_point, fixed)
         base_done = self.done
 
         def report(done: int) -> None:
@@ -342,8 +356,8 @@ class _Path:
                 self.progress(self.done, max(self.total, self.done))
 
         self.total = max(self.total, self.done + len(index))
-        chunk = budget.chunk(len(index))
-        run_chunks(self.explained, len(index), build, consume, chunk=chunk, progress=report, predicted=True)
+        evaluate(self.explained, len(index), build, consume, memory=self.memory, per_point=self.per_point,
+                 fixed=fixed, progress=report)  # fmt: skip
         self.evaluations += len(index)
 
     def _stored_bytes(self, more: int) -> int:
@@ -422,9 +436,14 @@ class _Path:
             baseline_score = torch.stack(
                 [block.score[row] for block, row in (self._point(i, 0.0) for i in range(len(self.x)))]
             )
-        else:
-            with grad_enabled(), torch.no_grad():
-                baseline_score = self.explained.scores(self.base, self.target)
+        else:  # α = 0 is not a node of the rule: F(x′) by forwards through the engine
+            baseline_score = torch.empty(len(self.x), dtype=self.x.dtype, device=self.x.device)
+
+            def consume(chunk: Chunk) -> None:
+                baseline_score[chunk.start : chunk.stop] = chunk.score
+
+            evaluate(self.explained, len(self.x), lambda a, b: Points(self.base[a:b], self.target[a:b]), consume,
+                     grad=False, memory=self.memory, per_point=self.per_point)  # fmt: skip
         delta = values.flatten(1).sum(1).to(self.acc_dtype) - (score - baseline_score).to(self.acc_dtype)
         return {
             "values": values,

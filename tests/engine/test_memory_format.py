@@ -80,22 +80,64 @@ def test_conv_model_on_cpu_gets_channels_last_and_the_same_answer(method, images
     torch.testing.assert_close(fast.values, plain.values, rtol=1e-9, atol=1e-12)
 
 
-def test_a_model_that_cannot_take_channels_last_falls_back_once_and_is_remembered(images, monkeypatch) -> None:
+def test_a_model_that_cannot_take_channels_last_falls_back_once_per_call(images, monkeypatch) -> None:
+    # Decided per call, with no cache keyed by the user's model: one failed one-input trial per call.
     if not torch.backends.mkldnn.is_available():
         pytest.skip("auto uses channels-last only where oneDNN runs the convolutions")
     model = ViewNet()
     with pytest.raises(RuntimeError, match="view"):  # the failure the fallback exists for
         model(images.contiguous(memory_format=torch.channels_last))
-    model.calls = 0
-
-    attr = aw.integrated_gradients(model, images, steps=8, rule="riemann_trapezoid")
-    first = model.calls
-    again = aw.integrated_gradients(model, images, steps=8, rule="riemann_trapezoid")
-    assert first == model.calls - first + 1  # one failed trial on the first call only
     monkeypatch.setattr(aw.config, "channels_last", False)
+    model.calls = 0
     plain = aw.integrated_gradients(model, images, steps=8, rule="riemann_trapezoid")
+    forwards = model.calls
+    monkeypatch.setattr(aw.config, "channels_last", "auto")
+    model.calls = 0
+    attr = aw.integrated_gradients(model, images, steps=8, rule="riemann_trapezoid")
+    assert model.calls == forwards + 1  # the first input's channels-last trial, then contiguous
+    model.calls = 0
+    again = aw.integrated_gradients(model, images, steps=8, rule="riemann_trapezoid")
+    assert model.calls == forwards + 1
     torch.testing.assert_close(attr.values, plain.values, rtol=0, atol=0)
     torch.testing.assert_close(again.values, plain.values, rtol=0, atol=0)
+
+
+class MnistNet(nn.Module):
+    """The classic MNIST net: one input channel, flattened with .view after the convolutions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(3)
+        self.conv1 = nn.Conv2d(1, 4, 3, dtype=torch.float64)
+        self.conv2 = nn.Conv2d(4, 8, 3, dtype=torch.float64)
+        self.fc = nn.Linear(8 * 5 * 5, 10, dtype=torch.float64)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(torch.relu(self.conv2(torch.relu(self.conv1(x)))), 2)
+        return self.fc(x.view(x.shape[0], -1))
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        lambda m, x: aw.smoothgrad(m, x, samples=12, seed=1),
+        lambda m, x: aw.smoothgrad(m, x, samples=12, seed=1, base="input_x_gradient"),
+        lambda m, x: aw.integrated_gradients(m, x, steps=12, rule="riemann_trapezoid"),
+        lambda m, x: aw.expected_gradients(m, x, references=x.flip(0), samples=12, seed=1),
+        lambda m, x: aw.occlusion(m, x, window=3, stride=3),
+    ],
+    ids=["smoothgrad", "smoothgrad_ixg", "ig", "expected_gradients", "occlusion"],
+)
+@pytest.mark.parametrize("batch", [1, 3])
+def test_one_channel_images_with_a_view_flatten_work_in_every_chunk(method, batch, monkeypatch) -> None:
+    # Issue 9, item 11: with C = 1 the first pass cannot tell channels-last from contiguous; a later
+    # chunk's layout failure must fall back the same way, and every chunk use the settled layout.
+    x = torch.rand(batch, 1, 14, 14, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    model = MnistNet()
+    got = method(model, x)
+    monkeypatch.setattr(aw.config, "channels_last", False)
+    plain = method(model, x)
+    torch.testing.assert_close(got.values, plain.values, rtol=1e-9, atol=1e-12)
 
 
 def test_an_error_that_is_not_about_the_layout_reaches_the_user_without_a_retry(images) -> None:
@@ -132,36 +174,34 @@ def test_auto_is_for_convolutions_on_a_cpu_only(device, images, monkeypatch) -> 
     assert not Explained(cnn, images.to(device)).channels_last_candidate()
 
 
-class SizeDependentViewNet(nn.Module):
-    """.view works on a channels-last 1×1 map (small inputs) and fails on a 2×2 one (large inputs)."""
+class LateViewNet(nn.Module):
+    """Takes channels-last for its first forward, then (in a later chunk) raises a layout error on it."""
 
     def __init__(self) -> None:
         super().__init__()
         torch.manual_seed(4)
         self.conv = nn.Conv2d(3, 4, 3, padding=1, dtype=torch.float64)
-        self.small = nn.Linear(4, 5, dtype=torch.float64)
-        self.large = nn.Linear(16, 5, dtype=torch.float64)
+        self.fc = nn.Linear(4 * 12 * 12, 5, dtype=torch.float64)
         self.formats: list[bool] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.formats.append(not x.is_contiguous())
-        side = 1 if x.shape[-1] < 10 else 2
-        flat = F.adaptive_avg_pool2d(torch.relu(self.conv(x)), side).view(len(x), -1)
-        return (self.small if side == 1 else self.large)(flat)
+        h = torch.relu(self.conv(x))
+        flat = h.reshape(len(x), -1) if len(self.formats) == 1 else h.view(len(x), -1)
+        return self.fc(flat)
 
 
-def test_the_fallback_is_remembered_per_input_size_only(images) -> None:
+def test_a_layout_failure_in_a_later_chunk_falls_back_for_the_rest_of_the_call(images, monkeypatch) -> None:
     if not torch.backends.mkldnn.is_available():
         pytest.skip("auto uses channels-last only where oneDNN runs the convolutions")
-    model = SizeDependentViewNet()
-    aw.gradient(model, images)  # 12×12: the trial fails, contiguous from then on for this size
-    assert model.formats[0] and not any(model.formats[1:])
+    model = LateViewNet()
+    attr = aw.integrated_gradients(model, images, steps=8, rule="riemann_trapezoid")
+    assert model.formats[0] and model.formats[1]  # the first input, then the failing chunk's trial
+    assert not any(model.formats[2:])  # every chunk after the failure went contiguous
+    monkeypatch.setattr(aw.config, "channels_last", False)
     model.formats.clear()
-    aw.gradient(model, images)
-    assert model.formats and not any(model.formats)  # remembered: no failing trial again
-    model.formats.clear()
-    aw.gradient(model, images[..., :8, :8])  # another size still gets channels-last
-    assert model.formats and all(model.formats)
+    plain = aw.integrated_gradients(model, images, steps=8, rule="riemann_trapezoid")
+    torch.testing.assert_close(attr.values, plain.values, rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("setting", ["auto", False])

@@ -166,7 +166,7 @@ def test_running_mean_is_the_result_with_fewer_samples() -> None:
     x, refs = make_data()
     full = expected_gradients(model, x, 1, references=refs, samples=20)
     few = expected_gradients(model, x, 1, references=refs, samples=7)  # the first 7 draws of the 20
-    running, base = full.parts["running_sum"], full.parts["running_baseline_score"]
+    running, base = full.convergence["running_sum"], full.convergence["running_baseline_score"]
     assert running.shape == base.shape == (3, 20)
     torch.testing.assert_close(running[:, 6], few.values.flatten(1).sum(1), rtol=1e-9, atol=1e-12)
     torch.testing.assert_close(base[:, 6], few.baseline_score, rtol=1e-12, atol=1e-12)

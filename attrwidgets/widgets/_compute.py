@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,6 +24,7 @@ from torch import nn
 from attrwidgets.baselines import make_baseline
 from attrwidgets.hooks import ModelGuard
 from attrwidgets.model import Explained, grad_enabled, model_device
+from attrwidgets.widgets._capture import capture, install
 from attrwidgets.widgets._wire import MAX_UPDATE_BYTES, display_size, downsample, encode
 
 __all__ = ["PathExplainer", "as_image", "select_frames"]
@@ -126,6 +126,7 @@ class PathExplainer:
         display_pixels: int = DISPLAY_PIXELS,
         max_bytes: int = MAX_UPDATE_BYTES,
     ) -> None:
+        install()  # the hooks that route the worker's warnings to the notes, from the creating thread
         pixels = as_image(image)
         device = (model_device(model) if isinstance(model, nn.Module) else None) or torch.device("cpu")
         self.model = model
@@ -194,8 +195,7 @@ class PathExplainer:
         steps = params.get("steps", 50)
         rule = params.get("rule", "gausslegendre")
         started = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with capture() as caught:  # this thread's warnings only: see _capture.py
             attribution = integrated_gradients(
                 self.model,
                 self.image,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import threading
 
 import pytest
 import torch
@@ -64,3 +65,32 @@ class QueueDispatch:
 @pytest.fixture
 def dispatch() -> QueueDispatch:
     return QueueDispatch()
+
+
+class Gate(nn.Module):
+    """Wraps a model: off the main thread (in the explorer's worker) its forward waits for ``release``.
+
+    ``entered`` is set once the worker is inside a computation, so a test can act on the main
+    thread while the worker is provably busy, with no sleeps.
+    """
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if threading.current_thread() is not threading.main_thread():
+            self.entered.set()
+            if not self.release.wait(60):
+                msg = "the test never released the gate"
+                raise RuntimeError(msg)
+        return self.inner(x)
+
+
+@pytest.fixture
+def gate(model):
+    g = Gate(model).eval()
+    yield g
+    g.release.set()  # a failed test must not leave a worker waiting

@@ -47,12 +47,53 @@ _HEX = re.compile(r"#[0-9a-fA-F]{6}")
 _KERNEL_CONTROLS = ("baseline", "sigma", "color", "steps", "rule", "target")
 _DISPLAY_OPTIONS = ("opacity", "cmap", "sign", "clip", "reduction", "alpha", "title")
 _OPTIONS = (*_DISPLAY_OPTIONS, "top_k", "sigma", "color", "max_frames", "dispatch")
+_NUMERIC = ("target", "steps", "sigma", "alpha", "opacity", "clip")
+"""The numeric traits: their values must be finite numbers (see :func:`_finite`)."""
 
 
 def _clamp(value: float, low: float, high: float) -> float:
-    if not math.isfinite(value):
-        return low
     return min(high, max(low, value))
+
+
+def _show(value: object, limit: int = 40) -> str:
+    """A short repr for messages: a front end may send a 400-digit integer or a megabyte of text."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        digits = int(value.bit_length() * math.log10(2)) + 1
+        return f"{'-' if value < 0 else ''}<an integer of about {digits} digits>"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _finite(name: str, value: float | str) -> float:
+    """``value`` as a float, or a TraitError when no float holds it: NaN, ±inf, or an integer beyond
+    ±1.8e308 (``float()`` would raise OverflowError, which traitlets does not roll back)."""
+    try:
+        number = float(value)
+    except OverflowError:
+        msg = f"{name} must be a finite number; {_show(value)} is beyond the range of a float"
+        raise t.TraitError(msg) from None
+    if not math.isfinite(number):
+        msg = f"{name} must be a finite number, not {_show(value)}"
+        raise t.TraitError(msg)
+    return number
+
+
+class _FiniteFloat(t.Float):
+    """A Float that refuses NaN, ±inf and integers no float holds, with a TraitError."""
+
+    def validate(self, obj: Any, value: Any) -> Any:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = _finite(self.name, value)
+        return super().validate(obj, value)
+
+
+class _FiniteInt(t.Int):
+    """An Int that says "must be a finite number" for NaN and ±inf (other floats: "expected an int")."""
+
+    def validate(self, obj: Any, value: Any) -> Any:
+        if isinstance(value, float):
+            _finite(self.name, value)
+        return super().validate(obj, value)
 
 
 class Explorer(anywidget.AnyWidget):
@@ -87,7 +128,7 @@ class Explorer(anywidget.AnyWidget):
     # -- kernel controls -----------------------------------------------------------------------------
     baseline = t.Unicode("black").tag(sync=True)
     """Baseline name. Default "black"."""
-    sigma = t.Float(None, allow_none=True).tag(sync=True)
+    sigma = _FiniteFloat(None, allow_none=True).tag(sync=True)
     """σ of the gaussian (fraction of the range) or blur (pixels) baseline; None = the baseline's default."""
     color = t.Unicode("#808080").tag(sync=True)
     """Colour of the "constant" baseline, ``#rrggbb``."""
@@ -95,19 +136,19 @@ class Explorer(anywidget.AnyWidget):
     """Points on the path: "auto" (default: refine until the completeness gap is below 1 %) or 1..STEPS_MAX."""
     rule = t.Unicode("gausslegendre").tag(sync=True)
     """Quadrature rule."""
-    target = t.Int(0).tag(sync=True)
+    target = _FiniteInt(0).tag(sync=True)
     """Class explained."""
 
     # -- display (front end only) --------------------------------------------------------------------
-    alpha = t.Float(1.0).tag(sync=True)
+    alpha = _FiniteFloat(1.0).tag(sync=True)
     """Initial α, 0..1."""
-    opacity = t.Float(0.8).tag(sync=True)
+    opacity = _FiniteFloat(0.8).tag(sync=True)
     """Heatmap opacity, 0..1 (of the strongest values; weaker ones fade in, see js/heatmap.js)."""
     cmap = t.Unicode("auto").tag(sync=True)
     """Colour map; "auto" is diverging for signed maps and sequential for magnitudes."""
     sign = t.Unicode("both").tag(sync=True)
     """both / positive / negative / absolute."""
-    clip = t.Float(99.0).tag(sync=True)
+    clip = _FiniteFloat(99.0).tag(sync=True)
     """Percentile of |values| where the colour scale ends, 50..100."""
     reduction = t.Unicode("sum").tag(sync=True)
     """How the final-attribution panel reduces the colour channels: sum (signed, as Captum), abs_sum
@@ -160,7 +201,7 @@ class Explorer(anywidget.AnyWidget):
     def _valid_steps(self, proposal: t.Bunch) -> int | str:
         value = proposal.value
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            msg = f"steps {value!r} is neither 'auto' nor a number of points (1..{STEPS_MAX})"
+            msg = f"steps {_show(value)} is neither 'auto' nor a number of points (1..{STEPS_MAX})"
             raise t.TraitError(msg)
         if isinstance(value, str):
             text = value.strip().lower()
@@ -169,19 +210,22 @@ class Explorer(anywidget.AnyWidget):
             try:
                 value = float(text)
             except ValueError:
-                msg = f"steps {proposal.value!r} is neither 'auto' nor a number of points (1..{STEPS_MAX})"
+                msg = f"steps {_show(proposal.value)} is neither 'auto' nor a number of points (1..{STEPS_MAX})"
                 raise t.TraitError(msg) from None
-        return round(_clamp(float(value), 1, STEPS_MAX))
+            if not math.isfinite(value):
+                value = proposal.value  # said as the browser wrote it
+        return round(_clamp(_finite("steps", value), 1, STEPS_MAX))
 
     @t.validate("target")
     def _valid_target(self, proposal: t.Bunch) -> int:
-        return int(_clamp(float(proposal.value), 0, self._classes - 1))
+        _finite("target", proposal.value)  # an int no float holds is refused, not clamped
+        return int(_clamp(proposal.value, 0, self._classes - 1))
 
     @t.validate("sigma")
     def _valid_sigma(self, proposal: t.Bunch) -> float | None:
         if proposal.value is None:
             return None
-        return _clamp(float(proposal.value), 0.0, SIGMA_MAX.get(self.baseline, max(SIGMA_MAX.values())))
+        return _clamp(proposal.value, 0.0, SIGMA_MAX.get(self.baseline, max(SIGMA_MAX.values())))
 
     @t.validate("baseline", "rule", "sign", "cmap", "reduction")
     def _valid_choice(self, proposal: t.Bunch) -> str:
@@ -194,34 +238,35 @@ class Explorer(anywidget.AnyWidget):
             "reduction": REDUCTIONS,
         }[name]
         if proposal.value not in options:
-            msg = f"{name} {proposal.value!r} is not one of {list(options)}"
+            msg = f"{name} {_show(proposal.value)} is not one of {list(options)}"
             raise t.TraitError(msg)
         return proposal.value
 
     @t.validate("color")
     def _valid_color(self, proposal: t.Bunch) -> str:
         if not _HEX.fullmatch(proposal.value):
-            msg = f"color {proposal.value!r} is not a #rrggbb colour"
+            msg = f"color {_show(proposal.value)} is not a #rrggbb colour"
             raise t.TraitError(msg)
         return proposal.value.lower()
 
     @t.validate("opacity", "alpha")
     def _valid_unit(self, proposal: t.Bunch) -> float:
-        return _clamp(float(proposal.value), 0.0, 1.0)
+        return _clamp(proposal.value, 0.0, 1.0)
 
     @t.validate("clip")
     def _valid_clip(self, proposal: t.Bunch) -> float:
-        return _clamp(float(proposal.value), 50.0, 100.0)
+        return _clamp(proposal.value, 50.0, 100.0)
 
     def set_state(self, sync_data: dict[str, Any]) -> None:
         """Apply values from the browser one by one; a value that fails validation is refused
-        (the browser gets the kernel's value back) and reported in the status line."""
+        (the trait keeps its value, the browser gets it back) and reported in the status line."""
         for name, value in sync_data.items():
             try:
                 super().set_state({name: value})
             except (t.TraitError, TypeError, ValueError) as error:
                 self.send_state(name)
-                self._on_status("error", f"refused {name}={value!r}: {error}", None, "Pick a value from the list.", 0)
+                hint = "Give a finite number." if name in _NUMERIC else "Pick a value from the list."
+                self._on_status("error", f"refused {name}={_show(value)}: {error}", None, hint, 0)
 
     # -- requests and answers --------------------------------------------------------------------------
     def _params(self) -> dict[str, Any]:

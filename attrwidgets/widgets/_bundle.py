@@ -13,7 +13,7 @@ import functools
 import re
 from pathlib import Path
 
-__all__ = ["bundle", "js_dir"]
+__all__ = ["bundle", "js_dir", "scope"]
 
 ENTRY = "widget"
 _IMPORT = re.compile(r"^import\s*\{([^}]*)\}\s*from\s*[\"']\./([\w-]+)\.js[\"'];?[ \t]*$", re.MULTILINE)
@@ -94,13 +94,25 @@ def _bundle(directory: str, export_default: bool, stamp: tuple[float, ...]) -> s
                 body = _DEFAULT.sub("const __aw_default = ", body, count=1)
             parts.append(f"// ---- js/{name}.js\n{body}")
             continue
-        exported = _EXPORT.findall(body)
-        body = _EXPORT.sub(lambda m: m.group(0).removeprefix("export").lstrip(), body)
-        names = ", ".join(n for _, n in exported)
-        parts.append(
-            f"// ---- js/{name}.js\nconst {_scope_name(name)} = (() => {{\n{body}\nreturn {{ {names} }};\n}})();"
-        )
+        parts.append(_scope(name, body))
     return "\n".join(parts) + "\n"
+
+
+def _scope(name: str, body: str) -> str:
+    """``const __aw_<name> = (() => { <body without "export"> return { <its exports> }; })();``"""
+    exported = _EXPORT.findall(body)
+    body = _EXPORT.sub(lambda m: m.group(0).removeprefix("export").lstrip(), body)
+    names = ", ".join(n for _, n in exported)
+    return f"// ---- js/{name}.js\nconst {_scope_name(name)} = (() => {{\n{body}\nreturn {{ {names} }};\n}})();"
+
+
+def scope(name: str) -> tuple[str, str]:
+    """One module of ``js/`` that widget.js does not import (the static page's boot code), as a
+    scope to put after :func:`bundle`: ``(code, variable)``, where ``variable`` holds its exports.
+    It may import (in the one supported form) only modules the bundle already holds."""
+    source = (js_dir() / f"{name}.js").read_text(encoding="utf-8")
+    _imports(source)  # only the supported import form
+    return _scope(name, _rewrite_imports(source)), _scope_name(name)
 
 
 def bundle(*, export_default: bool = True) -> str:

@@ -7,9 +7,6 @@
 
 from __future__ import annotations
 
-import base64
-import html
-import json
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -22,6 +19,7 @@ import traitlets as t
 
 from attrwidgets.baselines import BASELINES
 from attrwidgets.methods.quadrature import QUADRATURE_RULES
+from attrwidgets.widgets import export
 from attrwidgets.widgets._bundle import bundle
 from attrwidgets.widgets._compute import PathExplainer
 from attrwidgets.widgets.session import Session, Stage
@@ -328,8 +326,16 @@ class Explorer(anywidget.AnyWidget):
         return self.session.error
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the newest request is computed (for scripts; in a notebook just look)."""
-        return self.session.wait(timeout)
+        """Block until the newest request is computed and its answer is in ``result``, ``status`` and
+        ``attribution``; True if that happened within ``timeout`` seconds (None: no limit).
+
+        For scripts and for the cell that created the explorer: the answers travel through the
+        kernel's IO loop, which runs that cell and so cannot deliver them before it ends; here they
+        are delivered at once. In a later cell, just look.
+        """
+        done = self.session.wait(timeout)
+        self.session.flush()
+        return done
 
     def close(self) -> None:
         """Stop the worker thread and close the widget."""
@@ -339,81 +345,28 @@ class Explorer(anywidget.AnyWidget):
         super().close()
 
     # -- static export -----------------------------------------------------------------------------------
-    def save_html(self, path: str | Path, *, title: str | None = None) -> Path:
+    def save_html(self, path: str | Path, *, title: str | None = None, timeout: float | None = 300.0) -> Path:
         """Write one self-contained HTML file that works offline from ``file://``.
 
         The file holds the front-end module, the current data (base64) and a small model shim, and
-        needs no kernel, no widget manager and no network. The α scrubber, the display controls and
-        the curves work; controls that need new gradients are disabled with a note.
+        needs no kernel, no widget manager and no network (see :mod:`attrwidgets.widgets.export`).
+        The α scrubber, the display controls and the curves work; controls that need new gradients
+        are disabled with a note.
+
+        A computation still running (``ex = explore(...); ex.save_html(path)`` in one cell or a
+        script) is waited for, up to ``timeout`` seconds (None: as long as it takes), so the page
+        holds its result; if it runs out, TimeoutError is raised and nothing is written.
         """
-        path = Path(path)
+        if not self.wait(timeout):
+            msg = (
+                f"save_html: the explorer is still computing after {timeout:g} s, so the page would miss "
+                "its result; nothing was written. Pass a longer timeout= (None waits as long as it takes), "
+                "or call cancel() first to save the last result shown."
+            )
+            raise TimeoutError(msg)
         state = {name: getattr(self, name) for name in Explorer.class_own_traits() if not name.startswith("_")}
         state |= {"interactive": False, "status": {**self.status, "state": "idle"}}
-        data = json.dumps(_to_jsonable(state), separators=(",", ":")).replace("</", "<\\/")
-        module = bundle(export_default=False)
-        heading = html.escape(title or f"attrwidgets explorer: {self.title}")
-        page = _PAGE.format(title=heading, state=data, module=module.replace("</script", "<\\/script"))
-        path.write_text(page, encoding="utf-8")
-        return path
-
-
-def _to_jsonable(value: object) -> object:
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return {"$b64": base64.b64encode(bytes(value)).decode("ascii")}
-    if isinstance(value, dict):
-        return {str(k): _to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-_PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{title}</title>
-<style>body {{ margin: 16px; background: #fff; }}</style>
-</head>
-<body>
-<div id="aw-app"></div>
-<script type="application/json" id="aw-state">{state}</script>
-<script type="module">
-{module}
-// ---- a minimal model: the same get/set/on/off/save_changes the widget uses in Jupyter
-function revive(key, value) {{
-  if (value && typeof value === "object" && typeof value.$b64 === "string") {{
-    const binary = atob(value.$b64);
-    const bytes = new Uint8Array(binary.length);
-    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-    return new DataView(bytes.buffer);
-  }}
-  return value;
-}}
-const state = JSON.parse(document.getElementById("aw-state").textContent, revive);
-const listeners = new Map();
-const model = {{
-  get: (name) => state[name],
-  set(name, value) {{
-    state[name] = value;
-    for (const fn of listeners.get(`change:${{name}}`) || []) fn();
-  }},
-  on(event, fn) {{
-    if (!listeners.has(event)) listeners.set(event, new Set());
-    listeners.get(event).add(fn);
-  }},
-  off(event, fn) {{
-    listeners.get(event)?.delete(fn);
-  }},
-  save_changes() {{}},
-  send() {{}},
-}};
-__aw_default.render({{ model, el: document.getElementById("aw-app") }});
-</script>
-</body>
-</html>
-"""
+        return export.write(path, state, title=title or f"attrwidgets explorer: {self.title}")
 
 
 def explore(

@@ -15,13 +15,16 @@ function and two callbacks, ``on_result`` and ``on_status``, and it guarantees:
   what to do, and the exception stays in :attr:`Session.error` (never swallowed).
 - **Callbacks on the kernel's thread.** Results and statuses are handed to ``dispatch`` (by default
   the kernel's IO loop ``add_callback``, which is thread-safe), so traits are never set from the
-  worker thread.
+  worker thread. They wait in order in an outbox; :meth:`Session.flush` delivers them at once on the
+  calling thread, for code that needs the answer before the IO loop runs again (a cell that saves
+  the page it has just created: the loop is that cell's own thread, busy running it).
 - **A synchronous mode** (``sync=True``) runs the last stage inline, for tests and ``nbconvert``,
   and raises errors after reporting them.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -128,6 +131,8 @@ class Session:
         self._busy = False
         self._closed = False
         self._thread: threading.Thread | None = None
+        self._outbox: collections.deque[Callable[[], None]] = collections.deque()
+        self._delivering = threading.RLock()
         self.error: BaseException | None = None
         """The last exception a computation raised (with its ``__traceback__``), or None."""
         self.dropped = 0
@@ -181,8 +186,14 @@ class Session:
             self._pending = None
             generation = self._generation
             self._lock.notify_all()
-        self._dispatch(lambda: self._status(generation, "idle", message, None, ""))
+        self._post(lambda: self._status(generation, "idle", message, None, ""))
         return generation
+
+    def flush(self) -> int:
+        """Deliver now, on the calling thread and in order, the results and statuses still waiting
+        for the dispatch thread; returns how many. Call it from the thread that owns the callbacks'
+        targets (the kernel's main thread). What is delivered here is not delivered again."""
+        return self._deliver()
 
     def close(self) -> None:
         """Stop the worker thread (a running computation stops at its next progress call)."""
@@ -194,6 +205,22 @@ class Session:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=10)
+
+    # -- delivery --------------------------------------------------------------------------------
+    def _post(self, callback: Callable[[], None]) -> None:
+        self._outbox.append(callback)  # deque.append is atomic: safe from the worker thread
+        self._dispatch(self._deliver)
+
+    def _deliver(self) -> int:
+        count = 0
+        with self._delivering:  # one deliverer at a time, so the order holds
+            while True:
+                try:
+                    callback = self._outbox.popleft()
+                except IndexError:
+                    return count
+                callback()
+                count += 1
 
     # -- worker ----------------------------------------------------------------------------------
     def _ensure_thread(self) -> None:
@@ -222,7 +249,7 @@ class Session:
 
     def _run(self, request: _Request, stages: tuple[Stage, ...], *, inline: bool) -> None:
         gen = request.generation
-        post = _inline if inline else self._dispatch
+        post = _inline if inline else self._post
         last_report = [-float("inf")]
 
         for number, stage in enumerate(stages):

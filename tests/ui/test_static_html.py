@@ -77,3 +77,41 @@ def test_static_html_scrubber_offline(html_file, page, explorer_view, artifacts)
 
     assert outside == [], f"the static export reached for the network: {outside}"
     assert page.aw_errors == []
+
+
+NASTY = "<!--<script>x</script>"
+
+
+@pytest.fixture(scope="module")
+def nasty_html_file(tmp_path_factory):
+    """An export whose labels and title open an HTML comment and a script inside the data block."""
+    import torch
+    from torch import nn
+
+    from attrwidgets import explore
+
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(128, 4)
+    ).eval()
+    image = torch.rand(3, 96, 96, generator=torch.Generator().manual_seed(0))
+    labels = [f"{NASTY} {i}" for i in range(4)]
+    ex = explore(model, image, labels=labels, title=NASTY, steps=8, sync=True)
+    path = tmp_path_factory.mktemp("static-nasty") / "explorer.html"
+    ex.save_html(path, title=NASTY)
+    return path
+
+
+def test_static_html_renders_with_script_like_labels(nasty_html_file, page, explorer_view):
+    page.context.route(re.compile(r"^(https?|wss?)://"), lambda route: route.abort())
+    page.goto(nasty_html_file.as_uri())
+    view = explorer_view(page)
+    page.wait_for_selector(".aw-root[data-drawn]:not([data-drawn='0'])", timeout=20_000)
+    view.assert_not_blank(view.canvas(), "the exported canvas")
+    options = page.locator("select.aw-target option").all_text_contents()
+    assert options and all(o.startswith(NASTY) for o in options), options
+    assert NASTY in page.locator(".aw-title").first.text_content()
+    assert page.title() == NASTY
+    # the page's own two scripts and nothing else: the labels were not parsed as markup
+    assert page.evaluate("() => document.scripts.length") == 2
+    assert page.aw_errors == []

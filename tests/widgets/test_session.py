@@ -176,3 +176,26 @@ def test_a_closed_session_refuses_requests():
     session.close()
     with pytest.raises(RuntimeError, match="closed"):
         session.request({})
+
+
+def test_flush_delivers_what_waits_for_the_dispatch_thread_once_and_in_order(dispatch):
+    # the kernel's IO loop is busy running the cell that asked: flush() delivers on the caller's thread
+    rec = Recorder()
+    session = Session(
+        lambda p, s, progress: (s, p["n"]),
+        on_result=rec.on_result,
+        on_status=rec.on_status,
+        plan=progressive,
+        dispatch=dispatch,
+    )
+    session.request({"n": 1, "steps": 9})
+    assert session.wait(10)
+    assert rec.results == []
+    assert session.flush() >= 3
+    assert [(g, s, f) for g, s, _, f in rec.results] == [(1, "coarse", False), (1, "full", True)]
+    assert rec.statuses[0][0] == "computing" and rec.statuses[-1][0] == "idle"
+    delivered = (list(rec.results), list(rec.statuses))
+    dispatch.pump()  # the IO loop's turn comes: nothing is delivered twice
+    assert (rec.results, rec.statuses) == delivered
+    assert session.flush() == 0
+    session.close()

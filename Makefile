@@ -25,5 +25,11 @@ bench: $(VENV)/.installed
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) benchmarks/run.py
 
+# Device tests on every device present, then IG/SmoothGrad/Grad-CAM timed on CUDA vs Captum and a
+# plain-torch floor (benchmarks/results/gpu.json). Without CUDA: the CPU device tests only, exit 0.
+.PHONY: gpu-check
+gpu-check: $(VENV)/.installed
+	$(PY) benchmarks/gpu.py
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check attrwidgets tests benchmarks

@@ -46,14 +46,14 @@ class Config:
         (activations of a chunk, gradients, the trace). Default 1 GiB.
     cpu_chunk : int
         Points per forward/backward on a CPU. On CPUs, chunks of about ten run faster than one big
-        batch (measured in ``benchmarks/``); the memory budget still caps it.
+        batch (measured: ``benchmarks/RESULTS.md``, section 1); the memory budget still caps it.
     gpu_chunk : int
         The largest chunk on an accelerator, where larger batches are faster; the budget caps it.
     channels_last : "auto", True or False
         Memory format of the image batches the engine feeds the model. ``"auto"`` (default): on a
         CPU with oneDNN, 4-D inputs to a model with ``Conv2d`` layers go in channels-last, which
-        runs a forward and backward 20-25 % faster there (EfficientNet-Lite0, ResNet-18; measured
-        in ``benchmarks/``); a model that cannot take it (e.g. ``x.view(n, -1)`` on a conv map)
+        runs a forward and backward faster there (measured: ``benchmarks/RESULTS.md``, "Numbers
+        quoted in the code"); a model that cannot take it (e.g. ``x.view(n, -1)`` on a conv map)
         is noticed on the first forward and fed contiguous batches from then on. ``True`` on any
         device, ``False`` never. Values agree with the contiguous run to float32 rounding.
     """

@@ -43,9 +43,9 @@ def rule_points(rule: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
     return (np.arange(n) + offset) / n, np.full(n, 1 / n)
 
 
-#: Panels bisected per round: few, so points go where the error is (on five real photos with
-#: EfficientNet-Lite0, splitting the 3 worst panels per round reached a 1 % gap with 120 points in
-#: all; splitting the panels holding half the total error needed 2-3x more), but more than one, so
+#: Panels bisected per round: few, so points go where the error is (splitting the 3 worst panels
+#: per round needed fewer points for a 1 % gap than splitting the panels holding half the total
+#: error; measured: benchmarks/RESULTS.md, "Numbers quoted in the code"), but more than one, so
 #: each round still fills a batch.
 SPLITS_PER_ROUND = 3
 
@@ -62,8 +62,8 @@ class AdaptiveMesh:
 
     Why trapezoid panels and not Simpson's: a classifier's path derivative is rough (kinks from
     every ReLU crossing zero), where higher-order panels gain nothing and need twice the points
-    per panel; measured on real photos (see ``benchmarks/``), trapezoid panels needed about 2.7x
-    fewer evaluations for a 1 % gap.
+    per panel; on real photos trapezoid panels needed fewer evaluations for a 1 % gap (measured:
+    ``benchmarks/RESULTS.md``, "Numbers quoted in the code").
     """
 
     levels: int = 24

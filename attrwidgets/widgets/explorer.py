@@ -7,9 +7,6 @@
 
 from __future__ import annotations
 
-import base64
-import html
-import json
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -22,6 +19,7 @@ import traitlets as t
 
 from attrwidgets.baselines import BASELINES
 from attrwidgets.methods.quadrature import QUADRATURE_RULES
+from attrwidgets.widgets import export
 from attrwidgets.widgets._bundle import bundle
 from attrwidgets.widgets._compute import PathExplainer
 from attrwidgets.widgets.session import Session, Stage
@@ -48,12 +46,53 @@ _HEX = re.compile(r"#[0-9a-fA-F]{6}")
 _KERNEL_CONTROLS = ("baseline", "sigma", "color", "steps", "rule", "target")
 _DISPLAY_OPTIONS = ("opacity", "cmap", "sign", "clip", "reduction", "alpha", "title")
 _OPTIONS = (*_DISPLAY_OPTIONS, "top_k", "sigma", "color", "max_frames", "dispatch")
+_NUMERIC = ("target", "steps", "sigma", "alpha", "opacity", "clip")
+"""The numeric traits: their values must be finite numbers (see :func:`_finite`)."""
 
 
 def _clamp(value: float, low: float, high: float) -> float:
-    if not math.isfinite(value):
-        return low
     return min(high, max(low, value))
+
+
+def _show(value: object, limit: int = 40) -> str:
+    """A short repr for messages: a front end may send a 400-digit integer or a megabyte of text."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        digits = int(value.bit_length() * math.log10(2)) + 1
+        return f"{'-' if value < 0 else ''}<an integer of about {digits} digits>"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _finite(name: str, value: float | str) -> float:
+    """``value`` as a float, or a TraitError when no float holds it: NaN, ±inf, or an integer beyond
+    ±1.8e308 (``float()`` would raise OverflowError, which traitlets does not roll back)."""
+    try:
+        number = float(value)
+    except OverflowError:
+        msg = f"{name} must be a finite number; {_show(value)} is beyond the range of a float"
+        raise t.TraitError(msg) from None
+    if not math.isfinite(number):
+        msg = f"{name} must be a finite number, not {_show(value)}"
+        raise t.TraitError(msg)
+    return number
+
+
+class _FiniteFloat(t.Float):
+    """A Float that refuses NaN, ±inf and integers no float holds, with a TraitError."""
+
+    def validate(self, obj: Any, value: Any) -> Any:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = _finite(self.name, value)
+        return super().validate(obj, value)
+
+
+class _FiniteInt(t.Int):
+    """An Int that says "must be a finite number" for NaN and ±inf (other floats: "expected an int")."""
+
+    def validate(self, obj: Any, value: Any) -> Any:
+        if isinstance(value, float):
+            _finite(self.name, value)
+        return super().validate(obj, value)
 
 
 class Explorer(anywidget.AnyWidget):
@@ -88,7 +127,7 @@ class Explorer(anywidget.AnyWidget):
     # -- kernel controls -----------------------------------------------------------------------------
     baseline = t.Unicode("black").tag(sync=True)
     """Baseline name. Default "black"."""
-    sigma = t.Float(None, allow_none=True).tag(sync=True)
+    sigma = _FiniteFloat(None, allow_none=True).tag(sync=True)
     """σ of the gaussian (fraction of the range) or blur (pixels) baseline; None = the baseline's default."""
     color = t.Unicode("#808080").tag(sync=True)
     """Colour of the "constant" baseline, ``#rrggbb``."""
@@ -96,19 +135,19 @@ class Explorer(anywidget.AnyWidget):
     """Points on the path: "auto" (default: refine until the completeness gap is below 1 %) or 1..STEPS_MAX."""
     rule = t.Unicode("gausslegendre").tag(sync=True)
     """Quadrature rule."""
-    target = t.Int(0).tag(sync=True)
+    target = _FiniteInt(0).tag(sync=True)
     """Class explained."""
 
     # -- display (front end only) --------------------------------------------------------------------
-    alpha = t.Float(1.0).tag(sync=True)
+    alpha = _FiniteFloat(1.0).tag(sync=True)
     """Initial α, 0..1."""
-    opacity = t.Float(0.8).tag(sync=True)
+    opacity = _FiniteFloat(0.8).tag(sync=True)
     """Heatmap opacity, 0..1 (of the strongest values; weaker ones fade in, see js/heatmap.js)."""
     cmap = t.Unicode("auto").tag(sync=True)
     """Colour map; "auto" is diverging for signed maps and sequential for magnitudes."""
     sign = t.Unicode("both").tag(sync=True)
     """both / positive / negative / absolute."""
-    clip = t.Float(99.0).tag(sync=True)
+    clip = _FiniteFloat(99.0).tag(sync=True)
     """Percentile of |values| where the colour scale ends, 50..100."""
     reduction = t.Unicode("sum").tag(sync=True)
     """How the final-attribution panel reduces the colour channels: sum (signed, as Captum), abs_sum
@@ -161,7 +200,7 @@ class Explorer(anywidget.AnyWidget):
     def _valid_steps(self, proposal: t.Bunch) -> int | str:
         value = proposal.value
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            msg = f"steps {value!r} is neither 'auto' nor a number of points (1..{STEPS_MAX})"
+            msg = f"steps {_show(value)} is neither 'auto' nor a number of points (1..{STEPS_MAX})"
             raise t.TraitError(msg)
         if isinstance(value, str):
             text = value.strip().lower()
@@ -170,19 +209,22 @@ class Explorer(anywidget.AnyWidget):
             try:
                 value = float(text)
             except ValueError:
-                msg = f"steps {proposal.value!r} is neither 'auto' nor a number of points (1..{STEPS_MAX})"
+                msg = f"steps {_show(proposal.value)} is neither 'auto' nor a number of points (1..{STEPS_MAX})"
                 raise t.TraitError(msg) from None
-        return round(_clamp(float(value), 1, STEPS_MAX))
+            if not math.isfinite(value):
+                value = proposal.value  # said as the browser wrote it
+        return round(_clamp(_finite("steps", value), 1, STEPS_MAX))
 
     @t.validate("target")
     def _valid_target(self, proposal: t.Bunch) -> int:
-        return int(_clamp(float(proposal.value), 0, self._classes - 1))
+        _finite("target", proposal.value)  # an int no float holds is refused, not clamped
+        return int(_clamp(proposal.value, 0, self._classes - 1))
 
     @t.validate("sigma")
     def _valid_sigma(self, proposal: t.Bunch) -> float | None:
         if proposal.value is None:
             return None
-        return _clamp(float(proposal.value), 0.0, SIGMA_MAX.get(self.baseline, max(SIGMA_MAX.values())))
+        return _clamp(proposal.value, 0.0, SIGMA_MAX.get(self.baseline, max(SIGMA_MAX.values())))
 
     @t.validate("baseline", "rule", "sign", "cmap", "reduction")
     def _valid_choice(self, proposal: t.Bunch) -> str:
@@ -195,34 +237,35 @@ class Explorer(anywidget.AnyWidget):
             "reduction": REDUCTIONS,
         }[name]
         if proposal.value not in options:
-            msg = f"{name} {proposal.value!r} is not one of {list(options)}"
+            msg = f"{name} {_show(proposal.value)} is not one of {list(options)}"
             raise t.TraitError(msg)
         return proposal.value
 
     @t.validate("color")
     def _valid_color(self, proposal: t.Bunch) -> str:
         if not _HEX.fullmatch(proposal.value):
-            msg = f"color {proposal.value!r} is not a #rrggbb colour"
+            msg = f"color {_show(proposal.value)} is not a #rrggbb colour"
             raise t.TraitError(msg)
         return proposal.value.lower()
 
     @t.validate("opacity", "alpha")
     def _valid_unit(self, proposal: t.Bunch) -> float:
-        return _clamp(float(proposal.value), 0.0, 1.0)
+        return _clamp(proposal.value, 0.0, 1.0)
 
     @t.validate("clip")
     def _valid_clip(self, proposal: t.Bunch) -> float:
-        return _clamp(float(proposal.value), 50.0, 100.0)
+        return _clamp(proposal.value, 50.0, 100.0)
 
     def set_state(self, sync_data: dict[str, Any]) -> None:
         """Apply values from the browser one by one; a value that fails validation is refused
-        (the browser gets the kernel's value back) and reported in the status line."""
+        (the trait keeps its value, the browser gets it back) and reported in the status line."""
         for name, value in sync_data.items():
             try:
                 super().set_state({name: value})
             except (t.TraitError, TypeError, ValueError) as error:
                 self.send_state(name)
-                self._on_status("error", f"refused {name}={value!r}: {error}", None, "Pick a value from the list.", 0)
+                hint = "Give a finite number." if name in _NUMERIC else "Pick a value from the list."
+                self._on_status("error", f"refused {name}={_show(value)}: {error}", None, hint, 0)
 
     # -- requests and answers --------------------------------------------------------------------------
     def _params(self) -> dict[str, Any]:
@@ -284,8 +327,16 @@ class Explorer(anywidget.AnyWidget):
         return self.session.error
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the newest request is computed (for scripts; in a notebook just look)."""
-        return self.session.wait(timeout)
+        """Block until the newest request is computed and its answer is in ``result``, ``status`` and
+        ``attribution``; True if that happened within ``timeout`` seconds (None: no limit).
+
+        For scripts and for the cell that created the explorer: the answers travel through the
+        kernel's IO loop, which runs that cell and so cannot deliver them before it ends; here they
+        are delivered at once. In a later cell, just look.
+        """
+        done = self.session.wait(timeout)
+        self.session.flush()
+        return done
 
     def close(self) -> None:
         """Stop the worker thread and close the widget."""
@@ -295,81 +346,28 @@ class Explorer(anywidget.AnyWidget):
         super().close()
 
     # -- static export -----------------------------------------------------------------------------------
-    def save_html(self, path: str | Path, *, title: str | None = None) -> Path:
+    def save_html(self, path: str | Path, *, title: str | None = None, timeout: float | None = 300.0) -> Path:
         """Write one self-contained HTML file that works offline from ``file://``.
 
         The file holds the front-end module, the current data (base64) and a small model shim, and
-        needs no kernel, no widget manager and no network. The α scrubber, the display controls and
-        the curves work; controls that need new gradients are disabled with a note.
+        needs no kernel, no widget manager and no network (see :mod:`attrwidgets.widgets.export`).
+        The α scrubber, the display controls and the curves work; controls that need new gradients
+        are disabled with a note.
+
+        A computation still running (``ex = explore(...); ex.save_html(path)`` in one cell or a
+        script) is waited for, up to ``timeout`` seconds (None: as long as it takes), so the page
+        holds its result; if it runs out, TimeoutError is raised and nothing is written.
         """
-        path = Path(path)
+        if not self.wait(timeout):
+            msg = (
+                f"save_html: the explorer is still computing after {timeout:g} s, so the page would miss "
+                "its result; nothing was written. Pass a longer timeout= (None waits as long as it takes), "
+                "or call cancel() first to save the last result shown."
+            )
+            raise TimeoutError(msg)
         state = {name: getattr(self, name) for name in Explorer.class_own_traits() if not name.startswith("_")}
         state |= {"interactive": False, "status": {**self.status, "state": "idle"}}
-        data = json.dumps(_to_jsonable(state), separators=(",", ":")).replace("</", "<\\/")
-        module = bundle(export_default=False)
-        heading = html.escape(title or f"attrwidgets explorer: {self.title}")
-        page = _PAGE.format(title=heading, state=data, module=module.replace("</script", "<\\/script"))
-        path.write_text(page, encoding="utf-8")
-        return path
-
-
-def _to_jsonable(value: object) -> object:
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return {"$b64": base64.b64encode(bytes(value)).decode("ascii")}
-    if isinstance(value, dict):
-        return {str(k): _to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-_PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{title}</title>
-<style>body {{ margin: 16px; background: #fff; }}</style>
-</head>
-<body>
-<div id="aw-app"></div>
-<script type="application/json" id="aw-state">{state}</script>
-<script type="module">
-{module}
-// ---- a minimal model: the same get/set/on/off/save_changes the widget uses in Jupyter
-function revive(key, value) {{
-  if (value && typeof value === "object" && typeof value.$b64 === "string") {{
-    const binary = atob(value.$b64);
-    const bytes = new Uint8Array(binary.length);
-    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-    return new DataView(bytes.buffer);
-  }}
-  return value;
-}}
-const state = JSON.parse(document.getElementById("aw-state").textContent, revive);
-const listeners = new Map();
-const model = {{
-  get: (name) => state[name],
-  set(name, value) {{
-    state[name] = value;
-    for (const fn of listeners.get(`change:${{name}}`) || []) fn();
-  }},
-  on(event, fn) {{
-    if (!listeners.has(event)) listeners.set(event, new Set());
-    listeners.get(event).add(fn);
-  }},
-  off(event, fn) {{
-    listeners.get(event)?.delete(fn);
-  }},
-  save_changes() {{}},
-  send() {{}},
-}};
-__aw_default.render({{ model, el: document.getElementById("aw-app") }});
-</script>
-</body>
-</html>
-"""
+        return export.write(path, state, title=title or f"attrwidgets explorer: {self.title}")
 
 
 def explore(

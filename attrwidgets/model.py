@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import numbers
-import warnings
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
+from attrwidgets._warn import warn
 from attrwidgets.config import config
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -238,7 +238,7 @@ class Explained:
 
 def _strides(shape: torch.Size, memory_format: torch.memory_format) -> tuple[int, ...]:
     """The strides of a dense 4-D tensor of ``shape`` in ``memory_format``."""
-    n, c, h, w = shape
+    _, c, h, w = shape
     if memory_format is torch.channels_last:
         return (h * w * c, 1, w * c, c)
     return (c * h * w, h * w, w, 1)
@@ -249,8 +249,7 @@ def _warn_final_softmax(module: nn.Module) -> None:
     for last in module.modules():  # noqa: B007 - we want the last module
         pass
     if isinstance(last, nn.Softmax) and last is not module:
-        warnings.warn(
+        warn(
             f"the model ends in {type(last).__name__}: its output saturates, so gradients vanish and "
-            "attributions shrink. Explain the logits instead (remove the final layer, or wrap the model).",
-            stacklevel=3,
+            "attributions shrink. Explain the logits instead (remove the final layer, or wrap the model)."
         )

@@ -7,9 +7,12 @@ function's name and the ``Attribution.method`` it returns.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import torch
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable
@@ -90,7 +93,12 @@ def register(
     produces: tuple[str, ...] = ("score",),
     needs: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator: add the function to :data:`REGISTRY` under its own name."""
+    """Decorator: add the function to :data:`REGISTRY` under its own name.
+
+    The registered function runs with inference mode off: a caller under ``torch.inference_mode()``
+    would otherwise make every tensor the method allocates an inference tensor, which autograd
+    refuses to save.
+    """
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         for axiom in axioms:
@@ -101,7 +109,14 @@ def register(
             if product not in PRODUCTS:
                 msg = f"{fn.__name__}: unknown product {product!r}; known: {PRODUCTS}"
                 raise ValueError(msg)
-        REGISTRY[fn.__name__] = Method(fn.__name__, fn, tuple(controls), paper, tuple(axioms), tuple(produces), needs)
-        return fn
+
+        @functools.wraps(fn)
+        def method(*args: Any, **kwargs: Any) -> Any:
+            with torch.inference_mode(mode=False):
+                return fn(*args, **kwargs)
+
+        entry = Method(fn.__name__, method, tuple(controls), paper, tuple(axioms), tuple(produces), needs)
+        REGISTRY[fn.__name__] = entry
+        return method
 
     return decorate

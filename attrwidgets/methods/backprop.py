@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -10,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from attrwidgets._warn import warn
 from attrwidgets.attribution import Attribution
 from attrwidgets.hooks import ModelGuard
 from attrwidgets.methods._engine import first_pass
@@ -176,20 +176,17 @@ def rule_gradient(
     target: object,
     *,
     guided: bool,
-    stacklevel: int = 3,
     memory: int | str | None = None,
 ) -> Attribution:
     """The input gradient with the Guided Backprop (``guided=True``) or DeconvNet rule on every nn.ReLU.
 
-    ``stacklevel`` of the functional-ReLU warning: 3 points at the caller of the public method.
     """
     watch = _ReluWatch()
     unruled = sorted({type(m).__name__ for m in explained.module.modules() if isinstance(m, _UNRULED)})
     if unruled:
-        warnings.warn(
+        warn(
             f"{method}: the rule applies to ReLU and ReLU6 modules; the model's {', '.join(unruled)} "
-            "activations keep their plain gradient, so the map is partly an ordinary gradient there.",
-            stacklevel=stacklevel,
+            "activations keep their plain gradient, so the map is partly an ordinary gradient there."
         )
     with ModelGuard(explained.module, hooks=True) as guard:
         for module in explained.module.modules():
@@ -199,12 +196,11 @@ def rule_gradient(
         with watch:
             at_x = first_pass(explained, explained.inputs, target, memory=memory)
     if watch.unreached:
-        warnings.warn(
+        warn(
             f"{method}: the model's forward called torch.relu / F.relu / Tensor.relu {watch.per_forward} time(s) "
             f"outside an nn.ReLU module; module hooks cannot reach those calls, so the {_RULE_NAMES[guided]} "
             "rule is not applied there: these parts of the model get the plain gradient. Use nn.ReLU modules "
-            "(e.g. self.relu = nn.ReLU() and self.relu(x) instead of F.relu(x)) for the rule to apply everywhere.",
-            stacklevel=stacklevel,
+            "(e.g. self.relu = nn.ReLU() and self.relu(x) instead of F.relu(x)) for the rule to apply everywhere."
         )
     return Attribution(values=at_x.grad.detach(), target=at_x.target, method=method, score=at_x.score)
 

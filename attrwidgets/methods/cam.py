@@ -10,8 +10,9 @@ from torch import nn
 
 from attrwidgets.attribution import Attribution
 from attrwidgets.hooks import ModelGuard
+from attrwidgets.methods._engine import Chunk, Points, Targets, evaluate
 from attrwidgets.methods.backprop import rule_gradient
-from attrwidgets.model import Explained, grad_enabled, resolve_target
+from attrwidgets.model import Explained
 from attrwidgets.registry import Control, register
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -35,6 +36,7 @@ def grad_cam(
     *,
     layer: nn.Module | None = None,
     preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    memory: int | str | None = None,
 ) -> Attribution:
     r"""Grad-CAM: the layer's feature maps weighted by their spatially averaged gradients, ReLU'd and upsampled.
 
@@ -61,6 +63,9 @@ def grad_cam(
         convolutional layer, where the maps are most class-specific and still spatial).
     preprocess : callable, optional
         Applied before the model, inside the differentiated function.
+    memory : int or str, optional
+        Budget for this call beyond the model itself (default ``attrwidgets.config.memory``): a
+        large batch goes through the model in chunks, as for every method here.
 
     Returns
     -------
@@ -88,7 +93,7 @@ def grad_cam(
     """
     explained = Explained(model, inputs, preprocess)
     layer, name = _resolve_layer(explained, layer, "grad_cam")
-    target_t, score, cam = _cam(explained, layer, name, target)
+    target_t, score, cam = _cam(explained, layer, name, target, memory)
     values = upsample(cam, explained.inputs)
     return Attribution(
         values=values, target=target_t, method="grad_cam", params={"layer": name}, score=score, parts={"cam": cam}
@@ -103,6 +108,7 @@ def guided_grad_cam(
     *,
     layer: nn.Module | None = None,
     preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    memory: int | str | None = None,
 ) -> Attribution:
     r"""Guided Grad-CAM: Guided Backprop times the upsampled Grad-CAM map, pixel by pixel.
 
@@ -114,7 +120,7 @@ def guided_grad_cam(
 
     Parameters
     ----------
-    model, inputs, target, layer, preprocess :
+    model, inputs, target, layer, preprocess, memory :
         As in :func:`grad_cam`; Guided Backprop applies its rule to the model's ``nn.ReLU`` modules.
 
     Returns
@@ -140,8 +146,8 @@ def guided_grad_cam(
     """
     explained = Explained(model, inputs, preprocess)
     layer, name = _resolve_layer(explained, layer, "guided_grad_cam")
-    target_t, score, cam = _cam(explained, layer, name, target)
-    guided = rule_gradient("guided_grad_cam", explained, target_t, guided=True)
+    target_t, score, cam = _cam(explained, layer, name, target, memory)
+    guided = rule_gradient("guided_grad_cam", explained, target_t, guided=True, memory=memory)
     values = guided.values * upsample(cam, explained.inputs)
     return Attribution(
         values=values,
@@ -195,11 +201,16 @@ def _resolve_layer(explained: Explained, layer: object, method: str) -> tuple[nn
 
 
 def _cam(
-    explained: Explained, layer: nn.Module, name: str, target: object
+    explained: Explained, layer: nn.Module, name: str, target: object, memory: int | str | None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One forward, one backward from the score to the layer's output: (target, score, cam)."""
+    """One forward, one backward from the score to the layer's output per chunk: (target, score, cam)."""
     x = explained.inputs
-    with ModelGuard(explained.module, hooks=True) as guard, grad_enabled():
+    n = len(x)
+    targets = Targets(target, n)
+    score = torch.empty(n, dtype=x.dtype, device=x.device)
+    target_t = torch.empty(n, dtype=torch.long, device=x.device)
+    cams: list[torch.Tensor] = []
+    with ModelGuard(explained.module, hooks=True) as guard:
         activations: list[torch.Tensor] = guard.store.setdefault("activations", [])
 
         def keep(module: nn.Module, args: tuple, output: object) -> torch.Tensor:
@@ -213,24 +224,34 @@ def _cam(
             activations.append(leaf)
             return leaf.clone()
 
+        def build(start: int, stop: int) -> Points:
+            activations.clear()  # a retried chunk starts afresh
+            return Points(x[start:stop], targets.rows(start, stop))
+
+        def weighted(score_rows: torch.Tensor, z: torch.Tensor, context: object) -> torch.Tensor:
+            _check_activations(activations, name, z)
+            (act,) = activations
+            activations.clear()
+            grad = None
+            if score_rows.requires_grad:
+                (grad,) = torch.autograd.grad(score_rows.sum(), act, allow_unused=True)
+            if grad is None:
+                msg = f"the score does not depend on layer {name}'s output: pick a layer on the path to the output"
+                raise ValueError(msg)
+            act = act.detach()
+            weights = grad.mean(dim=tuple(range(2, act.dim())), keepdim=True)
+            return (weights * act).sum(dim=1, keepdim=True).clamp(min=0)
+
+        def consume(chunk: Chunk) -> None:
+            score[chunk.start : chunk.stop] = chunk.score
+            target_t[chunk.start : chunk.stop] = chunk.target
+            cams.append(chunk.grad)
+
         guard.forward_hook(layer, keep)
         for param in explained.module.parameters():  # restored by the guard; no weight gradients
             param.requires_grad_(False)
-        output = explained.logits(x)
-        target_t = resolve_target(target, output)
-        _check_activations(activations, name, x)
-        (act,) = activations
-        score = output.gather(1, target_t.view(-1, 1)).squeeze(1)
-        grad = None
-        if score.requires_grad:
-            (grad,) = torch.autograd.grad(score.sum(), act, allow_unused=True)
-        if grad is None:
-            msg = f"the score does not depend on layer {name}'s output: pick a layer on the path to the output"
-            raise ValueError(msg)
-        act = act.detach()
-        weights = grad.mean(dim=tuple(range(2, act.dim())), keepdim=True)
-        cam = (weights * act).sum(dim=1, keepdim=True).clamp(min=0)
-    return target_t, score.detach(), cam
+        evaluate(explained, n, build, consume, grad=weighted, memory=memory)
+    return target_t, score, torch.cat(cams)
 
 
 def _check_activations(activations: list[torch.Tensor], name: str, x: torch.Tensor) -> None:
@@ -246,7 +267,7 @@ def _check_activations(activations: list[torch.Tensor], name: str, x: torch.Tens
     shape = tuple(activations[0].shape)
     if len(shape) != x.dim() or len(shape) not in _UPSAMPLE or shape[0] != len(x):
         msg = (
-            f"layer {name} outputs shape {shape} for inputs of shape {tuple(x.shape)}: Grad-CAM needs feature "
+            f"layer {name} outputs shape {shape} for a batch of shape {tuple(x.shape)}: Grad-CAM needs feature "
             "maps (N, K, h, w) with the inputs' batch size and number of spatial axes; pick a convolutional layer"
         )
         raise ValueError(msg)

@@ -6,12 +6,12 @@ The rules themselves (the hooks and the backward passes they install) are in
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
+from attrwidgets._warn import warn
 from attrwidgets.attribution import Attribution
 from attrwidgets.baselines import resolve_baseline
 from attrwidgets.config import parse_memory
@@ -238,8 +238,7 @@ def _warn_gap(attribution: Attribution, seen: int) -> None:
         else "some nonlinearity is not an activation module the rules reach (a functional F.relu, "
         "softmax, layer norm, ...) and passed its gradient"
     )
-    warnings.warn(
+    warn(
         f"deeplift: the attributions miss F(x) - F(x') by up to {float(gap.max()):.3g} ({worst:.1%}): {cause}. "
-        "Use nn.Module activations, or integrated_gradients",
-        stacklevel=3,
+        "Use nn.Module activations, or integrated_gradients"
     )

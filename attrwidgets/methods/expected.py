@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from attrwidgets._warn import warn
 from attrwidgets.attribution import Attribution, Trace, reduce_channels
 from attrwidgets.config import parse_memory
 from attrwidgets.hooks import ModelGuard
@@ -239,11 +239,10 @@ class _Record:
         self.making = (2 + 2) * pixels  # the trace's float16 copies of both kinds of map
         map_bytes = (2 + 4) * pixels + self.making  # float16 gradient, float32 contribution maps
         if trace and map_bytes > memory // 2:
-            warnings.warn(
+            warn(
                 f"trace maps for {samples} samples would exceed half the memory budget "
                 f"({memory / 2**20:.0f} MiB): only the curves are kept. Pass trace=False to silence "
-                "this, fewer samples, or a larger memory=",
-                stacklevel=3,
+                "this, fewer samples, or a larger memory="
             )
             trace = False
         self.grad_maps = torch.zeros(n, samples, *map_shape, dtype=torch.float16, device=device) if trace else None

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from attrwidgets._warn import warn
 from attrwidgets.attribution import Attribution
 from attrwidgets.hooks import ModelGuard
-from attrwidgets.model import Explained, as_2d_output, grad_enabled, resolve_target
+from attrwidgets.methods._engine import Chunk, Points, Targets, evaluate
+from attrwidgets.model import Explained, grad_enabled
 from attrwidgets.registry import Control, register
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,6 +41,7 @@ def fullgrad(
     *,
     preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
     post: str = "abs",
+    memory: int | str | None = None,
 ) -> Attribution:
     r"""FullGrad: the score split into an input-gradient term and one bias-gradient term per layer.
 
@@ -88,6 +90,10 @@ def fullgrad(
     post : {"abs", "relu"}
         :math:`\psi`, applied to every term before the channel sum: "abs" (the paper's choice)
         keeps magnitude, "relu" keeps only the positive evidence.
+    memory : int or str, optional
+        Budget for this call beyond the model itself (default ``attrwidgets.config.memory``): a
+        large batch goes through the model in chunks. The parts themselves (one map per bias layer
+        per input, as large as the layer's output) are the result and are not counted.
 
     Returns
     -------
@@ -155,7 +161,7 @@ def fullgrad(
         guard.store["outputs"] = []
         for name, module in layers:
             guard.forward_hook(module, _recorder(guard.store["outputs"], name))
-        target_t, score, parts = _decompose(explained, x, target, guard.store["outputs"])
+        target_t, score, parts = _decompose(explained, target, guard.store["outputs"], memory)
     values = _saliency(parts, x, post)
     return Attribution(
         values=values, target=target_t, method="fullgrad", params={"post": post}, score=score, parts=parts
@@ -168,12 +174,11 @@ def _bias_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     for name, module in model.named_modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             if module.running_mean is None or module.running_var is None:
-                warnings.warn(
+                warn(
                     f"BatchNorm {name or type(module).__name__!r} has no running statistics "
                     "(track_running_stats=False), so even in eval mode it normalises with the batch's "
                     "statistics: its offset depends on the batch and is left out; the FullGrad parts "
-                    "will not add up to the score",
-                    stacklevel=3,
+                    "will not add up to the score"
                 )
                 continue
             layers.append((name, module))
@@ -219,35 +224,68 @@ def _recorder(outputs: list[tuple[str, nn.Module, torch.Tensor]], name: str) -> 
 
 
 def _decompose(
-    explained: Explained, x: torch.Tensor, target: object, outputs: list[tuple[str, nn.Module, torch.Tensor]]
+    explained: Explained,
+    target: object,
+    outputs: list[tuple[str, nn.Module, torch.Tensor]],
+    memory: int | str | None,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-    """One forward and one backward: the target, the score and the raw FullGrad terms."""
+    """One forward and one backward per chunk: the target, the score and the raw FullGrad terms."""
+    x = explained.inputs
+    n = len(x)
     preprocess = explained.preprocess
-    with grad_enabled():
-        z = x.detach().requires_grad_(True)
-        pre = z if preprocess is None else preprocess(z)
-        output = as_2d_output(explained.model(pre))
-        target_t = resolve_target(target, output)
-        score = output.gather(1, target_t.view(-1, 1)).squeeze(1)
-        if score.grad_fn is None:
+    preprocessed: list[torch.Tensor] = []  # z = p(x) of the chunk: its gradient gives the preprocess term
+    if preprocess is not None:
+
+        def recording(z: torch.Tensor) -> torch.Tensor:
+            out = preprocess(z)
+            preprocessed.append(out)
+            return out
+
+        explained.preprocess = recording
+    targets = Targets(target, n)
+    chunks: list[dict[str, torch.Tensor]] = []
+    score = torch.empty(n, dtype=x.dtype, device=x.device)
+    target_t = torch.empty(n, dtype=torch.long, device=x.device)
+
+    def build(start: int, stop: int) -> Points:
+        outputs.clear()  # a retried chunk starts afresh
+        preprocessed.clear()
+        return Points(x[start:stop], targets.rows(start, stop), slice(start, stop))
+
+    def terms(score_rows: torch.Tensor, z: torch.Tensor, rows: slice) -> dict[str, torch.Tensor]:
+        if score_rows.grad_fn is None:
             msg = (
                 "the model's output does not depend on its input through autograd (no grad_fn): "
                 "check for .detach(), .numpy() or torch.no_grad() inside the model's forward"
             )
             raise RuntimeError(msg)
-        wrt = [z] + ([pre] if preprocess is not None else []) + [out for _, _, out in outputs]
-        grads = torch.autograd.grad(score.sum(), wrt, allow_unused=True)
+        wrt = [z, *preprocessed[:1], *(out for _, _, out in outputs)]
+        grads = torch.autograd.grad(score_rows.sum(), wrt, allow_unused=True)
         grads = [torch.zeros_like(t) if g is None else g for t, g in zip(wrt, grads, strict=True)]
-        parts = {"input": (grads[0] * x).detach()}
+        parts = {"input": (grads[0] * x[rows]).detach()}
         if preprocess is not None:
-            parts["preprocess"] = (grads[1] * _offset(preprocess, x)).detach()
+            parts["preprocess"] = (grads[1] * _offset(preprocess, x[rows])).detach()
         seen: dict[str, int] = {}
         for (name, module, out), grad in zip(outputs, grads[len(wrt) - len(outputs) :], strict=True):
             calls = seen.get(name, 0)
             seen[name] = calls + 1
             key = name if calls == 0 else f"{name}@{calls}"
             parts[key] = (grad * _bias(module, out)).detach()
-    return target_t, score.detach(), parts
+        outputs.clear()
+        preprocessed.clear()
+        return parts
+
+    def consume(chunk: Chunk) -> None:
+        score[chunk.start : chunk.stop] = chunk.score
+        target_t[chunk.start : chunk.stop] = chunk.target
+        chunks.append(chunk.grad)
+
+    try:
+        evaluate(explained, n, build, consume, grad=terms, memory=memory)
+    finally:
+        explained.preprocess = preprocess
+    parts = {key: torch.cat([c[key] for c in chunks]).contiguous() for key in chunks[0]}
+    return target_t, score, parts
 
 
 def _offset(preprocess: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import itertools
-import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from attrwidgets._warn import warn
 from attrwidgets.attribution import Attribution, Trace, reduce_channels
 from attrwidgets.baselines import resolve_baseline
 from attrwidgets.config import parse_memory
@@ -180,19 +180,17 @@ def _warn_gap(attribution: Attribution, *, adaptive: bool, reached: bool, tolera
     relative = attribution.relative_delta
     worst = float(relative.max()) if relative is not None and relative.numel() else 0.0
     if adaptive and not reached:
-        warnings.warn(
+        warn(
             f"steps='auto' stopped at max_steps={attribution.params['max_steps']} points per input with a "
             f"relative completeness gap of {100 * worst:.3g} % (tolerance {100 * tolerance:.3g} %); "
             "raise max_steps, or memory= "
-            "(the budget limits how many points' gradients can be kept)",
-            stacklevel=3,
+            "(the budget limits how many points' gradients can be kept)"
         )
     elif not adaptive and worst > WARN_GAP:
-        warnings.warn(
+        warn(
             f"integrated_gradients: relative completeness gap {worst:.1%} with steps="
             f"{attribution.params['steps']} ({attribution.params['rule']}); the attributions do not add up "
-            "to F(x) - F(x'). Raise steps, or use steps='auto'",
-            stacklevel=3,
+            "to F(x) - F(x'). Raise steps, or use steps='auto'"
         )
 
 
@@ -269,11 +267,10 @@ class _Path:
 
     def _plan_maps(self, points: int) -> None:
         if self.keep_maps and points * self._map_bytes() > self.memory // 2:
-            warnings.warn(
+            warn(
                 f"trace maps for {points} points would exceed half the memory budget "
                 f"({self.memory / 2**20:.0f} MiB): only the curves are kept. Pass trace=False to silence "
-                "this, fewer steps, or a larger memory=",
-                stacklevel=4,
+                "this, fewer steps, or a larger memory="
             )
             self.keep_maps = False
 

@@ -194,7 +194,7 @@ def test_layer_errors(method) -> None:
         method(model, x, layer=nn.Conv2d(3, 3, 1))
     with pytest.raises(TypeError, match=r"layer must be an nn\.Module of the model"):
         method(model, x, layer="features.4")
-    with pytest.raises(ValueError, match=r"layer head outputs shape \(2, 5\).*pick a convolutional layer"):
+    with pytest.raises(ValueError, match=r"layer head outputs shape \(1, 5\) for a batch of shape.*pick a convolutional layer"):
         method(model, x, layer=model.head)
 
     class Twice(nn.Module):

@@ -8,16 +8,7 @@ from torch import nn
 
 import attrwidgets as aw
 from attrwidgets.methods.quadrature import QUADRATURE_RULES
-from tests.conftest import make_cnn
-
-
-class Fn(nn.Module):
-    def __init__(self, fn) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fn(x)
+from tests.probes import Fn, make_cnn
 
 
 def test_completeness_default_steps_small_cnn(device: str) -> None:

@@ -12,7 +12,7 @@ from captum.attr import Deconvolution, GuidedBackprop
 from torch import nn
 
 from attrwidgets.methods import deconvnet, gradient, guided_backprop
-from tests.conftest import make_cnn
+from tests.probes import make_cnn
 
 METHODS = [guided_backprop, deconvnet]
 

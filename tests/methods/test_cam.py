@@ -12,7 +12,7 @@ from captum.attr import GuidedGradCam, LayerAttribution, LayerGradCam
 from torch import nn
 
 from attrwidgets.methods import grad_cam, guided_backprop, guided_grad_cam
-from tests.conftest import make_cnn
+from tests.probes import Recorder, make_cnn
 
 METHODS = [grad_cam, guided_grad_cam]
 
@@ -116,38 +116,20 @@ def test_guided_grad_cam_is_guided_backprop_times_upsampled_cam() -> None:
     assert attr.values.shape == x.shape
 
 
-class _Count(torch.autograd.Function):
-    calls = 0
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        return x.clone()
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        _Count.calls += 1
-        return grad
-
-
-class Probe(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _Count.apply(x)
-
-
 def test_backward_stops_at_the_layer() -> None:
     model = make_cnn()
-    probed = nn.Sequential(Probe(), model)  # a backward-counting identity in front of the whole net
+    probe = Recorder(nn.Identity())
+    probed = nn.Sequential(probe, model)  # a backward-counting identity in front of the whole net
     x = _x().requires_grad_(True)
-    _Count.calls = 0
     attr = grad_cam(probed, x, target=1)
-    assert _Count.calls == 0  # nothing below the layer was differentiated
+    assert probe.backward_calls == 0  # nothing below the layer was differentiated
     assert attr.params == {"layer": "1.features.4"}
     assert x.grad is None and all(p.grad is None for p in model.parameters())
     assert all(p.requires_grad for p in model.parameters())
     guided_backprop(probed, x, target=1)
     # the probe does count a backward that reaches the input: the first input's (measuring the
     # per-point memory), then the other two in one chunk
-    assert _Count.calls == 2
+    assert probe.backward_calls == 2
 
 
 def test_inplace_relu_after_the_layer() -> None:

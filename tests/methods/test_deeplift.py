@@ -13,21 +13,12 @@ from torch import nn
 import attrwidgets as aw
 from attrwidgets.methods.deeplift import DEEPLIFT_RULES, deeplift, rescale_multiplier
 from attrwidgets.registry import REGISTRY
+from tests.probes import OneBigReLU, Raising, TwoReLUs, linear
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 # -- small models ---------------------------------------------------------------------------------
-def linear(weight: list[list[float]], bias: list[float] | None = None) -> nn.Linear:
-    w = torch.tensor(weight, dtype=torch.float64)
-    layer = nn.Linear(w.shape[1], w.shape[0], bias=bias is not None).double()
-    with torch.no_grad():
-        layer.weight.copy_(w)
-        if bias is not None:
-            layer.bias.copy_(torch.tensor(bias, dtype=torch.float64))
-    return layer
-
-
 class MinNet(nn.Module):
     """min(i1, i2) = i1 − ReLU(i1 − i2), with i1 = h1, i2 = h2 the outputs of a first ReLU."""
 
@@ -40,33 +31,6 @@ class MinNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.relu_in(x)
         return h[:, :1] - self.relu(self.diff(h))
-
-
-class OneBigReLU(nn.Module):
-    """f(x) = ReLU(x1 − ReLU(x2) − 1): one ReLU sees x1 and x2 together."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.relu_x2 = nn.ReLU()
-        self.mix = linear([[1.0, -1.0]], [-1.0])
-        self.relu = nn.ReLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.mix(torch.cat([x[:, :1], self.relu_x2(x[:, 1:])], dim=1)))
-
-
-class TwoReLUs(nn.Module):
-    """g(x) = ReLU(ReLU(x1 − 1) − ReLU(x2)): the same function as OneBigReLU, built differently."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.shift = linear([[1.0]], [-1.0])
-        self.relu_x1 = nn.ReLU()
-        self.relu_x2 = nn.ReLU()
-        self.relu = nn.ReLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.relu_x1(self.shift(x[:, :1])) - self.relu_x2(x[:, 1:]))
 
 
 class MixedCNN(nn.Module):
@@ -426,12 +390,6 @@ def hook_count(model: nn.Module) -> int:
     )
 
 
-class Boom(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        msg = "boom"
-        raise RuntimeError(msg)
-
-
 @pytest.mark.parametrize("rule", DEEPLIFT_RULES)
 def test_hooks_removed_and_state_restored(rule: str) -> None:
     model, x = mixed_cnn(), images(2)
@@ -444,7 +402,7 @@ def test_hooks_removed_and_state_restored(rule: str) -> None:
     deeplift(model, x, rule=rule)
     with pytest.raises(ValueError, match="out of range"):
         deeplift(model, x, target=7, rule=rule)
-    model.boom = Boom()
+    model.boom = Raising(nn.Identity(), at=1)
     model.tanh.register_forward_hook(lambda m, i, o: model.boom(o))
     with pytest.raises(RuntimeError, match="boom"):
         deeplift(model, x, rule=rule)

@@ -11,13 +11,8 @@ from torch import nn
 
 from attrwidgets.methods import expected_gradients
 from attrwidgets.registry import REGISTRY
-from tests import conftest
 from tests.conftest import DEVICES
-from tests.state import Raising, assert_clean, model_state
-
-
-def make_cnn(device: str = "cpu", dtype: torch.dtype = torch.float64) -> nn.Module:
-    return conftest.make_cnn(device=device, dtype=dtype)
+from tests.probes import Raising, Recorder, assert_clean, make_cnn, model_state
 
 
 def make_data(n: int = 3, m: int = 8, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
@@ -30,32 +25,6 @@ def make_data(n: int = 3, m: int = 8, device: str = "cpu") -> tuple[torch.Tensor
 def make_linear() -> nn.Module:
     torch.manual_seed(2)
     return nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 4)).double()
-
-
-class Recorder(nn.Module):
-    """Records every batch it is called with, and counts the rows that go through backward."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-        self.seen: list[torch.Tensor] = []
-        self.backward_rows = 0
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        self.seen.append(z.detach().clone())
-        return self.model(_Count.apply(z, self))
-
-
-class _Count(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, z, recorder):
-        ctx.recorder = recorder
-        return z.view_as(z)
-
-    @staticmethod
-    def backward(ctx, grad):
-        ctx.recorder.backward_rows += len(grad)
-        return grad, None
 
 
 # -- the linear model: w · (x − mean(references)) --------------------------------------------------
@@ -199,7 +168,7 @@ def test_batch_chunks_and_devices_of_references_do_not_change_the_result() -> No
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_finite_on_device_with_references_on_the_cpu(device: str) -> None:
-    model = make_cnn(device, torch.float32)
+    model = make_cnn(device=device, dtype=torch.float32)
     x, refs = make_data()
     attr = expected_gradients(model, x.float().to(device), references=refs, samples=6)  # float64 CPU references
     assert attr.values.device.type == device
@@ -207,7 +176,7 @@ def test_finite_on_device_with_references_on_the_cpu(device: str) -> None:
     assert torch.isfinite(attr.values).all()
     assert torch.isfinite(attr.delta).all()
     if device != "cpu":  # the draws are made on the CPU: the same on every device
-        cpu = expected_gradients(make_cnn("cpu", torch.float32), x.float(), references=refs, samples=6)
+        cpu = expected_gradients(make_cnn(device="cpu", dtype=torch.float32), x.float(), references=refs, samples=6)
         torch.testing.assert_close(attr.values.cpu(), cpu.values, rtol=1e-3, atol=1e-5)
 
 

@@ -15,6 +15,7 @@ from torch import nn
 import attrwidgets as aw
 from attrwidgets.methods import fullgrad
 from attrwidgets.registry import REGISTRY
+from tests.probes import Raising, assert_clean, model_state
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 MEAN = (0.485, 0.456, 0.406)
@@ -91,26 +92,6 @@ class Normalize(nn.Module):
 
 def total(attr: aw.Attribution) -> torch.Tensor:
     return sum(p.flatten(1).sum(1) for p in attr.parts.values())
-
-
-def state(model: nn.Module) -> tuple:
-    return (
-        {k: v.clone() for k, v in model.state_dict().items()},
-        [m.training for m in model.modules()],
-        [(p.requires_grad, None if p.grad is None else p.grad.clone()) for p in model.parameters()],
-    )
-
-
-def assert_same_state(model: nn.Module, before: tuple) -> None:
-    params, training, grads = state(model)
-    assert training == before[1]
-    for k, v in params.items():
-        assert torch.equal(v, before[0][k]), k
-    for (rg, g), (rg0, g0) in zip(grads, before[2], strict=True):
-        assert rg == rg0
-        assert (g is None and g0 is None) or torch.equal(g, g0)
-    for m in model.modules():
-        assert not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks
 
 
 # -- completeness --------------------------------------------------------------------------------
@@ -390,11 +371,11 @@ def test_model_state_and_inputs_unchanged() -> None:
     model.train()  # BatchNorm must run in eval mode and keep its statistics
     model.fc1.weight.requires_grad_(False)
     model.fc2.bias.grad = torch.ones_like(model.fc2.bias)
-    before = state(model)
+    before = model_state(model)
     x = images()
     x_before = x.clone()
     attr = fullgrad(model, x, preprocess=Normalize())
-    assert_same_state(model, before)
+    assert_clean(model, before)
     assert torch.equal(x, x_before)
     assert not x.requires_grad and x.grad is None
     torch.testing.assert_close(total(attr), attr.score, rtol=1e-10, atol=1e-12)
@@ -402,25 +383,21 @@ def test_model_state_and_inputs_unchanged() -> None:
 
 def test_bad_target_raises_and_leaves_no_trace() -> None:
     model = relu_cnn()
-    before = state(model)
+    before = model_state(model)
     with pytest.raises(ValueError, match=r"valid targets are 0\.\.4"):
         fullgrad(model, images(), target=7)
     with pytest.raises(ValueError, match="got 2 targets for 3 inputs"):
         fullgrad(model, images(), target=[0, 1])
-    assert_same_state(model, before)
+    assert_clean(model, before)
 
 
 def test_exception_inside_forward_leaves_no_trace() -> None:
-    class Boom(nn.Module):
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            raise RuntimeError("boom")
-
     model = relu_cnn()
-    model.add_module("boom", Boom())
-    before = state(model)
+    model.add_module("boom", Raising(nn.Identity(), at=1))
+    before = model_state(model)
     with pytest.raises(RuntimeError, match="boom"):
         fullgrad(model, images())
-    assert_same_state(model, before)
+    assert_clean(model, before)
 
 
 def test_bad_options_and_models() -> None:

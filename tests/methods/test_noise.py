@@ -12,31 +12,13 @@ from torch import nn
 
 from attrwidgets.methods import gradient, input_x_gradient, integrated_gradients, smoothgrad
 from attrwidgets.registry import REGISTRY
-from tests import conftest
 from tests.conftest import DEVICES
-from tests.state import Raising, assert_clean, model_state
-
-
-def make_cnn(device: str = "cpu", dtype: torch.dtype = torch.float64) -> nn.Module:
-    return conftest.make_cnn(device=device, dtype=dtype)
+from tests.probes import Raising, Recorder, assert_clean, make_cnn, model_state
 
 
 def make_images(n: int = 3, device: str = "cpu") -> torch.Tensor:
     generator = torch.Generator().manual_seed(1)
     return torch.rand(n, 3, 8, 8, generator=generator, dtype=torch.float64).to(device)
-
-
-class Recorder(nn.Module):
-    """Records every batch it is called with (the probe of where the model was evaluated)."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-        self.seen: list[torch.Tensor] = []
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        self.seen.append(z.detach().clone())
-        return self.model(z)
 
 
 # -- σ = 0 is the base method, exactly ------------------------------------------------------------
@@ -160,7 +142,7 @@ def test_ig_base_on_a_linear_model_is_noisy_input_times_weight() -> None:
 # -- on a small CNN: finite, devices, target, state ---------------------------------------------------
 @pytest.mark.parametrize("device", DEVICES)
 def test_finite_on_device(device: str) -> None:
-    model, x = make_cnn(device, torch.float32), make_images(device=device).float()
+    model, x = make_cnn(device=device, dtype=torch.float32), make_images(device=device).float()
     attr = smoothgrad(model, x, samples=6)
     assert attr.values.device.type == device
     assert attr.values.dtype == torch.float32

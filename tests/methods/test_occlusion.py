@@ -11,33 +11,13 @@ from torch import nn
 
 from attrwidgets.methods import occlusion
 from attrwidgets.registry import REGISTRY
-from tests import conftest
 from tests.conftest import DEVICES
-from tests.state import Raising, assert_clean, model_state
-
-
-def make_cnn(device: str = "cpu", dtype: torch.dtype = torch.float64) -> nn.Module:
-    return conftest.make_cnn(device=device, dtype=dtype)
+from tests.probes import Raising, Recorder, assert_clean, make_cnn, model_state
 
 
 def make_images(n: int = 3, size: tuple[int, int] = (12, 12), device: str = "cpu") -> torch.Tensor:
     generator = torch.Generator().manual_seed(1)
     return torch.rand(n, 3, *size, generator=generator, dtype=torch.float64).to(device)
-
-
-class CountBackward(torch.autograd.Function):
-    """Identity whose backward counts the rows it sees (the probe of backward passes)."""
-
-    rows = 0
-
-    @staticmethod
-    def forward(ctx, x):
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        CountBackward.rows += len(grad)
-        return grad
 
 
 def slow_occlusion(model: nn.Module, x: torch.Tensor, target: int, window, stride, baseline: float = 0.0):
@@ -121,26 +101,14 @@ def test_linear_model_on_flat_and_token_inputs() -> None:
     torch.testing.assert_close(attr.values, pairs.unsqueeze(-1).expand_as(tokens))
 
 
-class _Wrapped(nn.Module):
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-        self.calls = 0
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
-        return self.model(CountBackward.apply(z))
-
-
 def test_forward_passes_only_and_chunking_does_not_change_the_result() -> None:
-    wrapped, x = _Wrapped(make_cnn()), make_images()
-    CountBackward.rows = 0
+    wrapped, x = Recorder(make_cnn()), make_images()
     big = occlusion(wrapped, x, 3, window=4, stride=2)
     calls_big = wrapped.calls
     small = occlusion(wrapped, x, 3, window=4, stride=2, memory=1)  # one occluded copy per forward
     assert wrapped.calls - calls_big == 3 + 3 * 25  # the clean forward of each input, then one per copy
     torch.testing.assert_close(small.values, big.values, rtol=1e-12, atol=1e-14)
-    assert CountBackward.rows == 0  # no backward pass at all
+    assert wrapped.backward_rows == 0  # no backward pass at all
 
 
 def test_batch_of_one_agrees_with_batch_of_n() -> None:
@@ -153,7 +121,7 @@ def test_batch_of_one_agrees_with_batch_of_n() -> None:
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_device_and_dtype(device: str) -> None:
-    model, x = make_cnn(device, torch.float32), make_images(device=device).float()
+    model, x = make_cnn(device=device, dtype=torch.float32), make_images(device=device).float()
     attr = occlusion(model, x, window=4, stride=2)
     assert attr.values.device.type == device
     assert attr.values.dtype == torch.float32

@@ -10,26 +10,9 @@ from torch import nn
 
 import attrwidgets as aw
 from attrwidgets.methods.quadrature import QUADRATURE_RULES
-from tests.conftest import make_cnn
+from tests.probes import Fn, Recorder, make_cnn
 
 captum_attr = pytest.importorskip("captum.attr")
-
-
-class RowCounter(nn.Module):
-    """Wraps a model and records the batch size of every forward call."""
-
-    def __init__(self, model: nn.Module, fail_above: int | None = None) -> None:
-        super().__init__()
-        self.model = model
-        self.batches: list[int] = []
-        self.fail_above = fail_above
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.batches.append(len(x))
-        if self.fail_above is not None and len(x) > self.fail_above:
-            msg = "CUDA out of memory. Tried to allocate 2.00 GiB (simulated)"
-            raise torch.OutOfMemoryError(msg)
-        return self.model(x)
 
 
 def test_gradient_and_input_x_gradient_match_captum(cnn: nn.Module, images: torch.Tensor) -> None:
@@ -50,7 +33,7 @@ def test_integrated_gradients_match_captum(rule: str, cnn: nn.Module, images: to
     base = torch.full_like(images, 0.25)
     preprocess = lambda x: (x - 0.5) / 0.25  # noqa: E731 - composed in front, as a user's Normalize
     ours = aw.integrated_gradients(cnn, images, target=1, baseline=base, steps=n, rule=rule, preprocess=preprocess)
-    composed = nn.Sequential(_Lambda(preprocess), cnn)
+    composed = nn.Sequential(Fn(preprocess), cnn)
     theirs, delta = captum_attr.IntegratedGradients(composed).attribute(
         images, baselines=base, target=1, n_steps=n, method=rule, return_convergence_delta=True
     )
@@ -59,15 +42,6 @@ def test_integrated_gradients_match_captum(rule: str, cnn: nn.Module, images: to
     torch.testing.assert_close(ours.values, theirs * scale, rtol=1e-6, atol=1e-9)
     if rule != "riemann_trapezoid":
         torch.testing.assert_close(ours.delta, delta, rtol=1e-6, atol=1e-9)
-
-
-class _Lambda(nn.Module):
-    def __init__(self, fn) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fn(x)
 
 
 def test_one_step_is_gradient_times_difference(cnn: nn.Module, images: torch.Tensor) -> None:
@@ -90,7 +64,7 @@ def test_chunk_invariance(
 
 
 def test_memory_budget_sets_the_chunk_size(cnn: nn.Module, images: torch.Tensor) -> None:
-    probe = RowCounter(cnn)
+    probe = Recorder(cnn)
     aw.integrated_gradients(probe, images[:1], steps=30, memory=1, trace=False)
     assert probe.batches[0] == 1  # the first pass at x
     assert max(probe.batches[1:]) == 1
@@ -118,7 +92,7 @@ def test_batch_invariance(cnn: nn.Module, images: torch.Tensor) -> None:
     ],
 )
 def test_no_point_is_evaluated_twice(rule: str, expected_rows: int, cnn: nn.Module, images: torch.Tensor) -> None:
-    probe = RowCounter(cnn)
+    probe = Recorder(cnn)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ten points may leave a large gap; not the point here
         aw.integrated_gradients(probe, images[:1], steps=10, rule=rule)
@@ -133,14 +107,14 @@ def test_tiny_memory_budget_caps_auto_and_says_so(cnn: nn.Module, images: torch.
 
 def test_out_of_memory_halves_the_chunk_and_gives_the_same_result(cnn: nn.Module, images: torch.Tensor) -> None:
     reference = aw.integrated_gradients(cnn, images[:2], steps=16, trace=False)
-    probe = RowCounter(cnn, fail_above=3)
+    probe = Recorder(cnn, fail_above=3)
     result = aw.integrated_gradients(probe, images[:2], steps=16, trace=False)
     torch.testing.assert_close(result.values, reference.values, rtol=1e-10, atol=1e-13)
     assert max(b for b in probe.batches[1:] if b <= 3) <= 3
 
 
 def test_out_of_memory_at_one_point_is_raised(cnn: nn.Module, images: torch.Tensor) -> None:
-    probe = RowCounter(cnn, fail_above=0)
+    probe = Recorder(cnn, fail_above=0)
     with pytest.raises(torch.OutOfMemoryError):
         aw.integrated_gradients(probe, images[:1], steps=4)
 

@@ -149,24 +149,26 @@ def expected_gradients(
     alpha_x = torch.tensor(alpha, dtype=x.dtype, device=x.device)
     acc_dtype = accumulator_dtype(x.dtype)
 
-    def reference(rows: torch.Tensor) -> torch.Tensor:
-        return refs[rows.to(refs.device)].to(device=x.device, dtype=x.dtype)
+    # the distinct references drawn, moved to the inputs' device once (not a copy per chunk)
+    drawn_refs = refs[unique.to(refs.device)].to(device=x.device, dtype=x.dtype)
+    which = inverse.to(x.device)  # sample j uses drawn_refs[which[j]]
 
     record = _Record(x, samples, acc_dtype, trace=trace, memory=memory_bytes)
+    held = record.bytes() + drawn_refs.numel() * drawn_refs.element_size()
     with ModelGuard(explained.module):
         at_x = first_pass(explained, x, target, memory=memory_bytes, backward=False)
         target_t, score, per_point = at_x.target, at_x.score, at_x.per_point
         # F(x'_j) for every distinct reference drawn: forward only, all classes at once
         logits: list[torch.Tensor] = []
-        evaluate(explained, len(unique), lambda a, b: Points(reference(unique[a:b])), lambda c: logits.append(c.output),
-                 grad=False, memory=memory_bytes, per_point=per_point, fixed=record.bytes())  # fmt: skip
-        baseline_scores = torch.cat(logits)[inverse.to(x.device)][:, target_t].T  # (N, samples)
+        evaluate(explained, len(unique), lambda a, b: Points(drawn_refs[a:b]), lambda c: logits.append(c.output),
+                 grad=False, memory=memory_bytes, per_point=per_point, fixed=held)  # fmt: skip
+        baseline_scores = torch.cat(logits)[which][:, target_t].T  # (N, samples)
 
         # the gradient at x'_j + α_j (x_i − x'_j); point k is sample k // n of input k % n
         def build(start: int, stop: int) -> Points:
-            k = torch.arange(start, stop)
-            rows, sample = (k % n).to(x.device), (k // n).to(x.device)
-            base = reference(index[k // n])
+            k = torch.arange(start, stop, device=x.device)
+            rows, sample = k % n, k // n
+            base = drawn_refs[which[sample]]
             diff = x[rows] - base
             point = base + alpha_x[sample].view((-1,) + (1,) * (x.dim() - 1)) * diff
             return Points(point, target_t[rows], (rows, sample, diff))
@@ -176,7 +178,7 @@ def expected_gradients(
             record.add(rows, sample, chunk.score, chunk.grad, diff)
 
         evaluate(explained, n * samples, build, consume, memory=memory_bytes, per_point=per_point,
-                 fixed=record.bytes(), progress=report)  # fmt: skip
+                 fixed=held, progress=report)  # fmt: skip
 
     values = (record.acc / samples).to(x.dtype)
     baseline_score = baseline_scores.mean(dim=1)

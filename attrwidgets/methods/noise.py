@@ -196,9 +196,8 @@ def smoothgrad(
 
     def points(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Noisy copies number start..stop; copy k is sample k // n of input k % n."""
-        k = torch.arange(start, stop, device=x.device)
-        rows = k % n
-        sample = (k // n).tolist()
+        rows = torch.arange(start, stop, device=x.device) % n
+        sample = [k // n for k in range(start, stop)]  # in Python: no device-to-host copy
         if not spare or len(spare[0]) < len(sample):
             # Fresh pages cost more than the copy itself on a CPU; the model's memory format
             # spares it a conversion.

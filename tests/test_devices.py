@@ -20,9 +20,9 @@ import attrwidgets
 from attrwidgets.config import config
 from attrwidgets.methods import expected as expected_module
 from attrwidgets.methods import noise as noise_module
-from attrwidgets.methods import paths as paths_module
+from attrwidgets.methods import path_state as path_module
 from tests.conftest import make_cnn
-from tests.state import assert_clean, model_state
+from tests.probes import assert_clean, model_state
 
 #: Methods whose values are one map per input, (N, 1, H, W), by design (not the inputs' shape).
 ONE_CHANNEL = {"grad_cam", "fullgrad"}
@@ -102,21 +102,20 @@ def test_expected_gradients_references_on_the_cpu(device: str) -> None:
 
 
 # -- no host synchronisation inside the chunk loop (CUDA) ---------------------------------------
-# The chunk loop is the engine's loop over the points: ``_engine.run_chunks`` (``_engine.evaluate``
-# after the engine's refactor), i.e. per chunk build the points, forward, backward, consume the
-# gradients. Each method module imports that function by name, so the check wraps the name in the
-# method's module: the engine's own pass at the inputs (first_pass) stays outside, and so do the
+# The chunk loop is the engine's loop over the points, ``_engine.evaluate``: per chunk build the
+# points, forward, backward, consume the gradients. Each method module imports that function by
+# name (IG's path state lives in ``path_state``), so the check wraps the name in that module: the engine's own pass at the inputs (first_pass) stays outside, and so do the
 # forward-only loops (``grad=False``: Expected Gradients' reference scores, IG's F(x')). What a
 # method does once around the loop is not checked: the pass at the inputs resolves and validates
 # the targets (``bool(bad.any())`` in resolve_target, a sync, once per call), the inputs'
 # finiteness check (``if bad:``), the index tensors IG builds with torch.tensor(..., device=...)
 # before its loop, Expected Gradients' draws on the CPU, and the trace's gathering after the loop.
 LOOP_METHODS = {
-    "integrated_gradients": (paths_module, {"steps": 16, "baseline": "black"}),
+    "integrated_gradients": (path_module, {"steps": 16, "baseline": "black"}),
     "smoothgrad": (noise_module, {"samples": 12}),
     "expected_gradients": (expected_module, {"samples": 12}),
 }
-LOOP_FUNCTIONS = ("run_chunks", "evaluate")
+LOOP_FUNCTIONS = ("evaluate",)
 
 _ROOT = Path(attrwidgets.__file__).resolve().parent
 

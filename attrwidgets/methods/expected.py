@@ -11,6 +11,7 @@ from attrwidgets.attribution import Attribution, Trace, reduce_channels
 from attrwidgets.config import parse_memory
 from attrwidgets.hooks import ModelGuard
 from attrwidgets.methods._engine import Chunk, Points, accumulator_dtype, evaluate, first_pass, progress_reporter
+from attrwidgets.methods.path_state import cumulative_maps
 from attrwidgets.model import Explained
 from attrwidgets.registry import Control, register
 from attrwidgets.sampling import check_samples, check_seed, sample_generator
@@ -276,9 +277,7 @@ class _Record:
         cumulative = grad_maps = None
         if self.contrib_maps is not None:
             maps, self.contrib_maps = self.contrib_maps, None
-            cumulative = torch.empty(maps.shape, dtype=torch.float16, device=maps.device)
-            for i in range(n):  # one input at a time: the maps are the trace's largest part
-                cumulative[i] = maps[i, order].cumsum_(dim=0).div_(self.samples)
+            cumulative = cumulative_maps(n, lambda i: maps[i, order].div_(self.samples), maps)
             del maps
             grad_maps, self.grad_maps = self.grad_maps[:, order], None
         return Trace(

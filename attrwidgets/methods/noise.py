@@ -21,7 +21,7 @@ from attrwidgets.methods._engine import (
     first_pass,
     progress_reporter,
 )
-from attrwidgets.methods.paths import _check_steps, integrated_gradients
+from attrwidgets.methods.paths import check_steps, integrated_gradients
 from attrwidgets.model import Explained
 from attrwidgets.registry import Control, register
 from attrwidgets.sampling import check_samples, check_seed, sample_generator
@@ -155,7 +155,7 @@ def smoothgrad(
         raise ValueError(msg)
     options = _check_base(base, base_options)
     if base == "integrated_gradients":  # the base's own options, checked before any forward
-        _check_steps(options.get("steps", "auto"), options.get("rule", "gausslegendre"),
+        check_steps(options.get("steps", "auto"), options.get("rule", "gausslegendre"),
                      options.get("tolerance", 0.01), options.get("max_steps", 512))  # fmt: skip
     memory_bytes = parse_memory(memory)
     progress = check_progress(progress)

@@ -1,22 +1,9 @@
 """attrwidgets: interactive gradient attribution for PyTorch models in Jupyter."""
 
-from attrwidgets import baselines
+from attrwidgets import baselines, methods
 from attrwidgets.attribution import Attribution, Trace
 from attrwidgets.config import config
-from attrwidgets.methods import (
-    deconvnet,
-    deeplift,
-    expected_gradients,
-    fullgrad,
-    grad_cam,
-    gradient,
-    guided_backprop,
-    guided_grad_cam,
-    input_x_gradient,
-    integrated_gradients,
-    occlusion,
-    smoothgrad,
-)
+from attrwidgets.methods import *  # noqa: F403  (every method, by the names methods.__all__ lists)
 from attrwidgets.registry import REGISTRY
 from attrwidgets.widgets import Explorer, explore
 
@@ -30,17 +17,6 @@ __all__ = [
     "__version__",
     "baselines",
     "config",
-    "deconvnet",
-    "deeplift",
-    "expected_gradients",
     "explore",
-    "fullgrad",
-    "grad_cam",
-    "gradient",
-    "guided_backprop",
-    "guided_grad_cam",
-    "input_x_gradient",
-    "integrated_gradients",
-    "occlusion",
-    "smoothgrad",
 ]
+__all__ += methods.__all__  # the method functions are listed once, in attrwidgets.methods

@@ -12,6 +12,7 @@ from torch.overrides import TorchFunctionMode
 from attrwidgets._warn import warn
 from attrwidgets.attribution import Attribution
 from attrwidgets.hooks import ModelGuard
+from attrwidgets.methods._docs import shared_docs
 from attrwidgets.methods._engine import first_pass
 from attrwidgets.model import Explained
 from attrwidgets.registry import register
@@ -35,6 +36,7 @@ _RULE_NAMES = {True: "Guided Backprop", False: "DeconvNet"}
     paper="Springenberg, Dosovitskiy, Brox & Riedmiller, Striving for Simplicity: The All Convolutional Net, "
     "ICLR-W 2015 (arXiv:1412.6806)",
 )
+@shared_docs
 def guided_backprop(
     model: Callable[[torch.Tensor], torch.Tensor],
     inputs: torch.Tensor,
@@ -54,20 +56,14 @@ def guided_backprop(
     ordinary gradient. The result is in the inputs' shape (signed: negative values come only from
     the layers below the first ReLU).
 
+    The rule is applied to the model's ``nn.ReLU`` and ``nn.ReLU6`` modules (in-place ones included).
+
     Parameters
     ----------
-    model : nn.Module or callable
-        Maps (preprocessed) inputs to (N, classes) scores; the raw output (a logit) is explained.
-        The rule is applied to its ``nn.ReLU`` modules (in-place ones included).
-    inputs : (N, ...) float tensor
-        Inputs in pixel space, on the model's device.
-    target : None, int, list of int or tensor
-        The output index to explain; None is the predicted class.
+    {model_inputs_target}
     preprocess : callable, optional
         Applied before the model, inside the differentiated function.
-    memory : int or str, optional
-        Budget for this call beyond the model (default ``attrwidgets.config.memory``): a large
-        batch goes through the model in chunks that fit.
+    {memory}
 
     Returns
     -------
@@ -109,6 +105,7 @@ def guided_backprop(
 @register(
     paper="Zeiler & Fergus, Visualizing and Understanding Convolutional Networks, ECCV 2014 (arXiv:1311.2901)",
 )
+@shared_docs
 def deconvnet(
     model: Callable[[torch.Tensor], torch.Tensor],
     inputs: torch.Tensor,
@@ -125,20 +122,14 @@ def deconvnet(
     switches, which is what Zeiler & Fergus's deconvolutional network does; so the ReLU rule is
     the only difference from the gradient.
 
+    The rule is applied to the model's ``nn.ReLU`` and ``nn.ReLU6`` modules (in-place ones included).
+
     Parameters
     ----------
-    model : nn.Module or callable
-        Maps (preprocessed) inputs to (N, classes) scores; the raw output (a logit) is explained.
-        The rule is applied to its ``nn.ReLU`` modules (in-place ones included).
-    inputs : (N, ...) float tensor
-        Inputs in pixel space, on the model's device.
-    target : None, int, list of int or tensor
-        The output index to explain; None is the predicted class.
+    {model_inputs_target}
     preprocess : callable, optional
         Applied before the model, inside the differentiated function.
-    memory : int or str, optional
-        Budget for this call beyond the model (default ``attrwidgets.config.memory``): a large
-        batch goes through the model in chunks that fit.
+    {memory}
 
     Returns
     -------

@@ -10,6 +10,7 @@ from torch import nn
 
 from attrwidgets.attribution import Attribution
 from attrwidgets.hooks import ModelGuard
+from attrwidgets.methods._docs import shared_docs
 from attrwidgets.methods._engine import Chunk, Points, Targets, evaluate
 from attrwidgets.methods.backprop import rule_gradient
 from attrwidgets.model import Explained
@@ -29,6 +30,7 @@ _UPSAMPLE = {3: "linear", 4: "bilinear", 5: "trilinear"}
 
 
 @register(controls=(_LAYER,), paper=_PAPER, produces=("score", "parts"), needs=("layer",))
+@shared_docs
 def grad_cam(
     model: Callable[[torch.Tensor], torch.Tensor],
     inputs: torch.Tensor,
@@ -63,9 +65,7 @@ def grad_cam(
         convolutional layer, where the maps are most class-specific and still spatial).
     preprocess : callable, optional
         Applied before the model, inside the differentiated function.
-    memory : int or str, optional
-        Budget for this call beyond the model itself (default ``attrwidgets.config.memory``): a
-        large batch goes through the model in chunks, as for every method here.
+    {memory}
 
     Returns
     -------

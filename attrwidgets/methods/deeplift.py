@@ -16,6 +16,7 @@ from attrwidgets.attribution import Attribution
 from attrwidgets.baselines import resolve_baseline
 from attrwidgets.config import parse_memory
 from attrwidgets.hooks import ModelGuard
+from attrwidgets.methods._docs import shared_docs
 from attrwidgets.methods._engine import Chunk, Points, Targets, evaluate, input_gradient
 from attrwidgets.methods.deeplift_rules import DEEPLIFT_RULES, _compute_dtype, _Rules, rescale_multiplier
 from attrwidgets.model import Explained
@@ -44,6 +45,7 @@ SUMMATION_GAP_WARN = 1e-3
     produces=("score", "delta"),
     needs=("baseline",),
 )
+@shared_docs
 def deeplift(
     model: nn.Module,
     inputs: torch.Tensor,
@@ -96,8 +98,7 @@ def deeplift(
         correction (§3.6), which removes the part of every contribution shared by all classes.
     preprocess : callable, optional
         Applied before the model (e.g. normalisation), inside the explained function.
-    memory : int or str, optional
-        Budget for this call beyond the model itself (default ``attrwidgets.config.memory``).
+    {memory}
 
     Returns
     -------

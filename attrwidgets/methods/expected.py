@@ -10,6 +10,7 @@ from attrwidgets._warn import warn
 from attrwidgets.attribution import Attribution, Trace, reduce_channels
 from attrwidgets.config import parse_memory
 from attrwidgets.hooks import ModelGuard
+from attrwidgets.methods._docs import shared_docs
 from attrwidgets.methods._engine import Chunk, Points, accumulator_dtype, evaluate, first_pass, progress_reporter
 from attrwidgets.methods.path_state import cumulative_maps
 from attrwidgets.model import Explained
@@ -36,6 +37,7 @@ __all__ = ["expected_gradients"]
     produces=("score", "delta", "trace", "convergence"),
     needs=("references",),
 )
+@shared_docs
 def expected_gradients(
     model: Callable[[torch.Tensor], torch.Tensor],
     inputs: torch.Tensor,
@@ -64,12 +66,7 @@ def expected_gradients(
 
     Parameters
     ----------
-    model : nn.Module or callable
-        Maps (preprocessed) inputs to (N, classes) scores; the raw output (a logit) is explained.
-    inputs : (N, ...) float tensor
-        Inputs in pixel space, on the model's device.
-    target : None, int, list of int or tensor
-        The output index to explain; None is the predicted class.
+    {model_inputs_target}
     references : (M, ...) float tensor
         Training inputs in pixel space (the same shape as the inputs after the first axis), on any
         device: only the drawn ones are moved to the inputs' device.
@@ -79,13 +76,11 @@ def expected_gradients(
         Seeds a generator of the call's own (never the global RNG); stored in ``params``.
     preprocess : callable, optional
         Applied to every point before the model (e.g. normalisation).
-    memory : int or str, optional
-        Budget for this call beyond the model itself (default ``attrwidgets.config.memory``).
+    {memory}
     trace : bool
         Keep per-point maps (gradient and accumulated attribution, channel sums, float16). The
         curves are always kept.
-    progress : callable, optional
-        ``progress(done, total)`` after every chunk; raise from it to cancel.
+    {progress}
 
     Returns
     -------

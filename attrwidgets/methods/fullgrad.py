@@ -11,6 +11,7 @@ from torch import nn
 from attrwidgets._warn import warn
 from attrwidgets.attribution import Attribution
 from attrwidgets.hooks import ModelGuard
+from attrwidgets.methods._docs import shared_docs
 from attrwidgets.methods._engine import Chunk, Points, Targets, evaluate
 from attrwidgets.model import Explained, grad_enabled
 from attrwidgets.registry import Control, register
@@ -34,6 +35,7 @@ _INTERPOLATION = {1: "linear", 2: "bilinear", 3: "trilinear"}
     axioms=("completeness",),
     produces=("score", "parts"),
 )
+@shared_docs
 def fullgrad(
     model: nn.Module,
     inputs: torch.Tensor,
@@ -90,10 +92,9 @@ def fullgrad(
     post : {"abs", "relu"}
         :math:`\psi`, applied to every term before the channel sum: "abs" (the paper's choice)
         keeps magnitude, "relu" keeps only the positive evidence.
-    memory : int or str, optional
-        Budget for this call beyond the model itself (default ``attrwidgets.config.memory``): a
-        large batch goes through the model in chunks. The parts themselves (one map per bias layer
-        per input, as large as the layer's output) are the result and are not counted.
+    {memory}
+        The parts themselves (one map per bias layer per input, as large as the layer's output)
+        are the result and are not counted.
 
     Returns
     -------

@@ -12,6 +12,7 @@ import torch
 from attrwidgets.attribution import Attribution
 from attrwidgets.config import parse_memory
 from attrwidgets.hooks import ModelGuard
+from attrwidgets.methods._docs import shared_docs
 from attrwidgets.methods._engine import (
     Chunk,
     Points,
@@ -51,6 +52,7 @@ IG_OPTIONS = ("baseline", "steps", "rule", "tolerance", "max_steps")
     axioms=("implementation_invariance", "dummy"),
     produces=("score",),
 )
+@shared_docs
 def smoothgrad(
     model: Callable[[torch.Tensor], torch.Tensor],
     inputs: torch.Tensor,
@@ -104,10 +106,8 @@ def smoothgrad(
         ``tolerance``, ``max_steps`` (e.g. ``{"steps": 16}``). The others take none.
     preprocess : callable, optional
         Applied to every noisy copy before the model (e.g. normalisation).
-    memory : int or str, optional
-        Budget for this call beyond the model itself (default ``attrwidgets.config.memory``).
-    progress : callable, optional
-        ``progress(done, total)`` after every chunk of noisy copies; raise from it to cancel.
+    {memory}
+    {progress}
 
     Returns
     -------

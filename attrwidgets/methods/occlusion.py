@@ -17,6 +17,7 @@ from attrwidgets.attribution import Attribution, channel_axis
 from attrwidgets.baselines import resolve_baseline
 from attrwidgets.config import parse_memory
 from attrwidgets.hooks import ModelGuard
+from attrwidgets.methods._docs import shared_docs
 from attrwidgets.methods._engine import Chunk, Points, accumulator_dtype, evaluate, first_pass, progress_reporter
 from attrwidgets.model import Explained
 from attrwidgets.registry import Control, register
@@ -39,6 +40,7 @@ __all__ = ["occlusion"]
     produces=("score", "parts"),
     needs=("baseline",),
 )
+@shared_docs
 def occlusion(
     model: Callable[[torch.Tensor], torch.Tensor],
     inputs: torch.Tensor,
@@ -68,12 +70,7 @@ def occlusion(
 
     Parameters
     ----------
-    model : nn.Module or callable
-        Maps (preprocessed) inputs to (N, classes) scores; the raw output (a logit) is explained.
-    inputs : (N, ...) float tensor
-        Inputs in pixel space, on the model's device.
-    target : None, int, list of int or tensor
-        The output index to explain; None is the predicted class.
+    {model_inputs_target}
     window : int or tuple of int
         Window size in elements along each spatial axis (an int is used on every axis). At least
         1 and at most the input's size.
@@ -85,10 +82,8 @@ def occlusion(
         (default, black), "blur", a tensor, ...
     preprocess : callable, optional
         Applied to every occluded copy before the model (e.g. normalisation).
-    memory : int or str, optional
-        Budget for this call beyond the model itself (default ``attrwidgets.config.memory``).
-    progress : callable, optional
-        ``progress(done, total)`` after every chunk of occluded copies; raise from it to cancel.
+    {memory}
+    {progress}
 
     Returns
     -------

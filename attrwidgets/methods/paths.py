@@ -11,6 +11,7 @@ from attrwidgets.attribution import Attribution
 from attrwidgets.baselines import resolve_baseline
 from attrwidgets.config import parse_memory
 from attrwidgets.hooks import ModelGuard
+from attrwidgets.methods._docs import shared_docs
 from attrwidgets.methods._engine import check_progress, first_pass
 from attrwidgets.methods.path_state import Path
 from attrwidgets.methods.quadrature import QUADRATURE_RULES, rule_points
@@ -42,6 +43,7 @@ STEPS_LIMIT = 4096
     produces=("score", "delta", "trace"),
     needs=("baseline",),
 )
+@shared_docs
 def integrated_gradients(
     model: Callable[[torch.Tensor], torch.Tensor],
     inputs: torch.Tensor,
@@ -67,12 +69,7 @@ def integrated_gradients(
 
     Parameters
     ----------
-    model : nn.Module or callable
-        Maps (preprocessed) inputs to (N, classes) scores; the raw output (a logit) is explained.
-    inputs : (N, ...) float tensor
-        Inputs in pixel space, on the model's device.
-    target : None, int, list of int or tensor
-        The output index to explain; None is the predicted class.
+    {model_inputs_target}
     baseline : str, number, tensor or callable
         See :mod:`attrwidgets.baselines`: "black" (default), "white", "uniform", "gaussian",
         "blur", "max_distance", a factory such as ``blur(sigma=5)``, a tensor or a callable.
@@ -86,15 +83,13 @@ def integrated_gradients(
         sum to 1 − 1/n).
     preprocess : callable, optional
         Applied to every point before the model (e.g. normalisation), inside the differentiated function.
-    memory : int or str, optional
-        Budget for this call beyond the model itself (default ``attrwidgets.config.memory``, 1 GiB).
+    {memory}
     trace : bool
         Keep per-point maps (gradient and accumulated attribution, channel sums, float16).
         The curves (scores, gradient magnitude, path derivative) are always kept.
     tolerance, max_steps :
         Relative completeness gap and point cap for ``steps="auto"``.
-    progress : callable, optional
-        ``progress(done, total)`` after every chunk; raise from it to cancel.
+    {progress}
 
     Returns
     -------

@@ -1,0 +1,47 @@
+"""Parameter descriptions every method shares, written once and put into each docstring.
+
+A method's docstring names a shared entry by a line holding only ``{name}`` (indented like the
+parameters); :func:`shared_docs` replaces it, so ``help(fn)`` and the rendered docs read as if
+it were written out.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
+__all__ = ["shared_docs"]
+
+SHARED = {
+    "model_inputs_target": """\
+model : nn.Module or callable
+    Maps (preprocessed) inputs to (N, classes) scores; the raw output (a logit) is explained.
+inputs : (N, ...) float tensor
+    Inputs in pixel space, on the model's device, in the model's dtype.
+target : None, int, list of int or tensor
+    The output index to explain; None is the predicted class. One int (or a one-element
+    tensor) applies to every input; a list or tensor gives one per input.""",
+    "memory": """\
+memory : int or str, optional
+    Budget for this call beyond the model itself (default ``attrwidgets.config.memory``, 1 GiB):
+    the points go through the model in chunks that fit, halved on an out-of-memory error.""",
+    "progress": """\
+progress : callable, optional
+    ``progress(done, total)`` after every chunk of points; raise from it to cancel.""",
+}
+
+
+def shared_docs(fn: Callable) -> Callable:
+    """Replace each ``{name}`` line of ``fn``'s docstring by the shared text, at that line's indent."""
+    lines = []
+    for line in (fn.__doc__ or "").split("\n"):
+        key = line.strip()
+        if key.startswith("{") and key.endswith("}") and key[1:-1] in SHARED:
+            indent = line[: len(line) - len(line.lstrip())]
+            lines.extend(indent + part for part in SHARED[key[1:-1]].split("\n"))
+        else:
+            lines.append(line)
+    fn.__doc__ = "\n".join(lines)
+    return fn

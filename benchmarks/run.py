@@ -7,7 +7,9 @@ Usage::
     .venv/bin/python benchmarks/run.py --only ig_speed # one section: ig_speed, memory, auto, methods
 
 Every section writes ``benchmarks/results/<section>.json``; ``benchmarks/RESULTS.md`` is rebuilt
-from all the JSON files present after each run, so a disturbed section can be re-run alone.
+from all the JSON files present after each run, so a disturbed section can be re-run alone
+(``--report``: rebuild only). Sections kept by hand (the GPU notes, the numbers that docstrings
+point to) live in ``benchmarks/NOTES.md``, which the rebuild appends verbatim: edit them there.
 
 Timing protocol: ``torch.set_num_threads(2)``, every candidate of a comparison is warmed up once,
 then the repetitions are interleaved (one run of each candidate per round, the order rotated
@@ -38,6 +40,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
+#: hand-kept sections, appended verbatim to the generated RESULTS.md
+NOTES = HERE / "NOTES.md"
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
@@ -257,15 +261,18 @@ def ig_speed(quick: bool) -> dict:
 def ig_breakdown(model, pre, x, t, quick: bool) -> dict:
     """Where ours spends its time: each part of one IG call timed by wrapping the engine's functions."""
     from attrwidgets import integrated_gradients
-    from attrwidgets.methods import _engine, paths
+    from attrwidgets.methods import _engine, path_state, paths
     from attrwidgets.model import Explained
 
     acc: dict[str, float] = {}
     originals = {}
+    labels: list[str] = []
 
     def wrap(owner, name, label):
-        fn = getattr(owner, name)
+        fn = getattr(owner, name)  # AttributeError when the engine renames it: fix the names below
         originals[(owner, name)] = fn
+        if label not in labels:
+            labels.append(label)
 
         def timed(*args, **kwargs):
             t0 = time.perf_counter()
@@ -281,12 +288,14 @@ def ig_breakdown(model, pre, x, t, quick: bool) -> dict:
     for trace in (True, False):
         for _ in range(runs):
             acc.clear()
+            # paths.first_pass: the name integrated_gradients calls (imported from _engine);
+            # _engine.input_gradient: what every chunk with grad=True calls (module global)
             wrap(paths, "first_pass", "first pass at alpha=1 (fwd+bwd, 1 point)")
             wrap(Explained, "logits", "forward (every model call: first pass, path chunks, baseline)")
-            wrap(_engine, "_grad", "backward (every backward: first pass + path chunks)")
-            wrap(paths._Path, "_store", "_Path._store (per-point bookkeeping, maps)")
-            wrap(paths._Path, "_trace", "_Path._trace (stack, cumsum, float16)")
-            wrap(paths._Path, "finish", "_Path.finish incl. baseline fwd and _trace")
+            wrap(_engine, "input_gradient", "backward (every backward: first pass + path chunks)")
+            wrap(path_state.Path, "_store", "Path._store (per-point bookkeeping, maps)")
+            wrap(path_state.Path, "_trace", "Path._trace (stack, cumsum, float16)")
+            wrap(path_state.Path, "finish", "Path.finish incl. baseline fwd and _trace")
             try:
                 gc.collect()
                 t0 = time.perf_counter()
@@ -296,7 +305,10 @@ def ig_breakdown(model, pre, x, t, quick: bool) -> dict:
                 for (owner, name), fn in originals.items():
                     setattr(owner, name, fn)
                 originals.clear()
-            row = dict(acc)
+            missing = [label for label in labels if label not in acc]
+            if missing:  # a wrapped name the call no longer goes through: its part would read 0
+                print(f"[ig_speed] breakdown: never called: {missing}", flush=True)
+            row = {label: acc.get(label, 0.0) for label in labels}
             row["total"] = total
             row["trace"] = trace
             rows.append(row)
@@ -812,7 +824,31 @@ def report() -> str:
         "Uniform rules after their first dip under 1 % (the astronaut photo): see",
         "[RESULTS-auto-sustained.md](RESULTS-auto-sustained.md) (`benchmarks/auto_sustained.py`).",
     ]
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    if NOTES.exists():  # the hand-kept sections, verbatim
+        text += "\n" + NOTES.read_text().strip("\n") + "\n"
+    return text
+
+
+def headings(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("## ")]
+
+
+def write_report() -> None:
+    """Rebuild RESULTS.md; warn about any section of the old file the rebuild would not write."""
+    path = HERE / "RESULTS.md"
+    text = report()
+    if path.exists():
+        lost = [h for h in headings(path.read_text()) if h not in headings(text)]
+        if lost:
+            print(
+                f"warning: {path.name} had sections the rebuild does not write (move them to "
+                f"{NOTES.name} to keep them; the old file is saved as {path.name}.bak): {lost}",
+                flush=True,
+            )
+            path.with_name(path.name + ".bak").write_text(path.read_text())
+    path.write_text(text)
+    print(f"wrote {path}")
 
 
 def report_ig(d: dict) -> list[str]:
@@ -1078,8 +1114,7 @@ def main() -> None:
             result["meta"] = info
             (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1, default=str))
             print(f"== {name} done in {info['seconds']:.0f} s", flush=True)
-    (HERE / "RESULTS.md").write_text(report())
-    print(f"wrote {HERE / 'RESULTS.md'}")
+    write_report()
 
 
 if __name__ == "__main__":

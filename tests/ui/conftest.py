@@ -9,7 +9,8 @@ Session fixtures start, on first use and once per test session,
 
 Per test: ``page`` (records page errors and every kernel message sent and received),
 ``open_notebook(server, notebook)`` (copies it in, opens it, waits for its kernel; stops the
-kernels afterwards) and ``explorer_view(page)``, which reads the explorer through its DOM contract.
+kernels afterwards), ``explorer_view(page)``, which reads the explorer through its DOM contract,
+and ``open_demo(server)``, which runs ``notebooks/explore_demo.ipynb`` until the explorer is drawn.
 A failing test leaves ``artifacts/FAILED-<test>.png`` behind.
 
 Every test in this directory gets the ``ui`` marker, so ``pytest -m "not ui"`` skips them.
@@ -39,6 +40,7 @@ import pytest
 UI_DIR = Path(__file__).parent
 REPO_ROOT = UI_DIR.parent.parent
 ARTIFACTS = UI_DIR / "artifacts"
+DEMO_NOTEBOOK = REPO_ROOT / "notebooks" / "explore_demo.ipynb"
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 CHROMIUM_ARGS = [
@@ -570,3 +572,25 @@ def artifacts() -> Path:
 def explorer_view():
     """``explorer_view(page)`` → an :class:`ExplorerView`; ``.assert_not_blank(stats)`` checks pixels."""
     return ExplorerView
+
+
+@pytest.fixture
+def open_demo(open_notebook, explorer_view):
+    """``open_demo(server)`` → ``(notebook_page, view, first, drawn)`` for the demo notebook.
+
+    Opens ``notebooks/explore_demo.ipynb``, runs all its cells as a person would (the kernel loads
+    torch and the model, then computes the trace) and waits for the explorer's first result:
+    ``first`` is the explorer's state then and ``drawn`` its canvas, already checked not blank.
+    """
+
+    def _open(server: JupyterServer) -> tuple[NotebookPage, ExplorerView, dict, dict]:
+        nbp = open_notebook(server, DEMO_NOTEBOOK)
+        view = explorer_view(nbp.page)
+        nbp.run_all()
+        first = view.wait_result(timeout=90_000)
+        view.root.scroll_into_view_if_needed()
+        drawn = view.canvas()
+        view.assert_not_blank(drawn, "the explorer's canvas")
+        return nbp, view, first, drawn
+
+    return _open

@@ -4,23 +4,13 @@ brings a new result from the kernel."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "explore_demo.ipynb"
 QUIET_MS = 500  # after a front-end-only interaction, how long we listen for a stray kernel message
 
 
-def test_explorer_in_jupyterlab(lab_server, open_notebook, explorer_view):
-    nbp = open_notebook(lab_server, NOTEBOOK)
+def test_explorer_in_jupyterlab(lab_server, open_demo):
+    # Run All as a person would, until the explorer's canvas is drawn (see open_demo).
+    nbp, view, first, drawn = open_demo(lab_server)
     page = nbp.page
-    view = explorer_view(page)
-
-    # Run All as a person would; the kernel loads torch and the model, then computes the trace.
-    nbp.run_all()
-    first = view.wait_result(timeout=90_000)
-    view.root.scroll_into_view_if_needed()
-    drawn = view.canvas()
-    view.assert_not_blank(drawn, "the explorer's canvas")
     view.assert_not_blank(view.canvas(view.CURVE), "the saturation curve")
     for name in ("input", "grad", "cumulative", "final"):
         view.assert_not_blank(view.panel(name), f"the {name} panel")

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "explore_demo.ipynb"
 # Notebook 7.6 logs this once on every page load, with or without widgets (see the testing recipe).
 KNOWN_NB7_ERRORS = ("Cannot read properties of undefined (reading 'schema')",)
 
 
-def test_explorer_in_notebook7(nb7_server, open_notebook, explorer_view):
-    nbp = open_notebook(nb7_server, NOTEBOOK)
+def test_explorer_in_notebook7(nb7_server, open_demo):
+    nbp, view, first, drawn = open_demo(nb7_server)
     page = nbp.page
-    view = explorer_view(page)
-
-    nbp.run_all()
-    first = view.wait_result(timeout=90_000)
-    view.root.scroll_into_view_if_needed()
-    drawn = view.canvas()
-    view.assert_not_blank(drawn, "the explorer's canvas")
     nbp.screenshot("explorer_nb7.png")
 
     comm_before = len(nbp.sent("comm_msg"))

@@ -29,21 +29,14 @@ import threading
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout: tests.ui.chromium_flags
+
 import torch
 
 from attrwidgets.widgets.explorer import COARSE_STEPS
+from tests.ui.chromium_flags import CHROMIUM_ARGS, CHROMIUM_CANDIDATES  # the browser tests' flags
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+CHROMIUM = CHROMIUM_CANDIDATES[0]
 
 
 def load_demo():

@@ -37,22 +37,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tests.ui.chromium_flags import CHROMIUM_ARGS, CHROMIUM_CANDIDATES
+
 UI_DIR = Path(__file__).parent
 REPO_ROOT = UI_DIR.parent.parent
 ARTIFACTS = UI_DIR / "artifacts"
 DEMO_NOTEBOOK = REPO_ROOT / "notebooks" / "explore_demo.ipynb"
 
-CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 APT_TIMEOUT = 300  # seconds for apt-get update + install together
 SERVER_START_TIMEOUT = 60
 KERNEL_IDLE_TIMEOUT = 60_000  # ms, Playwright unit

@@ -17,6 +17,7 @@ from torch.nn.modules import module as torch_module
 
 import attrwidgets.methods  # noqa: F401 - fills the registry
 from attrwidgets.registry import REGISTRY
+from tests.probes import SmallCNN
 
 # This file checks state, not numbers: the methods' own warnings (e.g. few samples) are beside the point.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -59,21 +60,14 @@ class Trap(nn.Module):
         return x
 
 
-class Net(nn.Module):
+class Net(SmallCNN):
+    """The probes' small CNN with a :class:`Trap` between its features and its head, so an error
+    is raised inside the model, after the features' hooks have run."""
+
     def __init__(self) -> None:
-        super().__init__()
         torch.manual_seed(0)
-        self.features = nn.Sequential(
-            nn.Conv2d(3, 6, 3, padding=1),
-            nn.BatchNorm2d(6),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(6, 8, 3, padding=1),
-            nn.ReLU(),
-            nn.AdaptiveAvgPool2d(2),
-        )
+        super().__init__()
         self.trap = Trap()
-        self.head = nn.Linear(8 * 4, 5)
         self.double()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

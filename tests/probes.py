@@ -1,6 +1,7 @@
 """Shared test probes: one copy of each small model, wrapper and snapshot the tests use.
 
-- :class:`SmallCNN` / :func:`make_cnn`: the seeded float64 CNN most tests explain.
+- :class:`SmallCNN` / :func:`make_cnn`: the seeded float64 CNN most tests explain;
+  :func:`with_inplace_relus`: a copy of a model whose ReLUs work in place.
 - :class:`Recorder`: wraps a model and records every forward (the batch, its size, the count),
   counts the backward passes and rows that reach its input, and can simulate an out-of-memory
   error above a batch size.
@@ -14,6 +15,8 @@
 """
 
 from __future__ import annotations
+
+from copy import deepcopy
 
 import torch
 from torch import nn
@@ -29,6 +32,7 @@ __all__ = [
     "linear",
     "make_cnn",
     "model_state",
+    "with_inplace_relus",
 ]
 
 
@@ -60,6 +64,15 @@ def make_cnn(seed: int = 0, dtype: torch.dtype = torch.float64, device: str = "c
         model.features[1].running_mean.uniform_(-0.2, 0.2)
         model.features[1].running_var.uniform_(0.5, 1.5)
     return model
+
+
+def with_inplace_relus(model: nn.Module) -> nn.Module:
+    """A deep copy of ``model`` in which every ``nn.ReLU`` works in place (``inplace=True``)."""
+    copy = deepcopy(model)
+    for module in copy.modules():
+        if isinstance(module, nn.ReLU):
+            module.inplace = True
+    return copy
 
 
 class Fn(nn.Module):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import warnings
 
 import pytest
@@ -12,7 +11,7 @@ from captum.attr import Deconvolution, GuidedBackprop
 from torch import nn
 
 from attrwidgets.methods import deconvnet, gradient, guided_backprop
-from tests.probes import make_cnn
+from tests.probes import make_cnn, with_inplace_relus
 
 METHODS = [guided_backprop, deconvnet]
 
@@ -89,10 +88,7 @@ def test_matches_captum_on_small_cnn(method, peer, device: str) -> None:
 @pytest.mark.parametrize("method", METHODS)
 def test_inplace_relu_same_as_out_of_place(method) -> None:
     model = make_cnn()
-    inplace = copy.deepcopy(model)
-    for module in inplace.modules():
-        if isinstance(module, nn.ReLU):
-            module.inplace = True
+    inplace = with_inplace_relus(model)
     x = _x()
     expected = method(model, x, target=3).values
     got = method(inplace, x, target=3).values
@@ -117,16 +113,11 @@ def test_reused_relu_module(method) -> None:
     torch.testing.assert_close(method(shared, x, target=0).values, method(separate, x, target=0).values)
 
 
-class Functional(nn.Module):
+class Functional(MLP):
     """One nn.ReLU module and one F.relu in forward: the hook reaches only the first."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.mlp = MLP()
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        m = self.mlp
-        return m.l3(F.relu(m.l2(m.r1(m.l1(x)))))
+        return self.l3(F.relu(self.l2(self.r1(self.l1(x)))))
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -136,7 +127,7 @@ def test_functional_relu_warns_and_gets_plain_gradient_there(method) -> None:
     with pytest.warns(UserWarning, match=r"1 time\(s\).*these parts of the model get the plain gradient"):
         attr = method(model, x, target=0)
     # the unreached ReLU backpropagates g ⊙ 1[h2 > 0]; the module ReLU applies the rule
-    mlp = model.mlp
+    mlp = model
     h1 = x @ mlp.l1.weight.T + mlp.l1.bias
     h2 = h1.clamp(min=0) @ mlp.l2.weight.T + mlp.l2.bias
     g = (mlp.l3.weight[0] * (h2 > 0)) @ mlp.l2.weight
@@ -145,14 +136,9 @@ def test_functional_relu_warns_and_gets_plain_gradient_there(method) -> None:
 
 
 def test_only_functional_relus_gives_the_gradient() -> None:
-    class AllFunctional(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.mlp = MLP()
-
+    class AllFunctional(MLP):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            m = self.mlp
-            return m.l3(m.l2(m.l1(x).relu()).relu())
+            return self.l3(self.l2(self.l1(x).relu()).relu())
 
     model = AllFunctional()
     x = torch.randn(4, 5, generator=torch.Generator().manual_seed(4), dtype=torch.float64)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import warnings
 
 import pytest
@@ -12,7 +11,7 @@ from captum.attr import GuidedGradCam, LayerAttribution, LayerGradCam
 from torch import nn
 
 from attrwidgets.methods import grad_cam, guided_backprop, guided_grad_cam
-from tests.probes import Recorder, make_cnn
+from tests.probes import Recorder, make_cnn, with_inplace_relus
 
 METHODS = [grad_cam, guided_grad_cam]
 
@@ -134,10 +133,7 @@ def test_backward_stops_at_the_layer() -> None:
 
 def test_inplace_relu_after_the_layer() -> None:
     model = make_cnn()
-    inplace = copy.deepcopy(model)
-    for module in inplace.modules():
-        if isinstance(module, nn.ReLU):
-            module.inplace = True
+    inplace = with_inplace_relus(model)
     x = _x()
     for method in METHODS:
         expected = method(model, x, target=3)
@@ -176,7 +172,9 @@ def test_layer_errors(method) -> None:
         method(model, x, layer=nn.Conv2d(3, 3, 1))
     with pytest.raises(TypeError, match=r"layer must be an nn\.Module of the model"):
         method(model, x, layer="features.4")
-    with pytest.raises(ValueError, match=r"layer head outputs shape \(1, 5\) for a batch of shape.*pick a convolutional layer"):
+    with pytest.raises(
+        ValueError, match=r"layer head outputs shape \(1, 5\) for a batch of shape.*pick a convolutional layer"
+    ):
         method(model, x, layer=model.head)
 
     class Twice(nn.Module):

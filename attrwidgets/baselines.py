@@ -54,13 +54,13 @@ class Baseline:
         return f"{self.name}({opts})"
 
 
-def _per_input(x: torch.Tensor, seed: int, draw: Callable[[torch.Generator], torch.Tensor]) -> torch.Tensor:
-    """One draw per input, from a generator keyed by (seed, input index): an input gets the same
-    baseline alone as in a batch, whatever else the batch holds."""
-    out = torch.empty_like(x)
-    for i in range(len(x)):
-        out[i] = draw(sample_generator(seed, i, x.device))
-    return out
+def _one_draw(x: torch.Tensor, seed: int, draw: Callable[[torch.Generator], torch.Tensor]) -> torch.Tensor:
+    """One draw of the shape of one input, from the seed alone, used for every input of the batch.
+
+    An input therefore gets the same baseline alone as in any batch, whatever else the batch holds
+    (the same convention as SmoothGrad's noise: one pattern per seed, each input its own scale).
+    """
+    return draw(sample_generator(seed, 0, x.device)).expand_as(x)
 
 
 def black(value_range: Range = (0.0, 1.0)) -> Baseline:
@@ -90,11 +90,11 @@ def constant(color: float | Sequence[float] = 0.5) -> Baseline:
 
 
 def uniform(seed: int = 0, value_range: Range = (0.0, 1.0)) -> Baseline:
-    """Independent uniform noise over the range, seeded per input (the same alone as in a batch)."""
+    """Uniform noise over the range, one pattern per seed for every input (the same alone as in a batch)."""
     low, high = value_range
 
     def fn(x: torch.Tensor) -> torch.Tensor:
-        noise = _per_input(x, seed, lambda g: torch.rand(x.shape[1:], generator=g, device=x.device, dtype=x.dtype))
+        noise = _one_draw(x, seed, lambda g: torch.rand(x.shape[1:], generator=g, device=x.device, dtype=x.dtype))
         return low + (high - low) * noise
 
     return Baseline("uniform", fn, {"seed": seed, "value_range": value_range})
@@ -106,7 +106,7 @@ def gaussian(sigma: float = 0.1, seed: int = 0, value_range: Range = (0.0, 1.0))
     low, high = value_range
 
     def fn(x: torch.Tensor) -> torch.Tensor:
-        noise = _per_input(x, seed, lambda g: torch.randn(x.shape[1:], generator=g, device=x.device, dtype=x.dtype))
+        noise = _one_draw(x, seed, lambda g: torch.randn(x.shape[1:], generator=g, device=x.device, dtype=x.dtype))
         return (x + sigma * (high - low) * noise).clamp(low, high)
 
     return Baseline("gaussian", fn, {"sigma": sigma, "seed": seed, "value_range": value_range})
@@ -128,7 +128,7 @@ def max_distance(value_range: Range = (0.0, 1.0)) -> Baseline:
 
 
 def references(data: torch.Tensor, seed: int = 0) -> Baseline:
-    """One example drawn at random (seeded) from ``data``, a tensor of training inputs, per input.
+    """One example drawn at random (seeded) from ``data``, a tensor of training inputs, for every input.
 
     Expected Gradients averages over many such draws; for Integrated Gradients this picks one.
     """
@@ -143,10 +143,10 @@ def references(data: torch.Tensor, seed: int = 0) -> Baseline:
                 "they must match after the first axis"
             )
             raise ValueError(msg)
-        # per input from (seed, index), drawn on the CPU: the same choice on every device
-        draws = [torch.randint(len(data), (1,), generator=sample_generator(seed, i)) for i in range(len(x))]
-        index = torch.cat(draws)
-        return data[index].to(device=x.device, dtype=x.dtype)
+        # one example from the seed alone, drawn on the CPU (the same on every device), for every
+        # input: an input gets the same reference alone as in any batch
+        index = int(torch.randint(len(data), (1,), generator=sample_generator(seed, 0)))
+        return data[index].to(device=x.device, dtype=x.dtype).expand_as(x)
 
     return Baseline("references", fn, {"seed": seed, "references": data})
 

@@ -7,7 +7,8 @@
   error above a batch size.
 - :class:`Raising`: wraps a model and raises ``RuntimeError("boom")`` at a chosen forward.
 - :func:`model_state` / :func:`assert_clean`: a snapshot of a model's state and the check that a
-  method left it (hooks, training flags, ``requires_grad``, ``.grad``, parameters, buffers) as it was.
+  method left it (hooks, training flags, ``requires_grad``, ``.grad``, parameters, buffers) as it was;
+  :func:`leaves_no_trace`: both around a block, and the same check for the caller's input tensors.
 - :class:`Fn`: a function as an ``nn.Module``.
 - :func:`linear`, :class:`OneBigReLU`, :class:`TwoReLUs`: exact float64 layers, and the two
   functionally equivalent networks of the implementation-invariance counter-example
@@ -16,6 +17,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from copy import deepcopy
 
 import torch
@@ -29,6 +32,7 @@ __all__ = [
     "SmallCNN",
     "TwoReLUs",
     "assert_clean",
+    "leaves_no_trace",
     "linear",
     "make_cnn",
     "model_state",
@@ -208,3 +212,17 @@ def assert_clean(model: nn.Module, before: tuple) -> None:
     assert after[2].keys() == before[2].keys()
     for k, v in before[2].items():
         assert torch.equal(after[2][k], v), k
+
+
+@contextmanager
+def leaves_no_trace(model: nn.Module, *tensors: torch.Tensor) -> Iterator[None]:
+    """Checks that the block (a method call, or a ``pytest.raises`` around one) leaves ``model`` as
+    it found it (:func:`assert_clean`), and each of ``tensors`` with the same values, no ``.grad``
+    and ``requires_grad`` off."""
+    before = model_state(model)
+    originals = [t.clone() for t in tensors]
+    yield
+    assert_clean(model, before)
+    for t, original in zip(tensors, originals, strict=True):
+        assert torch.equal(t, original)
+        assert t.grad is None and not t.requires_grad

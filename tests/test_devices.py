@@ -104,12 +104,13 @@ def test_expected_gradients_references_on_the_cpu(device: str) -> None:
 # -- no host synchronisation inside the chunk loop (CUDA) ---------------------------------------
 # The chunk loop is the engine's loop over the points, ``_engine.evaluate``: per chunk build the
 # points, forward, backward, consume the gradients. Each method module imports that function by
-# name (IG's path state lives in ``path_state``), so the check wraps the name in that module: the engine's own pass at the inputs (first_pass) stays outside, and so do the
-# forward-only loops (``grad=False``: Expected Gradients' reference scores, IG's F(x')). What a
-# method does once around the loop is not checked: the pass at the inputs resolves and validates
-# the targets (``bool(bad.any())`` in resolve_target, a sync, once per call), the inputs'
-# finiteness check (``if bad:``), the index tensors IG builds with torch.tensor(..., device=...)
-# before its loop, Expected Gradients' draws on the CPU, and the trace's gathering after the loop.
+# name (IG's path state lives in ``path_state``), so the check wraps the name in that module: the
+# engine's own pass at the inputs (first_pass) stays outside, and so do the forward-only loops
+# (``grad=False``: Expected Gradients' reference scores, IG's F(x')). What a method does once
+# around the loop is not checked: the pass at the inputs resolves and validates the targets
+# (``bool(bad.any())`` in resolve_target, a sync, once per call), the inputs' finiteness check
+# (``if bad:``), the index tensors IG builds with torch.tensor(..., device=...) before its loop,
+# Expected Gradients' draws on the CPU, and the trace's gathering after the loop.
 LOOP_METHODS = {
     "integrated_gradients": (path_module, {"steps": 16, "baseline": "black"}),
     "smoothgrad": (noise_module, {"samples": 12}),

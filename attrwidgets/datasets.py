@@ -1,0 +1,545 @@
+"""Attributing a whole data set: a ``Dataset`` or ``DataLoader`` in, a chunked Zarr store out; local or on Ray.
+
+:func:`attribute_dataset` runs one attribution method over every batch of a data set and writes
+what each batch gives (the maps, the explained targets, the scores and completeness gaps, the
+labels) into a Zarr group, one chunk per batch. A batch is marked done only after its arrays are
+written, so a run that was interrupted (Ctrl-C, a crash, a lost node) resumes where it stopped
+without redoing a written batch. ``engine="ray"`` runs the same per-batch function,
+:func:`attribute_batch`, in Ray Data actors (one model per actor, a GPU each where the cluster
+has them); the driver writes the same store. Zarr and Ray are optional extras:
+``pip install "attrwidgets[zarr]"`` and ``pip install "attrwidgets[ray]"``.
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from attrwidgets.attribution import Attribution
+from attrwidgets.model import model_device
+
+if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable, Iterator, Sequence
+
+__all__ = ["Progress", "attribute_batch", "attribute_dataset", "run_method"]
+
+_DTYPES = {"float32": np.float32, "float16": np.float16}
+_ENGINES = ("local", "ray")
+
+
+# -- progress -------------------------------------------------------------------------------------
+class Progress:
+    """Progress of a long loop outside the widgets.
+
+    ``progress=True``: a ``tqdm.auto`` bar when tqdm is installed (nothing otherwise; tqdm hides it
+    where the output is neither a terminal nor a notebook); ``False`` or None: nothing; a callable:
+    ``progress(done, total)`` after every step. A context manager; ``update(done)`` after each step.
+    """
+
+    def __init__(self, progress: bool | Callable[[int, int], None] | None, total: int, desc: str) -> None:
+        if progress is not None and not isinstance(progress, bool) and not callable(progress):
+            msg = f"progress must be True, False or a callable progress(done, total), not {progress!r}"
+            raise TypeError(msg)
+        self.total = total
+        self.callback = progress if callable(progress) and not isinstance(progress, bool) else None
+        self.bar = None
+        if progress is True:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:  # tqdm is optional
+                tqdm = None
+            if tqdm is not None:
+                self.bar = tqdm(total=total, desc=desc, leave=False, disable=None)
+
+    def update(self, done: int) -> None:
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+        if self.callback is not None:
+            self.callback(done, self.total)
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> bool:
+        if self.bar is not None:
+            self.bar.close()
+        return False
+
+
+# -- one method call --------------------------------------------------------------------------------
+def method_name(method: object) -> str:
+    """The name a method is stored under: the registry key, or a callable's qualified name."""
+    if isinstance(method, str):
+        return method
+    return getattr(method, "__qualname__", None) or type(method).__name__
+
+
+def run_method(
+    method: str | Callable[..., Attribution | torch.Tensor],
+    model: Callable[[torch.Tensor], torch.Tensor],
+    inputs: torch.Tensor,
+    target: object = None,
+    *,
+    options: dict[str, Any] | None = None,
+    preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    memory: int | str | None = None,
+) -> Attribution:
+    """Run a registered method by name, or any callable ``fn(model, inputs, target, **options)``.
+
+    A callable may return an :class:`Attribution` or a bare tensor of maps; a bare tensor is
+    wrapped (its target: ``target`` resolved at the inputs' output, the predicted class for None).
+    ``preprocess`` and ``memory`` go to registered methods (all take them), not to callables.
+    """
+    from attrwidgets.registry import REGISTRY
+
+    options = dict(options or {})
+    if isinstance(method, str):
+        if method not in REGISTRY:
+            msg = f"unknown method {method!r}; registered: {sorted(REGISTRY)} (or pass a callable)"
+            raise ValueError(msg)
+        entry = REGISTRY[method]
+        for name, value in (("preprocess", preprocess), ("memory", memory)):
+            if name in entry.options and value is not None:
+                options.setdefault(name, value)
+        unknown = set(options) - entry.options
+        if unknown:
+            msg = f"{method} takes no option(s) {sorted(unknown)}; its options: {sorted(entry.options)}"
+            raise TypeError(msg)
+        return entry.fn(model, inputs, target, **options)
+    if not callable(method):
+        msg = f"method must be a registered name or a callable fn(model, inputs, target), not {method!r}"
+        raise TypeError(msg)
+    result = method(model, inputs, target, **options)
+    if isinstance(result, Attribution):
+        return result
+    if not isinstance(result, torch.Tensor):
+        msg = f"the method {method_name(method)} returned {type(result).__name__}: return an Attribution or a tensor"
+        raise TypeError(msg)
+    return Attribution(values=result.detach(), target=predicted_target(model, inputs, target, preprocess),
+                       method=method_name(method))  # fmt: skip
+
+
+def predicted_target(model: Callable, inputs: torch.Tensor, target: object, preprocess=None) -> torch.Tensor:
+    """``target`` resolved against the model's output at ``inputs`` (one forward, through the engine)."""
+    from attrwidgets.hooks import ModelGuard
+    from attrwidgets.methods._engine import first_pass
+    from attrwidgets.model import Explained
+
+    explained = Explained(model, inputs, preprocess)
+    with ModelGuard(explained.module):
+        return first_pass(explained, explained.inputs, target, backward=False).target
+
+
+# -- the data ---------------------------------------------------------------------------------------
+@dataclass
+class _Source:
+    """A map-style data set read in fixed batches: batch ``b`` holds items ``b·size … (b+1)·size − 1``."""
+
+    dataset: Any
+    n: int
+    size: int
+    collate: Callable[[list[Any]], Any]
+    workers: int = 0
+
+    @property
+    def batches(self) -> int:
+        return -(-self.n // self.size)
+
+    def rows(self, b: int) -> range:
+        return range(b * self.size, min(self.n, (b + 1) * self.size))
+
+    def load(self, b: int) -> Any:
+        return self.collate([self.dataset[i] for i in self.rows(b)])
+
+    def stream(self, pending: Sequence[int]) -> Iterator[Any]:
+        """The pending batches in order, through a DataLoader (its workers, if the user's had any)."""
+        loader = torch.utils.data.DataLoader(
+            self.dataset, batch_sampler=[list(self.rows(b)) for b in pending], collate_fn=self.collate,
+            num_workers=self.workers,
+        )  # fmt: skip
+        return iter(loader)
+
+
+def _source(data: object, batch_size: int | None) -> _Source:
+    from torch.utils.data import DataLoader, Dataset, IterableDataset, SequentialSampler, TensorDataset
+    from torch.utils.data._utils.collate import default_collate
+
+    if isinstance(data, torch.Tensor):
+        data = TensorDataset(data)
+    elif isinstance(data, (tuple, list)) and data and all(isinstance(t, torch.Tensor) for t in data):
+        data = TensorDataset(*data)
+    if isinstance(data, DataLoader):
+        if isinstance(data.dataset, IterableDataset) or data.batch_size is None:
+            msg = (
+                "attribute_dataset needs a DataLoader over a map-style Dataset with a batch_size (batches are "
+                "written by index so that a run can resume); pass the Dataset itself with batch_size="
+            )
+            raise TypeError(msg)
+        if not isinstance(data.sampler, SequentialSampler):
+            msg = (
+                f"the DataLoader's sampler is {type(data.sampler).__name__}: attribute_dataset writes batch b to "
+                "rows b·batch_size… and resumes by batch, so the order must be fixed; use shuffle=False"
+            )
+            raise ValueError(msg)
+        size = batch_size or data.batch_size
+        return _Source(data.dataset, len(data.dataset), size, data.collate_fn, data.num_workers)
+    if isinstance(data, IterableDataset) or not isinstance(data, Dataset) and not hasattr(data, "__getitem__"):
+        msg = (
+            f"data must be a map-style torch Dataset (with __len__ and __getitem__), a DataLoader over one, "
+            f"a tensor or a tuple of tensors, not {type(data).__name__}"
+        )
+        raise TypeError(msg)
+    size = 64 if batch_size is None else batch_size
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+        msg = f"batch_size must be a positive int, got {batch_size!r}"
+        raise ValueError(msg)
+    n = len(data)
+    if n == 0:
+        msg = "data is empty: nothing to attribute"
+        raise ValueError(msg)
+    return _Source(data, n, int(size), default_collate)
+
+
+def split_batch(batch: object) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The inputs and the labels (None when there are none) of a collated batch."""
+    if isinstance(batch, torch.Tensor):
+        return batch, None
+    if isinstance(batch, dict):
+        inputs = next((batch[k] for k in ("inputs", "image", "images", "x", "pixel_values") if k in batch), None)
+        labels = next((batch[k] for k in ("label", "labels", "target", "y") if k in batch), None)
+    elif isinstance(batch, (tuple, list)) and batch:
+        inputs, labels = batch[0], (batch[1] if len(batch) > 1 else None)
+    else:
+        inputs, labels = None, None
+    if not isinstance(inputs, torch.Tensor):
+        msg = (
+            f"a batch of the data is a {type(batch).__name__}; expected a tensor of inputs, a tuple "
+            "(inputs, labels, ...) or a dict with 'inputs'/'image' and 'label'"
+        )
+        raise TypeError(msg)
+    if not isinstance(labels, torch.Tensor) or labels.is_floating_point() or labels.dim() != 1:
+        labels = None
+    return inputs, labels
+
+
+# -- the per-batch function -------------------------------------------------------------------------
+def attribute_batch(
+    method: str | Callable[..., Any],
+    model: Callable[[torch.Tensor], torch.Tensor],
+    inputs: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    *,
+    target: object = None,
+    options: dict[str, Any] | None = None,
+    preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    memory: int | str | None = None,
+    dtype: str = "float32",
+    device: torch.device | str | None = None,
+) -> dict[str, np.ndarray]:
+    """What one batch writes to the store: ``values``, ``target``, ``score``, ``delta`` (NaN where none), ``label``.
+
+    The inputs go to ``device`` (default: the model's). ``target="label"`` explains each input's
+    label; None the predicted class; an int or a tensor as for every method.
+    """
+    device = torch.device(device) if device is not None else model_device(model) if isinstance(model, nn.Module) else None
+    x = inputs if device is None else inputs.to(device)
+    if isinstance(target, str):
+        if target != "label":
+            msg = f"target={target!r}: give None (the predicted class), 'label', an int or a tensor"
+            raise ValueError(msg)
+        if labels is None:
+            msg = "target='label' but the data's batches carry no integer labels (a tuple (inputs, labels))"
+            raise ValueError(msg)
+        target = labels
+    if isinstance(target, torch.Tensor) and device is not None:
+        target = target.to(device)
+    attr = run_method(method, model, x, target, options=options, preprocess=preprocess, memory=memory)
+    values = attr.values.detach().to("cpu", torch.float32).numpy().astype(_DTYPES[dtype], copy=False)
+    if not np.isfinite(values).all():
+        msg = (
+            f"{method_name(method)}: attributions exceed the range of {dtype} (largest |value| "
+            f"{float(attr.values.abs().max()):.3g}); write them as dtype='float32'"
+        )
+        raise ValueError(msg)
+    n = len(x)
+
+    def column(t: torch.Tensor | None) -> np.ndarray:
+        return np.full(n, np.nan) if t is None else t.detach().to("cpu", torch.float64).numpy()
+
+    return {
+        "values": values,
+        "target": attr.target.detach().cpu().numpy().astype(np.int64),
+        "score": column(attr.score),
+        "delta": column(attr.delta),
+        "label": np.full(n, -1, np.int64) if labels is None else labels.cpu().numpy().astype(np.int64),
+    }
+
+
+# -- the store --------------------------------------------------------------------------------------
+def _zarr():
+    try:
+        import zarr
+    except ImportError:
+        msg = 'attribute_dataset writes a Zarr store: pip install "attrwidgets[zarr]" (or zarr>=3)'
+        raise ImportError(msg) from None
+    return zarr
+
+
+def _describe(value: object) -> object:
+    """A JSON-able description of an option (tensors by shape and dtype, modules by class)."""
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    if isinstance(value, torch.Tensor):
+        return f"tensor{tuple(value.shape)} {value.dtype}"
+    if isinstance(value, dict):
+        return {str(k): _describe(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_describe(v) for v in value]
+    if isinstance(value, nn.Module):
+        return type(value).__name__
+    return repr(value)
+
+
+class _Store:
+    """The Zarr group of one run, with one chunk per batch along the first axis."""
+
+    def __init__(self, out: object, run: dict[str, Any], source: _Source, *, resume: bool) -> None:
+        zarr = _zarr()
+        self.source = source
+        path = os.fspath(out) if isinstance(out, (str, os.PathLike)) else out
+        existing = None
+        if resume:
+            try:
+                existing = zarr.open_group(path, mode="r")
+            except (FileNotFoundError, KeyError, ValueError, zarr.errors.GroupNotFoundError):
+                existing = None
+        if existing is not None and "attrwidgets_run" in existing.attrs:
+            before = existing.attrs["attrwidgets_run"]
+            if before != run:
+                differ = sorted(k for k in set(before) | set(run) if before.get(k) != run.get(k))
+                msg = (
+                    f"{path!s} holds another run (it differs in {differ}: {[before.get(k) for k in differ]} "
+                    f"there, {[run.get(k) for k in differ]} now); give a new out= or resume=False to overwrite"
+                )
+                raise ValueError(msg)
+            self.group = zarr.open_group(path, mode="a")
+        else:
+            self.group = zarr.open_group(path, mode="w")
+            self.group.attrs["attrwidgets_run"] = run
+            n, size = source.n, source.size
+            self.group.create_array("done", shape=(source.batches,), chunks=(1,), dtype="bool", fill_value=False)
+            self.group.create_array("target", shape=(n,), chunks=(size,), dtype="int64", fill_value=-1)
+            self.group.create_array("label", shape=(n,), chunks=(size,), dtype="int64", fill_value=-1)
+            for name in ("score", "delta"):
+                self.group.create_array(name, shape=(n,), chunks=(size,), dtype="float64", fill_value=np.nan)
+        self.dtype = run["dtype"]
+
+    def pending(self) -> list[int]:
+        done = self.group["done"][:]
+        return [b for b in range(self.source.batches) if not done[b]]
+
+    def write(self, b: int, result: dict[str, np.ndarray]) -> None:
+        rows = self.source.rows(b)
+        if len(result["values"]) != len(rows):
+            msg = f"batch {b} gave {len(result['values'])} maps for {len(rows)} inputs"
+            raise RuntimeError(msg)
+        if "values" not in self.group:
+            shape = tuple(result["values"].shape[1:])
+            self.group.create_array("values", shape=(self.source.n, *shape), chunks=(self.source.size, *shape),
+                                    dtype=self.dtype, fill_value=0)  # fmt: skip
+        elif tuple(self.group["values"].shape[1:]) != tuple(result["values"].shape[1:]):
+            msg = (
+                f"batch {b} gave maps of shape {result['values'].shape[1:]} but the store holds "
+                f"{self.group['values'].shape[1:]}: every input must have the same shape"
+            )
+            raise ValueError(msg)
+        where = slice(rows.start, rows.stop)
+        for name in ("values", "target", "label", "score", "delta"):
+            self.group[name][where] = result[name]
+        self.group["done"][b] = True  # last: a batch counts as written only once all of it is
+
+
+# -- the entry point --------------------------------------------------------------------------------
+def attribute_dataset(
+    method: str | Callable[..., Any],
+    model: nn.Module,
+    data: object,
+    out: str | os.PathLike | Any,
+    *,
+    target: object = None,
+    options: dict[str, Any] | None = None,
+    batch_size: int | None = None,
+    dtype: str = "float32",
+    engine: str = "local",
+    resume: bool = True,
+    preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    memory: int | str | None = None,
+    progress: bool | Callable[[int, int], None] | None = True,
+    actors: int | None = None,
+    actor_options: dict[str, Any] | None = None,
+):
+    """Attribute every input of a data set and write the results to a chunked Zarr store.
+
+    Batch ``b`` (items ``b·batch_size`` to ``(b+1)·batch_size − 1``) is attributed with
+    ``method`` and written as one chunk of each array; it is marked done last, so rerunning the same
+    call after an interrupt skips every batch already written and computes only the rest.
+
+    Parameters
+    ----------
+    method : str or callable
+        A registered method name (``"integrated_gradients"``, …) or any callable
+        ``fn(model, inputs, target, **options)`` returning an :class:`Attribution` or a tensor.
+    model : nn.Module
+        The model, on the device the local engine should use (on Ray each actor gets a copy).
+    data : Dataset, DataLoader, tensor or tuple of tensors
+        A map-style ``Dataset`` whose items are inputs or ``(inputs, label, ...)`` tuples; a
+        ``DataLoader`` over one without shuffling (its batch size, collate function and workers are
+        used); a tensor of inputs; or ``(inputs, labels)``.
+    out : path or Zarr store
+        Where the group goes (a directory, created). An existing store of the same run is resumed;
+        one of a different run (method, options, size, batch size, dtype, target) is refused.
+    target : None, "label", int or tensor
+        None explains each input's predicted class, ``"label"`` its label from the data.
+    options : dict, optional
+        The method's own options (``{"steps": 32}``); ``preprocess`` and ``memory`` go to it too.
+    batch_size : int, optional
+        Inputs per batch (and per chunk of the store). Default: the DataLoader's, or 64.
+    dtype : {"float32", "float16"}
+        How the maps are stored; float16 halves the store (a value beyond its range is an error).
+    engine : {"local", "ray"}
+        ``"local"``: batches in this process, in order. ``"ray"``: Ray Data ``map_batches`` with a
+        pool of actors, each holding one copy of the model (on a GPU when the cluster has GPUs);
+        connects to the cluster ``ray.init()`` finds (``RAY_ADDRESS``, or one started before the
+        call with ``ray.init(address=...)``), else starts a local one.
+    resume : bool
+        False: overwrite whatever is at ``out``.
+    progress : bool or callable
+        A tqdm bar (True), nothing (False), or ``progress(done_batches, total_batches)``.
+    actors, actor_options : Ray only
+        The number of actors (default: one per GPU, else one per CPU but one) and the resources of
+        each (``{"num_cpus": 1, "num_gpus": 0}``; default one CPU, or one GPU where there are GPUs).
+
+    Returns
+    -------
+    zarr.Group
+        Opened read-only, with arrays ``values`` (N, *map shape), ``target``, ``label`` (−1 where
+        the data has none), ``score`` and ``delta`` (NaN where the method gives none), ``done``
+        (per batch); the run's description in ``attrs["attrwidgets_run"]``.
+
+    Examples
+    --------
+    >>> store = attribute_dataset("gradient", model, TensorDataset(images, labels), "grads.zarr",
+    ...                           target="label", batch_size=128)          # doctest: +SKIP
+    >>> store["values"].shape, store["values"].chunks                      # doctest: +SKIP
+    ((1797, 1, 28, 28), (128, 1, 28, 28))
+    """
+    if engine not in _ENGINES:
+        msg = f"engine={engine!r} is not one of {_ENGINES}"
+        raise ValueError(msg)
+    if dtype not in _DTYPES:
+        msg = f"dtype={dtype!r} is not one of {tuple(_DTYPES)}"
+        raise ValueError(msg)
+    if not isinstance(model, nn.Module):
+        msg = f"model must be an nn.Module (copied to each worker), not {type(model).__name__}"
+        raise TypeError(msg)
+    if isinstance(target, torch.Tensor) or (isinstance(target, (list, tuple))):
+        msg = "attribute_dataset takes target=None, 'label' or one int for the whole data set"
+        raise TypeError(msg)
+    source = _source(data, batch_size)
+    run = {
+        "method": method_name(method),
+        "options": _describe(options or {}),
+        "n": source.n,
+        "batch_size": source.size,
+        "dtype": dtype,
+        "target": _describe(target),
+        "preprocess": _describe(preprocess),
+    }
+    store = _Store(out, run, source, resume=resume)
+    pending = store.pending()
+    spec = {"target": target, "options": options, "preprocess": preprocess, "memory": memory, "dtype": dtype}
+    done = source.batches - len(pending)
+    with Progress(progress, source.batches, f"{run['method']} over {source.n} inputs") as bar:
+        bar.update(done)
+        if pending:
+            results = (_ray_results if engine == "ray" else _local_results)(
+                method, model, source, pending, spec, actors=actors, actor_options=actor_options
+            )
+            for b, result in results:
+                store.write(b, result)
+                done += 1
+                bar.update(done)
+    return _zarr().open_group(store.group.store, mode="r")
+
+
+def _local_results(method, model, source: _Source, pending, spec, **_: Any) -> Iterator[tuple[int, dict]]:
+    for b, batch in zip(pending, source.stream(pending)):
+        inputs, labels = split_batch(batch)
+        yield b, attribute_batch(method, model, inputs, labels, **spec)
+
+
+class _RayWorker:
+    """A Ray Data actor: one copy of the model, reading and attributing whole batches by index."""
+
+    def __init__(self, method, model, source: _Source, spec: dict, threads: int, use_gpu: bool) -> None:
+        torch.set_num_threads(max(1, threads))
+        self.device = torch.device("cuda") if use_gpu and torch.cuda.is_available() else torch.device("cpu")
+        self.method, self.source, self.spec = method, source, spec
+        self.model = copy.deepcopy(model).to(self.device)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out: dict[str, list[np.ndarray]] = {}
+        for b in batch["batch"]:
+            inputs, labels = split_batch(self.source.load(int(b)))
+            result = attribute_batch(self.method, self.model, inputs, labels, device=self.device, **self.spec)
+            result["batch"] = np.array(int(b))
+            for name, value in result.items():
+                out.setdefault(name, []).append(value)
+        return {name: np.stack(values) if name == "batch" else _ragged(values) for name, values in out.items()}
+
+
+def _ragged(values: list[np.ndarray]) -> np.ndarray:
+    """One row per batch: a stacked array, or an object array when the last batch is shorter."""
+    if len({v.shape for v in values}) == 1:
+        return np.stack(values)
+    column = np.empty(len(values), dtype=object)
+    column[:] = values
+    return column
+
+
+def _ray_results(method, model, source: _Source, pending, spec, *, actors, actor_options) -> Iterator[tuple[int, dict]]:
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        msg = 'engine="ray" needs Ray Data: pip install "attrwidgets[ray]" (or "ray[data]")'
+        raise ImportError(msg) from None
+    if not ray.is_initialized():
+        ray.init()  # RAY_ADDRESS or an existing local cluster if there is one, else a new local one
+    resources = ray.cluster_resources()
+    gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
+    options = dict(actor_options or ({"num_gpus": 1, "num_cpus": 1} if gpus else {"num_cpus": 1}))
+    if actors is None:
+        actors = gpus if options.get("num_gpus") else max(1, cpus - 1)  # one CPU left for the read task
+    actors = max(1, min(int(actors), len(pending)))
+    threads = max(1, int(options.get("num_cpus", 1) or 1))
+    cpu_model = copy.deepcopy(model).cpu()
+    dataset = ray.data.from_items([{"batch": b} for b in pending], override_num_blocks=len(pending))
+    mapped = dataset.map_batches(
+        _RayWorker,
+        fn_constructor_args=(method, cpu_model, source, spec, threads, bool(options.get("num_gpus"))),
+        batch_size=1,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=actors),
+        **options,
+    )
+    for rows in mapped.iter_batches(batch_size=1, batch_format="numpy", prefetch_batches=1):
+        b = int(rows["batch"][0])
+        yield b, {name: rows[name][0] for name in ("values", "target", "score", "delta", "label")}

@@ -190,7 +190,7 @@ def _source(data: object, batch_size: int | None) -> _Source:
             raise ValueError(msg)
         size = batch_size or data.batch_size
         return _Source(data.dataset, len(data.dataset), size, data.collate_fn, data.num_workers)
-    if isinstance(data, IterableDataset) or not isinstance(data, Dataset) and not hasattr(data, "__getitem__"):
+    if isinstance(data, IterableDataset) or (not isinstance(data, Dataset) and not hasattr(data, "__getitem__")):
         msg = (
             f"data must be a map-style torch Dataset (with __len__ and __getitem__), a DataLoader over one, "
             f"a tensor or a tuple of tensors, not {type(data).__name__}"
@@ -248,7 +248,9 @@ def attribute_batch(
     The inputs go to ``device`` (default: the model's). ``target="label"`` explains each input's
     label; None the predicted class; an int or a tensor as for every method.
     """
-    device = torch.device(device) if device is not None else model_device(model) if isinstance(model, nn.Module) else None
+    device = (
+        torch.device(device) if device is not None else model_device(model) if isinstance(model, nn.Module) else None
+    )
     x = inputs if device is None else inputs.to(device)
     if isinstance(target, str):
         if target != "label":
@@ -449,7 +451,7 @@ def attribute_dataset(
     if not isinstance(model, nn.Module):
         msg = f"model must be an nn.Module (copied to each worker), not {type(model).__name__}"
         raise TypeError(msg)
-    if isinstance(target, torch.Tensor) or (isinstance(target, (list, tuple))):
+    if isinstance(target, (torch.Tensor, list, tuple)):
         msg = "attribute_dataset takes target=None, 'label' or one int for the whole data set"
         raise TypeError(msg)
     source = _source(data, batch_size)
@@ -480,7 +482,7 @@ def attribute_dataset(
 
 
 def _local_results(method, model, source: _Source, pending, spec, **_: Any) -> Iterator[tuple[int, dict]]:
-    for b, batch in zip(pending, source.stream(pending)):
+    for b, batch in zip(pending, source.stream(pending), strict=False):
         inputs, labels = split_batch(batch)
         yield b, attribute_batch(method, model, inputs, labels, **spec)
 

@@ -291,7 +291,9 @@ def ig_breakdown(model, pre, x, t, quick: bool) -> dict:
             # paths.first_pass: the name integrated_gradients calls (imported from _engine);
             # _engine.input_gradient: what every chunk with grad=True calls (module global)
             wrap(paths, "first_pass", "first pass at alpha=1 (fwd+bwd, 1 point)")
-            wrap(Explained, "logits", "forward (every model call: first pass, path chunks, baseline)")
+            # the one forward the engine calls (Explained.forward once it exists; logits before)
+            fwd = "forward" if hasattr(Explained, "forward") else "logits"
+            wrap(Explained, fwd, "forward (every model call: first pass, path chunks, baseline)")
             wrap(_engine, "input_gradient", "backward (every backward: first pass + path chunks)")
             wrap(path_state.Path, "_store", "Path._store (per-point bookkeeping, maps)")
             wrap(path_state.Path, "_trace", "Path._trace (stack, cumsum, float16)")
@@ -1067,7 +1069,21 @@ def meta(quick: bool) -> dict:
         "threads": torch.get_num_threads(),
         "load_start": load(),
         "quick": quick,
+        **revision(),
     }
+
+
+def revision() -> dict:
+    """The commit measured, and the files of the package that differ from it (others' edits)."""
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    changed = git("status", "--porcelain", "--", "attrwidgets")
+    return {"commit": git("rev-parse", "--short", "HEAD").strip(), "changed": [ln[3:] for ln in changed.splitlines()]}
 
 
 #: evaluate every grid value (for "sustained"); otherwise each rule stops at its first hit

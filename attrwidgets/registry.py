@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -47,20 +48,61 @@ class Control:
             raise ValueError(msg)
 
     def clamp(self, value: Any) -> Any:
-        """A value from an untrusted front end, made valid (numbers clamped, unknown choices refused)."""
+        """A value from an untrusted front end, made valid: numbers (or their text) clamped to
+        ``low``/``high``; NaN, ±inf, numbers no float holds, unknown choices and non-booleans refused
+        with a ``ValueError`` that names the control and what it accepts."""
         if self.kind == "choice":
             if value not in self.choices:
-                msg = f"{self.name}={value!r} is not one of {self.choices}"
+                msg = f"{self.name}={_short(value)} is not one of {self.choices}"
                 raise ValueError(msg)
             return value
-        if self.kind in ("int", "float", "seed") or (self.kind == "steps" and value != "auto"):
-            number = float(value)
+        if self.kind == "bool":
+            if isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)):
+                return bool(value)
+            msg = f"{self.name}={_short(value)} is not true or false"
+            raise ValueError(msg)
+        if self.kind == "steps" and isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        if self.kind in ("int", "float", "seed", "steps"):
+            number = _number(self.name, value, "'auto' or a number" if self.kind == "steps" else "a number")
             if self.low is not None:
                 number = max(self.low, number)
             if self.high is not None:
                 number = min(self.high, number)
             return number if self.kind == "float" else round(number)
         return value
+
+    @property
+    def fraction_of_range(self) -> bool:
+        """Whether the value is a fraction of the input's value range (shown as a percentage)."""
+        return self.kind == "float" and "fraction of the input range" in self.doc
+
+
+def _short(value: object, limit: int = 40) -> str:
+    """A repr short enough for a message (a front end may send a 400-digit integer)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"<an integer of about {int(value.bit_length() * 0.30103) + 1} digits>"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _number(name: str, value: object, expected: str) -> float:
+    """``value`` (a number or its text) as a finite float, or a ValueError that says why not."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        msg = f"{name}={_short(value)} is not {expected}"
+        raise ValueError(msg)
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except OverflowError:
+        msg = f"{name} must be a finite number; {_short(value)} is beyond the range of a float"
+        raise ValueError(msg) from None
+    except ValueError:
+        msg = f"{name}={_short(value)} is not {expected}"
+        raise ValueError(msg) from None
+    if not math.isfinite(number):
+        msg = f"{name} must be a finite number, not {_short(value)}"
+        raise ValueError(msg)
+    return number
 
 
 @dataclass(frozen=True)

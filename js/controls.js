@@ -1,5 +1,7 @@
 // The kernel controls' pure parts: the steps menu, σ units per baseline, the completeness line.
 
+import { minus, signed } from "./text.js";
+
 /** What the steps menu offers (the kernel accepts any 1..512 too). */
 export const STEPS_CHOICES = ["auto", 8, 16, 32, 64, 128, 256];
 
@@ -41,7 +43,7 @@ export function completenessText(r, fmt = (v) => String(v)) {
   const rel = r.relative_delta;
   const warn = Number.isFinite(rel) && rel > 0.01;
   const pct = Number.isFinite(rel) ? `${(100 * rel).toFixed(rel < 0.001 ? 3 : 2)} %` : "–";
-  let text = `Completeness: Σ attributions = ${fmt(r.sum)}  ·  F(x) − F(x′) = ${fmt(r.score)} − ${fmt(r.baseline_score)} = ${fmt(span)}  ·  gap ${pct}`;
+  let text = `Completeness: Σ attributions = ${signed(r.sum, fmt)}  ·  F(x) − F(x′) = ${minus(r.score, r.baseline_score, fmt)} = ${signed(span, fmt)}  ·  gap ${pct}`;
   const auto = r.params?.steps === "auto";
   if (r.stage === "coarse") {
     text += "  (coarse preview with a few points; the full result follows)";

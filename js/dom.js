@@ -48,21 +48,20 @@ export function buildDom(view) {
   const sigmaIn = input("input", { class: "aw-sigma", type: "number", min: 0, step: "any" });
   const sigmaUnit = h("span", { class: "aw-unit" });
   const colorIn = input("input", { class: "aw-color", type: "color", title: "the constant colour of the baseline" });
-  const stepsIn = input("select", { class: "aw-steps", title: "points on the path; auto refines the path until the completeness gap is below 1 %" });
-  const ruleSel = input("select", { class: "aw-rule", title: "quadrature rule along the path" });
+  const methodSel = input("select", { class: "aw-method", title: "the attribution method (every method of attrwidgets.registry)" });
+  const controlsBox = h("span", { class: "aw-controls" });
   const targetSel = input("select", { class: "aw-target", title: "the class whose score is explained" });
   const sigmaLabel = h("label", {}, "σ", sigmaIn, sigmaUnit);
   const colorLabel = h("label", {}, "colour", colorIn);
+  const baselineBox = h("span", { class: "aw-baseline-box" }, h("label", {}, "baseline", baselineSel), sigmaLabel, colorLabel);
   const note = h("span", { class: "aw-note" });
   const kernelRow = h(
     "div",
     { class: "aw-row aw-kernel" },
     h("span", { class: "aw-kernel-title", text: "Recompute:" }),
-    h("label", {}, "baseline", baselineSel),
-    sigmaLabel,
-    colorLabel,
-    h("label", {}, "steps", stepsIn),
-    h("label", {}, "rule", ruleSel),
+    h("label", {}, "method", methodSel),
+    baselineBox,
+    controlsBox,
     h("label", {}, "target", targetSel),
     note,
   );
@@ -79,6 +78,9 @@ export function buildDom(view) {
   const alphaIn = input("input", { class: "aw-alpha", type: "range", min: 0, max: SLIDER_MAX, step: 1, title: "position α along the path: 0 = baseline, 1 = input" });
   const alphaText = h("div", { class: "aw-alpha-value" });
   const scrubRow = h("div", { class: "aw-row aw-scrub" }, play, h("label", {}, "α", alphaIn));
+  const samplesIn = input("input", { class: "aw-samples", type: "range", min: 0, max: 1, step: 1, title: "how many samples the running mean uses (redrawn here, no kernel call)" });
+  const samplesText = h("span", { class: "aw-samples-value" });
+  const samplesRow = h("div", { class: "aw-row aw-scrub aw-samples-row" }, h("label", {}, "samples", samplesIn), samplesText);
 
   const opacityIn = input("input", { class: "aw-opacity", type: "range", min: 0, max: 100, step: 1, title: "heatmap opacity" });
   const cmapSel = input("select", { class: "aw-cmap", title: "colour map (auto: diverging for signed maps, sequential for magnitudes)" });
@@ -100,10 +102,12 @@ export function buildDom(view) {
     ),
   );
   const completeness = h("div", { class: "aw-completeness", "data-level": "none" });
-  const left = h("div", { class: "aw-left" }, canvas, scrubRow, alphaText, viewRow);
-  const figures = h("div", { class: "aw-figures" }, left, h("div", { class: "aw-curve-box" }, curve, classes));
+  const notes = h("div", { class: "aw-notes" });
+  const left = h("div", { class: "aw-left" }, canvas, scrubRow, alphaText, samplesRow, viewRow);
+  const curveBox = h("div", { class: "aw-curve-box" }, curve, classes);
+  const figures = h("div", { class: "aw-figures" }, left, curveBox);
 
-  root.append(title, kernelRow, status, figures, completeness);
+  root.append(title, kernelRow, status, figures, completeness, notes);
 
   // the display controls' initial values
   setOptions(cmapSel, COLORMAPS.map((n) => [n, n]), view.cmap);
@@ -123,8 +127,9 @@ export function buildDom(view) {
     sigmaLabel,
     colorIn,
     colorLabel,
-    stepsIn,
-    ruleSel,
+    methodSel,
+    controlsBox,
+    baselineBox,
     targetSel,
     note,
     status,
@@ -136,6 +141,12 @@ export function buildDom(view) {
     play,
     alphaIn,
     alphaText,
+    scrubRow,
+    samplesIn,
+    samplesText,
+    samplesRow,
+    curveBox,
+    notes,
     opacityIn,
     cmapSel,
     signSel,

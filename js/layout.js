@@ -39,3 +39,27 @@ export function figureLayout(available, ih, iw) {
     : { width: clamp(room, 200, CURVES.max), height: CURVES.below, beside };
   return { panel: [pw, ph], width, height, cells, curves };
 }
+
+/**
+ * One row of `count` panels (the views without a path), with the curves beside when `curves` and
+ * the width allow, else below. Same shape of result as {@link figureLayout}, `cells` a list.
+ */
+export function rowLayout(available, ih, iw, count, curves = true) {
+  const room = Number.isFinite(available) && available > 0 ? Math.floor(available) - 4 : 1000;
+  const n = Math.max(1, count);
+  const gaps = (n - 1) * PANEL.gap;
+  let side = Math.floor((room - gaps - (curves ? CURVES.gap + CURVES.min : 0)) / n);
+  const beside = curves && side >= PANEL.min;
+  if (!beside) side = Math.floor((room - gaps) / n);
+  side = clamp(side, PANEL.floor, PANEL.max);
+  const s = side / Math.max(ih, iw, 1);
+  const pw = Math.max(1, Math.round(iw * s));
+  const ph = Math.max(1, Math.round(ih * s));
+  const width = n * pw + gaps;
+  const height = PANEL.title + ph + PANEL.bar;
+  const cells = Array.from({ length: n }, (_, i) => [i * (pw + PANEL.gap), PANEL.title]);
+  const curveBox = beside
+    ? { width: clamp(room - width - CURVES.gap, CURVES.min, CURVES.max), height: Math.max(260, height), beside }
+    : { width: clamp(room, 200, CURVES.max), height: 260, beside };
+  return { panel: [pw, ph], width, height, cells, curves: curveBox };
+}

@@ -60,3 +60,28 @@ test("unpack without a final map or labels", () => {
   assert.equal(d.finalScale, 1);
   assert.deepEqual(d.labels, {});
 });
+
+test("the view discriminator picks what is decoded", async () => {
+  const { viewOf, isComplete } = await import("./result.js");
+  assert.equal(viewOf({}), "path");
+  assert.equal(viewOf({ view: "samples" }), "samples");
+  const final_map = { channels: f32([1, 2, 3, 4], [1, 2, 2]), scale: 2 };
+  const samples = {
+    n: 2,
+    counts: wire(Int32Array, "int32", [1, 2], [2]),
+    maps: f32([1, 1, 1, 1, 2, 2, 2, 2], [2, 1, 2, 2]),
+    scales: f32([1, 1]),
+    rel_change: f32([NaN, 0.5]),
+    sample_image: null,
+  };
+  assert.equal(isComplete({ view: "samples", final_map }), false);
+  const s = unpack({ view: "samples", final_map, samples, generation: 1 });
+  assert.equal(s.view, "samples");
+  assert.deepEqual(Array.from(s.samples.counts), [1, 2]);
+  assert.deepEqual(s.samples.maps.shape, [2, 1, 2, 2]);
+  assert.equal(s.samples.gap, null);
+  const m = unpack({ view: "map", final_map, parts: [{ name: "cam", sum: 1, map: f32([1, 2], [1, 2]), scale: 1 }, { name: "bias", sum: 2 }] });
+  assert.equal(m.parts[0].map.shape[1], 2);
+  assert.equal(m.parts[1].map, null);
+  assert.equal(m.finalScale, 2);
+});

@@ -31,6 +31,12 @@ export const STYLE = `
 .aw-root .aw-completeness[data-level=warn] { background: #fff1e0; color: #8a4b00; }
 .aw-root .aw-completeness[data-level=none] { background: #f2f2f2; color: #666; }
 .aw-root .aw-unit { color: #556; }
+.aw-root .aw-controls, .aw-root .aw-baseline-box { display: inline-flex; flex-wrap: wrap; align-items: center; gap: 6px 14px; }
+.aw-root .aw-control .aw-slider { width: 110px; }
+.aw-root .aw-control .aw-opt-box { width: 4.2em; }
+.aw-root .aw-samples { flex: 1; min-width: 120px; margin: 0; }
+.aw-root .aw-samples-value { color: #333; font-size: 12px; white-space: nowrap; }
+.aw-root .aw-notes { color: #7a5a00; font-size: 12px; margin-top: 4px; }
 .aw-root label[data-disabled] { color: #999; }
 .aw-root .aw-cancel { font: inherit; margin-left: 8px; }
 .aw-root .aw-curve-box { display: flex; flex-direction: column; gap: 2px; }

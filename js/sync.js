@@ -1,32 +1,57 @@
 // The kernel's traits shown in the DOM: the kernel controls (their menus, values and whether they
 // can be used), the status line, the completeness readout and the title.
 
-import { SIGMA, completenessText, stepsOptions } from "./controls.js";
-import { baselineName, fmt, resultText, targetText, titleText } from "./text.js";
+import { SIGMA, completenessText } from "./controls.js";
+import { baselineName, fmt, mapReadout, resultText, targetText, titleText } from "./text.js";
 import { h, setOptions } from "./dom.js";
+import { buildControls, takesBaseline } from "./kernelrow.js";
+
+/** The registry entry (from the `methods` trait) of the model's method. */
+export function methodSpec(model) {
+  const methods = model.get("methods") || [];
+  return methods.find((m) => m.name === model.get("method")) || methods[0] || { name: "integrated_gradients", controls: [], view: "path" };
+}
 
 /**
  * Set the kernel controls from the model's traits (menus, values, units, what is disabled).
  * @param {Object<string, HTMLElement>} els  from js/dom.js buildDom
  * @param {boolean} interactive  false in the static export: the controls are disabled
  */
-export function syncKernelControls(els, model, interactive) {
-  const { baselineSel, sigmaIn, sigmaUnit, sigmaLabel, colorIn, colorLabel, stepsIn, ruleSel, targetSel, note } = els;
+export function syncKernelControls(els, model, interactive, commit) {
+  const { baselineSel, sigmaIn, sigmaUnit, sigmaLabel, colorIn, colorLabel, targetSel, note, methodSel, controlsBox, baselineBox } = els;
+  const methods = model.get("methods") || [];
+  const spec = methodSpec(model);
+  setOptions(methodSel, methods.map((m) => [m.name, m.title || m.name]), spec.name);
+  methods.forEach((m, i) => {
+    const option = methodSel.options[i];
+    if (option && !m.available) {
+      option.disabled = true;
+      option.title = m.why;
+    } else if (option) option.title = m.paper || "";
+  });
+  methodSel.disabled = !interactive;
+  const options = model.get("options") || {};
+  const key = JSON.stringify([spec.name, options, interactive]);
+  if (els._controlsKey !== key) {
+    els._controls?.destroy();
+    els._controls = buildControls(controlsBox, spec, options, { commit, interactive });
+    els._controlsKey = key;
+  }
+  baselineBox.style.display = takesBaseline(spec) ? "" : "none";
   const baselines = model.get("baselines") || [];
   setOptions(baselineSel, baselines.map((b) => [b, baselineName(b)]), model.get("baseline"));
-  setOptions(ruleSel, (model.get("rules") || []).map((r) => [r, r]), model.get("rule"));
   const targets = model.get("targets") || [];
   setOptions(targetSel, targets.map((t) => [t.index, targetText(t)]), model.get("target"));
   const b = model.get("baseline");
-  const spec = SIGMA[b];
+  const sigmaSpec = SIGMA[b];
   const sigma = model.get("sigma");
-  if (spec) {
+  if (sigmaSpec) {
     // the value in use is always visible: the baseline's default until one is typed
-    sigmaIn.value = String(sigma === null || sigma === undefined ? spec.default : sigma);
-    sigmaIn.step = String(spec.step);
-    sigmaIn.max = String(spec.max);
-    sigmaUnit.textContent = spec.unit;
-    sigmaLabel.title = spec.title;
+    sigmaIn.value = String(sigma === null || sigma === undefined ? sigmaSpec.default : sigma);
+    sigmaIn.step = String(sigmaSpec.step);
+    sigmaIn.max = String(sigmaSpec.max);
+    sigmaUnit.textContent = sigmaSpec.unit;
+    sigmaLabel.title = sigmaSpec.title;
     sigmaLabel.removeAttribute("data-disabled");
   } else {
     sigmaIn.value = "";
@@ -35,16 +60,19 @@ export function syncKernelControls(els, model, interactive) {
     sigmaLabel.setAttribute("data-disabled", "");
   }
   colorIn.value = model.get("color") || "#808080";
-  const steps = model.get("steps");
-  setOptions(stepsIn, stepsOptions(steps), String(steps ?? "auto"));
   colorLabel.style.display = b === "constant" ? "" : "none";
-  for (const c of [baselineSel, sigmaIn, colorIn, stepsIn, ruleSel, targetSel]) c.disabled = !interactive;
-  sigmaIn.disabled = !interactive || !spec;
-  ruleSel.disabled = !interactive || steps === "auto";
-  ruleSel.title = steps === "auto" ? "steps = auto uses its own adaptive trapezoid mesh; pick a number of steps to choose a rule" : "quadrature rule along the path";
+  for (const c of [baselineSel, sigmaIn, colorIn, targetSel]) c.disabled = !interactive;
+  sigmaIn.disabled = !interactive || !sigmaSpec;
+  const rule = els._controls.elements.rule;
+  const steps = options.steps;
+  if (rule && steps !== undefined) {
+    // with steps = auto the path has its own adaptive mesh: no rule to choose
+    rule.disabled = !interactive || steps === "auto";
+    rule.title = steps === "auto" ? "steps = auto uses its own adaptive trapezoid mesh; pick a number of steps to choose a rule" : "quadrature rule along the path";
+  }
   note.textContent = interactive
     ? ""
-    : "Static page: these controls need a running kernel. The α scrubber and the display controls work.";
+    : "Static page: these controls need a running kernel. The scrubbers and the display controls work.";
 }
 
 /**
@@ -82,12 +110,20 @@ export function showCompleteness(completeness, data) {
     completeness.textContent = "";
     return;
   }
-  const { level, text } = completenessText(data.raw, fmt);
+  const { level, text } = data.view === "path" ? completenessText(data.raw, fmt) : mapReadout(data.raw, fmt);
   completeness.setAttribute("data-level", level);
   completeness.textContent = text;
+  completeness.style.display = text ? "" : "none";
+}
+
+/** The notes of a result (the warnings its computation raised), one line each. */
+export function showNotes(notes, data) {
+  const list = data?.raw?.notes || [];
+  notes.replaceChildren(...list.map((n) => h("div", { text: `⚠ ${n}` })));
+  notes.style.display = list.length ? "" : "none";
 }
 
 /** The title line: the widget's title and what the result explains. */
 export function showTitle(title, model, data) {
-  title.textContent = titleText(model.get("title"), data ? data.raw : null);
+  title.textContent = titleText(model.get("title") || methodSpec(model).title, data ? data.raw : null);
 }

@@ -57,7 +57,55 @@ export function titleText(title, r) {
  * the model evaluations and the time.
  */
 export function resultText(r) {
+  const secsOf = r.timings ? `, ${(r.timings.attribution + r.timings.payload).toFixed(1)} s` : "";
+  const stage = r.stage === "coarse" ? "preview (the full result follows)" : "done";
+  if (r.view === "samples") return `✓ ${stage}: mean of ${r.samples?.n ?? "?"} samples${secsOf}`;
+  if (r.view === "map") return `✓ ${stage}${secsOf}`;
   const how = r.rule_used === "adaptive_trapezoid" ? "steps = auto" : `${r.params?.rule ?? r.rule_used}`;
   const secs = r.timings ? `, ${(r.timings.attribution + r.timings.payload).toFixed(1)} s` : "";
   return `✓ ${r.stage === "coarse" ? "coarse preview" : "done"}: ${r.steps} points on the path (${how}), ${r.evaluations} model evaluations${secs}`;
+}
+
+/** "a − b" with the sign of b folded in: 8.521 − (−0.1384) is written "8.521 + 0.1384". */
+export function minus(a, b, f = fmt) {
+  if (Number.isFinite(b) && b < 0) return `${f(a)} + ${f(-b)}`;
+  return `${f(a)} − ${f(b)}`;
+}
+
+/** A signed number with a real minus sign. */
+export function signed(v, f = fmt) {
+  return Number.isFinite(v) && v < 0 ? `−${f(-v)}` : f(v);
+}
+
+/**
+ * The readout under the panels of a result without a path: completeness where the method has it
+ * (a delta against a baseline, or parts that add up to the score), the parts and their sums.
+ * @returns {{level: string, text: string}}
+ */
+export function mapReadout(r, f = fmt) {
+  const bits = [];
+  let level = "none";
+  const preview = r.stage === "coarse";
+  if (Number.isFinite(r.delta) && Number.isFinite(r.baseline_score)) {
+    const span = r.score - r.baseline_score;
+    const rel = r.relative_delta;
+    const pct = Number.isFinite(rel) ? `${(100 * rel).toFixed(rel < 0.001 ? 3 : 2)} %` : "–";
+    bits.push(`Completeness: Σ attributions = ${signed(r.sum, f)}  ·  F(x) − F(x′) = ${minus(r.score, r.baseline_score, f)} = ${signed(span, f)}  ·  gap ${pct}`);
+    if (!preview) level = Number.isFinite(rel) && rel > 0.01 ? "warn" : "ok";
+    if (level === "warn" && r.view === "samples") bits.push("the gap shrinks like 1/√samples: raise the samples");
+  }
+  const parts = r.parts || [];
+  if (parts.length) {
+    const total = parts.reduce((a, p) => a + p.sum, 0);
+    const list = parts.map((p) => `${p.name} ${signed(p.sum, f)}`).join(", ");
+    if (r.parts_add_up) {
+      const gap = Math.abs(total - r.score) / Math.max(1e-12, Math.abs(r.score));
+      bits.push(`Parts: ${list}  ·  Σ parts = ${signed(total, f)} vs F(x) = ${signed(r.score, f)}  ·  gap ${(100 * gap).toFixed(2)} %`);
+      if (!preview) level = gap > 0.01 ? "warn" : "ok";
+    } else {
+      bits.push(`Parts: ${list}`);
+    }
+  }
+  if (preview && bits.length) bits.push("(preview: the full result follows)");
+  return { level, text: bits.join("  ·  ") };
 }

@@ -1,6 +1,10 @@
-// The explorer widget (anywidget front end): four image panels (the input along the path, the
+// The explorer widget (anywidget front end) for every registered method. The method menu and the
+// kernel-controls row are generated from the `methods` trait (the registry, js/kernelrow.js); the
+// result's `view` picks the panels: "path" shows four image panels (the input along the path, the
 // gradient there, the attribution accumulated up to α, the final attribution), the α scrubber under
-// them, the saturation curves beside them and the completeness readout.
+// them, the saturation curves beside them and the completeness readout; "samples" shows running means
+// with a sample scrubber and the convergence curves (js/mappanels.js, js/samplecurves.js); "map" one
+// map and its parts.
 //
 // Display controls (α, opacity, colour map, sign, clip, channels) never talk to the kernel: they redraw from
 // data already here, so they also work in the static HTML export. Controls that need new gradients
@@ -13,13 +17,15 @@
 
 import { decode } from "./wire.js";
 import { OVERLAY } from "./heatmap.js";
-import { parseSteps } from "./controls.js";
 import { alphaReadout, alphaToSlider, createPlayer, sliderToAlpha } from "./scrubber.js";
 import { buildDom, h } from "./dom.js";
-import { unpack } from "./result.js";
+import { isComplete, unpack } from "./result.js";
 import { createPanels } from "./panels.js";
+import { createMapPanels } from "./mappanels.js";
 import { createCurveBox } from "./curvebox.js";
-import { showCompleteness, showStatus, showTitle, syncKernelControls } from "./sync.js";
+import { drawSampleCurves, nearestCount } from "./samplecurves.js";
+import { figureLayout } from "./layout.js";
+import { showCompleteness, showNotes, showStatus, showTitle, syncKernelControls } from "./sync.js";
 
 /**
  * @typedef {object} Traits
@@ -63,6 +69,7 @@ function render({ model, el }) {
     sign: model.get("sign") || "both",
     clip: Number(model.get("clip") ?? 99),
     reduction: model.get("reduction") || "sum",
+    sample: null, // index into the result's sample counts (null: the initial position)
   };
   let data = null; // unpacked result
   let fig = null; // figureLayout() of the last draw
@@ -70,7 +77,7 @@ function render({ model, el }) {
   // ---- DOM ----------------------------------------------------------------------------------
   const els = buildDom(view);
   const { root, alphaIn, alphaText, play, curve, opacityIn, cmapSel, signSel, clipIn, reductionSel } = els;
-  const { baselineSel, ruleSel, targetSel, stepsIn, sigmaIn, colorIn, cancel } = els;
+  const { baselineSel, methodSel, targetSel, sigmaIn, colorIn, cancel, samplesIn, samplesText } = els;
   el.append(root);
 
   function sendKernel(name, value) {
@@ -78,12 +85,63 @@ function render({ model, el }) {
     model.set(name, value);
     model.save_changes();
   }
+  /** One of the method's own controls: the whole options dict goes (the kernel validates it). */
+  function sendOption(name, value) {
+    sendKernel("options", { ...(model.get("options") || {}), [name]: value });
+  }
 
   // ---- drawing --------------------------------------------------------------------------------
   const panels = createPanels({ view, canvas: els.canvas, left: els.left, root });
+  const mapPanels = createMapPanels({ view, canvas: els.canvas, left: els.left, root });
   const curves = createCurveBox({ view, root, curve, classes: els.classes });
+  let sampleLayout = null;
+
+  /** Show the rows and boxes of the result's view (path: α scrubber and curves; samples: the sample scrubber). */
+  function showView(kind) {
+    els.scrubRow.style.display = kind === "path" ? "" : "none";
+    alphaText.style.display = kind === "path" ? "" : "none";
+    els.samplesRow.style.display = kind === "samples" ? "" : "none";
+    els.curveBox.style.display = kind === "map" ? "none" : "";
+    els.classes.style.display = kind === "path" ? "" : "none";
+    root.setAttribute("data-view", kind);
+  }
+
+  function sampleIndex() {
+    const K = data.samples.counts.length;
+    if (view.sample === null) view.sample = model.get("sample") === "first" ? 0 : K - 1;
+    view.sample = Math.min(K - 1, Math.max(0, view.sample));
+    return view.sample;
+  }
+
+  function drawSamples() {
+    const s = data.samples;
+    const k = sampleIndex();
+    samplesIn.max = String(s.counts.length - 1);
+    samplesIn.value = String(k);
+    const c = s.counts[k];
+    samplesText.textContent = `mean of the first ${c} of ${s.n} sample${s.n === 1 ? "" : "s"}`;
+    fig = mapPanels.draw(k) ?? fig;
+    const dpr = window.devicePixelRatio || 1;
+    const { width, height } = (fig ?? figureLayout(root.clientWidth, 1, 1)).curves;
+    const h2 = Math.max(height, s.relativeGap ? 420 : 240);
+    if (curve.width !== Math.round(width * dpr) || curve.height !== Math.round(h2 * dpr)) {
+      curve.width = Math.round(width * dpr);
+      curve.height = Math.round(h2 * dpr);
+      curve.style.width = `${width}px`;
+      curve.style.height = `${h2}px`;
+    }
+    const ctx = curve.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    sampleLayout = drawSampleCurves(ctx, s, { width, height: h2, count: c });
+  }
 
   function drawAll() {
+    if (!data) return;
+    if (data.view === "samples") return drawSamples();
+    if (data.view === "map") {
+      fig = mapPanels.draw() ?? fig;
+      return;
+    }
     const readout = alphaReadout(view.alpha, data ? data.frameAlphas : null);
     alphaText.replaceChildren(h("b", { text: readout.alpha }), readout.shown ? ` · ${readout.shown}` : "");
     fig = panels.draw() ?? fig;
@@ -115,16 +173,24 @@ function render({ model, el }) {
     const im = model.get("image");
     if (!im || !im.view) return;
     const d = decode(im);
-    panels.setImage({ data: d.data, shape: d.shape.length === 2 ? [...d.shape, 1] : d.shape });
+    const next = { data: d.data, shape: d.shape.length === 2 ? [...d.shape, 1] : d.shape };
+    panels.setImage(next);
+    mapPanels.setImage(next);
   }
 
   function loadResult() {
     const r = model.get("result");
-    if (!r || !r.frames) return;
+    if (!isComplete(r)) return;
+    const previous = data;
     data = unpack(r);
-    panels.setResult(data);
+    if (data.view === "samples" && previous?.view === "samples" && previous.samples.counts.length !== data.samples.counts.length) {
+      view.sample = null; // a new number of frames: back to the initial position
+    }
+    (data.view === "path" ? panels : mapPanels).setResult(data);
+    showView(data.view);
     showTitle(els.title, model, data);
     showCompleteness(els.completeness, data);
+    showNotes(els.notes, data);
     showStatus(els, model, data, interactive);
     drawAll();
   }
@@ -153,7 +219,29 @@ function render({ model, el }) {
   on(play, "click", () => player.toggle());
 
   let dragging = false;
+  on(samplesIn, "input", () => {
+    view.sample = Number(samplesIn.value);
+    scheduleDraw();
+  });
+  /** The sample index under a pointer on the convergence curves, or null. */
+  function sampleAt(ev) {
+    if (!sampleLayout || !data?.samples) return null;
+    const p = sampleLayout.plots[0];
+    const rect = curve.getBoundingClientRect();
+    const f = Math.min(1, Math.max(0, (ev.clientX - rect.left - p.x) / p.w));
+    return nearestCount(data.samples.counts, data.samples.n, f);
+  }
   on(curve, "pointerdown", (ev) => {
+    if (data?.view === "samples") {
+      const k = sampleAt(ev);
+      if (k !== null) {
+        view.sample = k;
+        dragging = true;
+        curve.setPointerCapture?.(ev.pointerId);
+        scheduleDraw();
+      }
+      return;
+    }
     const a = curves.alphaAt(ev);
     if (a === null) return;
     dragging = true;
@@ -162,7 +250,13 @@ function render({ model, el }) {
     setAlpha(a);
   });
   on(curve, "pointermove", (ev) => {
-    if (dragging) {
+    if (dragging && data?.view === "samples") {
+      const k = sampleAt(ev);
+      if (k !== null && k !== view.sample) {
+        view.sample = k;
+        scheduleDraw();
+      }
+    } else if (dragging) {
       const a = curves.alphaAt(ev);
       if (a !== null) setAlpha(a);
     }
@@ -190,34 +284,48 @@ function render({ model, el }) {
     view.reduction = reductionSel.value;
     scheduleDraw();
   });
-  on(clipIn, "change", () => {
+  const applyClip = () => {
     const v = Number(clipIn.value);
     view.clip = Number.isFinite(v) ? Math.min(100, Math.max(50, v)) : 99;
     clipIn.value = String(view.clip);
     scheduleDraw();
+  };
+  on(clipIn, "change", applyClip);
+  on(clipIn, "keydown", (ev) => {
+    if (ev.key === "Enter") {
+      ev.preventDefault();
+      applyClip();
+    }
   });
 
+  on(methodSel, "change", () => sendKernel("method", methodSel.value));
   on(baselineSel, "change", () => sendKernel("baseline", baselineSel.value));
-  on(ruleSel, "change", () => sendKernel("rule", ruleSel.value));
   on(targetSel, "change", () => sendKernel("target", Number(targetSel.value)));
-  on(stepsIn, "change", () => sendKernel("steps", parseSteps(stepsIn.value)));
   on(cancel, "click", () => {
     if (interactive) model.send({ type: "cancel" });
   });
-  on(sigmaIn, "change", () => sendKernel("sigma", sigmaIn.value === "" ? null : Number(sigmaIn.value)));
+  const sendSigma = () => sendKernel("sigma", sigmaIn.value === "" ? null : Number(sigmaIn.value));
+  on(sigmaIn, "change", sendSigma);
+  on(sigmaIn, "keydown", (ev) => {
+    if (ev.key === "Enter") {
+      ev.preventDefault();
+      sendSigma();
+    }
+  });
   on(colorIn, "change", () => sendKernel("color", colorIn.value));
 
-  const syncControls = () => syncKernelControls(els, model, interactive);
+  const syncControls = () => syncKernelControls(els, model, interactive, sendOption);
   onModel("change:image", () => {
     loadImage();
     scheduleDraw();
   });
   onModel("change:result", loadResult);
   onModel("change:status", () => showStatus(els, model, data, interactive));
-  for (const name of ["baselines", "rules", "targets", "baseline", "sigma", "color", "steps", "rule", "target"]) {
+  for (const name of ["methods", "method", "options", "baselines", "targets", "baseline", "sigma", "color", "target"]) {
     onModel(`change:${name}`, syncControls);
   }
   onModel("change:title", () => showTitle(els.title, model, data));
+  onModel("change:method", () => showTitle(els.title, model, data));
 
   syncControls();
   loadImage();
@@ -231,6 +339,8 @@ function render({ model, el }) {
     events.abort();
     for (const [name, fn] of modelHandlers) model.off(name, fn);
     panels.clear();
+    mapPanels.clear();
+    els._controls?.destroy();
     root.remove();
   };
 }

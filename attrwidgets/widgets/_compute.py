@@ -24,7 +24,10 @@ from torch import nn
 from attrwidgets.baselines import make_baseline
 from attrwidgets.hooks import ModelGuard
 from attrwidgets.model import Explained, grad_enabled, model_device
+from attrwidgets.registry import REGISTRY
 from attrwidgets.widgets._capture import capture, install
+from attrwidgets.widgets._methods import OPTION_KINDS, view_of
+from attrwidgets.widgets._samples import Recorder, RunningMeans
 from attrwidgets.widgets._wire import MAX_UPDATE_BYTES, display_size, downsample, encode
 
 __all__ = ["PathExplainer", "as_image", "select_frames"]
@@ -180,59 +183,83 @@ class PathExplainer:
         return make_baseline(
             name,
             self.image,
-            sigma=params.get("sigma"),
+            sigma=params.get("baseline_sigma", params.get("sigma")),
             color=params.get("color"),
             references=self.references,
             seed=int(params.get("seed", 0)),
         )
 
     def __call__(self, params: dict[str, Any], stage: str, progress: Callable[[int, int], None]) -> dict[str, Any]:
-        """Run Integrated Gradients with ``params`` and return the result payload (see the module doc)."""
-        from attrwidgets.methods.paths import integrated_gradients
+        """Run ``params["method"]`` (default Integrated Gradients) and return its result payload.
 
-        base = self.baseline(params)
-        target = params.get("target")
-        steps = params.get("steps", 50)
-        rule = params.get("rule", "gausslegendre")
+        The payload's ``view`` (see :func:`~attrwidgets.widgets._methods.view_of`) says which panels
+        the front end draws: "path", "samples" or "map".
+        """
+        name = params.get("method") or "integrated_gradients"
+        method = REGISTRY[name]
+        view = view_of(method)
+        options = {c.name: params[c.name] for c in method.controls if c.name in params and c.kind in OPTION_KINDS}
         started = time.perf_counter()
+        kwargs, base = self._kwargs(method, options, params)
+        running = None
+        model, preprocess = self.model, self.preprocess
+        if view == "samples":
+            running = RunningMeans(name, self.image, options, self.references)
+            if running.supported() and isinstance(self.model, nn.Module):
+                model, preprocess = Recorder(self.model, self.preprocess, running), None
+            else:
+                running = None
+        if "progress" in method.options:
+            kwargs["progress"] = progress
         with capture() as caught:  # this thread's warnings only: see _capture.py
-            attribution = integrated_gradients(
-                self.model,
-                self.image,
-                target,
-                baseline=base,
-                steps=steps,
-                rule=rule,
-                preprocess=self.preprocess,
-                progress=progress,
-            )
+            attribution = method.fn(model, self.image, params.get("target"), preprocess=preprocess, **kwargs)
         notes = [str(w.message) for w in caught]
-        trace = attribution.trace
-        if trace is None or trace.grad_maps is None or trace.cumulative_maps is None:
-            msg = "integrated_gradients returned no trace maps; the explorer needs trace=True"
-            raise RuntimeError(msg)
         computed = time.perf_counter()
-        alphas = trace.alphas[0].double().cpu()
-        frames = select_frames(alphas.tolist(), self.max_frames)
-        predicted = trace.predicted[0, frames].tolist()  # kept by the engine, no extra forward
-        payload = self._payload(attribution, base, frames, predicted, params, stage, notes)
+        if view == "path":
+            payload = self._path_payload(attribution, base, params, stage, notes)
+        else:
+            payload = self._map_payload(attribution, base, params, stage, notes)
+            if view == "samples":
+                self._add_samples(payload, attribution, running, notes)
+        payload["view"] = view
+        payload["method"] = name
         payload["timings"] = {
             "attribution": computed - started,
             "payload": time.perf_counter() - computed,
         }
         return payload
 
-    def _payload(
-        self,
-        attribution: Any,
-        base: torch.Tensor,
-        frames: list[int],
-        predicted: list[int],
-        params: dict[str, Any],
-        stage: str,
-        notes: list[str],
+    def _kwargs(
+        self, method: Any, options: dict[str, Any], params: dict[str, Any]
+    ) -> tuple[dict[str, Any], torch.Tensor | None]:
+        """The method's keyword arguments from the validated options, generically by control kind."""
+        kwargs: dict[str, Any] = {}
+        base = None
+        modules = dict(self.model.named_modules()) if isinstance(self.model, nn.Module) else {}
+        for control in method.controls:
+            if control.kind == "baseline":
+                base = self.baseline(params)
+                kwargs[control.name] = base
+            elif control.kind == "tensor":
+                if self.references is None:
+                    msg = f"{method.name} needs {control.name}: pass {control.name}=... to explore()"
+                    raise ValueError(msg)
+                kwargs[control.name] = self.references
+            elif control.name in options:
+                value = options[control.name]
+                kwargs[control.name] = modules[value] if control.kind == "module" and value is not None else value
+        return kwargs, base
+
+    def _path_payload(
+        self, attribution: Any, base: torch.Tensor, params: dict[str, Any], stage: str, notes: list[str]
     ) -> dict[str, Any]:
         trace = attribution.trace
+        if trace is None or trace.grad_maps is None or trace.cumulative_maps is None:
+            msg = f"{attribution.method} returned no trace maps; the explorer's path view needs them"
+            raise RuntimeError(msg)
+        alphas = trace.alphas[0].double().cpu()
+        frames = select_frames(alphas.tolist(), self.max_frames)
+        predicted = trace.predicted[0, frames].tolist()  # kept by the engine, no extra forward
         baseline_pixels = encode(_to_pixels(base, self.display))
         room = self.max_bytes - len(baseline_pixels["view"]) - _MARGIN
         height, width = self.image.shape[-2:]
@@ -262,7 +289,7 @@ class PathExplainer:
         relative = attribution.relative_delta
         return {
             "stage": stage,
-            "params": {k: v for k, v in params.items() if isinstance(v, (int, float, str, list)) or v is None},
+            "params": _shown(params),
             "target": target,
             "target_label": self.label(target),
             "score": score,
@@ -298,3 +325,131 @@ class PathExplainer:
             "labels": {str(c): self.label(c) for c in sorted(set(predicted) | {target})},
             "_attribution": attribution,  # kept in the kernel (Explorer.attribution), never sent
         }
+
+    # -- methods without a path: one map (with its parts), or running means over samples -----------
+    def _final_map(self, values: torch.Tensor, room: int) -> dict[str, Any]:
+        """The attribution per channel at display size (float16, divided by ``scale``), in at most ``room`` bytes."""
+        final = values[0]
+        if final.dim() == 2:
+            final = final[None]
+        channels = int(final.shape[0])
+        height, width = final.shape[-2:]
+        size = display_size(
+            int(height), int(width), min(self.display[0] * self.display[1], max(16, room // (2 * channels)))
+        )
+        small = downsample(final, size)
+        scale = _frame_scales(small[None])[0]
+        return {"channels": encode(small / scale, "float16"), "scale": float(scale)}
+
+    def _parts(self, attribution: Any) -> list[dict[str, Any]]:
+        """Each part of the decomposition: its name, its sum and, when it is a map, the map (channel sum)."""
+        out = []
+        for name, tensor in attribution.parts.items():
+            part = tensor[0].detach()
+            entry: dict[str, Any] = {"name": str(name), "sum": float(part.double().sum()), "shape": list(part.shape)}
+            if part.dim() in (2, 3) and min(part.shape[-2:]) > 1:
+                spatial = part.sum(0) if part.dim() == 3 else part
+                h, w = spatial.shape
+                small = downsample(spatial, display_size(int(h), int(w), 160 * 160))
+                scale = _frame_scales(small[None])[0]
+                entry["map"] = encode(small / scale, "float16")
+                entry["scale"] = float(scale)
+            out.append(entry)
+        return out
+
+    def _map_payload(
+        self, attribution: Any, base: torch.Tensor | None, params: dict[str, Any], stage: str, notes: list[str]
+    ) -> dict[str, Any]:
+        room = self.max_bytes - _MARGIN
+        baseline_pixels = None
+        if base is not None and tuple(base.shape) == tuple(self.image.shape):
+            baseline_pixels = encode(_to_pixels(base, self.display))
+            room -= len(baseline_pixels["view"])
+        target = int(attribution.target[0])
+        score = float(attribution.score[0]) if attribution.score is not None else math.nan
+        baseline_score = float(attribution.baseline_score[0]) if attribution.baseline_score is not None else None
+        relative = attribution.relative_delta
+        method = REGISTRY.get(attribution.method)
+        parts = self._parts(attribution)
+        return {
+            "stage": stage,
+            "params": _shown(params),
+            "target": target,
+            "target_label": self.label(target),
+            "score": score,
+            "baseline_score": baseline_score,
+            "sum": float(attribution.values[0].double().sum()),
+            "delta": float(attribution.delta[0]) if attribution.delta is not None else None,
+            "relative_delta": float(relative[0]) if relative is not None else None,
+            "notes": notes,
+            "final_map": self._final_map(attribution.values, room // 2),
+            "baseline_image": baseline_pixels,
+            "parts": parts,
+            "parts_add_up": bool(parts and method is not None and "completeness" in method.axioms),
+            "labels": {str(target): self.label(target)},
+            "_attribution": attribution,
+        }
+
+    def _add_samples(
+        self, payload: dict[str, Any], attribution: Any, running: RunningMeans | None, notes: list[str]
+    ) -> None:
+        """Running means at 1, 2, 4, …, n samples (see _samples.py), their relative change and, where
+        the method has one, the completeness gap after every sample."""
+        values = attribution.values.detach()
+        n = int(attribution.params.get("samples", 1))
+        frames = running.frames(values) if running is not None else None
+        if frames is None:
+            if running is not None and attribution.params.get("sigma", 1) != 0:
+                notes.append(
+                    "the running means over samples could not be taken from this run; only the final map is shown"
+                )
+            counts, stack = [n], values[:1].to(torch.float64 if values.dtype == torch.float64 else torch.float32)
+        else:
+            counts, stack = frames
+        flat = stack.flatten(1).double()
+        change = [math.nan] + [
+            float((flat[i] - flat[i - 1]).norm() / flat[i].norm().clamp_min(1e-30)) for i in range(1, len(counts))
+        ]
+        used = sum(len(v) for v in _views(payload))
+        room = max(0, self.max_bytes - _MARGIN - used)
+        sample_image = None
+        if running is not None and running.first_point is not None:
+            sample_image = encode(_to_pixels(running.first_point.clamp(0, 1), self.display))
+            room -= len(sample_image["view"])
+        k, channels = len(counts), int(stack.shape[1])
+        height, width = stack.shape[-2:]
+        pixels = max(16, room // (2 * k * channels))
+        size = display_size(int(height), int(width), min(self.display[0] * self.display[1], pixels))
+        small = downsample(stack, size)
+        scales = _frame_scales(small)
+        samples: dict[str, Any] = {
+            "n": n,
+            "counts": encode(np.asarray(counts, dtype=np.int32)),
+            "maps": encode(small / scales.view(-1, 1, 1, 1), "float16"),
+            "scales": encode(scales, "float32"),
+            "rel_change": encode(np.asarray(change, dtype=np.float32)),
+            "sample_image": sample_image,
+        }
+        conv = attribution.convergence
+        if "running_sum" in conv and "running_baseline_score" in conv and attribution.score is not None:
+            span = attribution.score[0].double() - conv["running_baseline_score"][0].double()
+            gap = conv["running_sum"][0].double() - span
+            samples["gap"] = encode(gap.float(), "float32")
+            samples["relative_gap"] = encode((gap.abs() / span.abs().clamp_min(1e-12)).float(), "float32")
+        payload["samples"] = samples
+        payload["evaluations"] = n
+
+
+def _views(value: object) -> list[bytes]:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return [value]
+    if isinstance(value, dict):
+        return [b for v in value.values() for b in _views(v)]
+    if isinstance(value, (list, tuple)):
+        return [b for v in value for b in _views(v)]
+    return []
+
+
+def _shown(params: dict[str, Any]) -> dict[str, Any]:
+    """The request's params that JSON can carry (the browser shows them)."""
+    return {k: v for k, v in params.items() if isinstance(v, (int, float, str, list)) or v is None}

@@ -1,8 +1,10 @@
-"""The explorer widget: α scrubber, baseline choice, heatmap overlay and saturation curves.
+"""The explorer widget for every registered method: method menu, its controls, heatmaps, scrubbers, curves.
 
 :class:`Explorer` holds only synced traits and their validation; the computing is done by a
 :class:`~attrwidgets.widgets.session.Session` around a
-:class:`~attrwidgets.widgets._compute.PathExplainer`. The front end is ``js/widget.js``.
+:class:`~attrwidgets.widgets._compute.PathExplainer`. The method menu and each method's controls
+come from :data:`attrwidgets.registry.REGISTRY` (see :mod:`attrwidgets.widgets._methods`). The
+front end is ``js/widget.js``.
 """
 
 from __future__ import annotations
@@ -19,17 +21,15 @@ import traitlets as t
 
 from attrwidgets.baselines import BASELINES
 from attrwidgets.methods.quadrature import QUADRATURE_RULES
-from attrwidgets.widgets import export
+from attrwidgets.registry import REGISTRY
+from attrwidgets.widgets import _methods, export
 from attrwidgets.widgets._bundle import bundle
 from attrwidgets.widgets._compute import PathExplainer
+from attrwidgets.widgets._methods import STEPS_CHOICES, STEPS_MAX, view_of  # noqa: F401 (STEPS_CHOICES: the old home)
 from attrwidgets.widgets.session import Session, Stage
 
 __all__ = ["Explorer", "explore"]
 
-STEPS_MAX = 512
-"""Most points per path the explorer computes, whatever a front end asks for."""
-STEPS_CHOICES = ("auto", 8, 16, 32, 64, 128, 256)
-"""What the steps menu offers ("auto": refine until the completeness gap is below 1 %)."""
 COARSE_STEPS = 3
 """Gauss-Legendre points of the quick first answer: few, so it arrives quickly on a CPU for an
 ImageNet model (3 points + the input's own gradient + one forward at the baseline; the goal and
@@ -43,8 +43,14 @@ COLORMAPS = ("auto", "coolwarm", "purplegreen", "inferno", "viridis", "hot", "gr
 REDUCTIONS = ("sum", "abs_sum", "sum_abs", "max_abs", "l2")
 """How the final map reduces the colour channels (js/channels.js): Σ (signed), |Σ|, Σ |·|, max |·|, L2."""
 _HEX = re.compile(r"#[0-9a-fA-F]{6}")
-_KERNEL_CONTROLS = ("baseline", "sigma", "color", "steps", "rule", "target")
-_DISPLAY_OPTIONS = ("opacity", "cmap", "sign", "clip", "reduction", "alpha", "title")
+COARSE_SAMPLES = 8
+"""Samples of the quick first answer of a sampling method (SmoothGrad, Expected Gradients)."""
+_KERNEL_CONTROLS = ("method", "options", "baseline", "sigma", "color", "steps", "rule", "target")
+_MIRRORED = ("steps", "rule")
+"""Options that also have a trait of their own (``ex.steps``, ``ex.rule``: the IG explorer's API)."""
+_KERNEL_OWNED = ("image", "result", "status", "targets", "baselines", "rules", "methods", "interactive")
+"""Traits only the kernel writes: a browser's values for them are refused."""
+_DISPLAY_OPTIONS = ("opacity", "cmap", "sign", "clip", "reduction", "alpha", "sample", "title")
 _OPTIONS = (*_DISPLAY_OPTIONS, "top_k", "sigma", "color", "max_frames", "dispatch")
 _NUMERIC = ("target", "steps", "sigma", "alpha", "opacity", "clip")
 """The numeric traits: their values must be finite numbers (see :func:`_finite`)."""
@@ -121,10 +127,17 @@ class Explorer(anywidget.AnyWidget):
     """Quadrature rules offered."""
     interactive = t.Bool(True).tag(sync=True)
     """False in the static HTML export, where kernel controls are disabled."""
-    title = t.Unicode("Integrated Gradients").tag(sync=True)
-    """Heading shown above the widget."""
+    title = t.Unicode("").tag(sync=True)
+    """Heading shown above the widget ("": the method's name)."""
+    methods = t.List().tag(sync=True)
+    """The method menu: every registry entry with its controls (see ``_methods.spec``)."""
 
     # -- kernel controls -----------------------------------------------------------------------------
+    method = t.Unicode("integrated_gradients").tag(sync=True)
+    """The registry name of the method shown. Default "integrated_gradients"."""
+    options = t.Dict().tag(sync=True)
+    """The method's own controls (``REGISTRY[method].controls``, baselines and tensors aside), validated
+    and clamped by the registry; a new method starts from its defaults."""
     baseline = t.Unicode("black").tag(sync=True)
     """Baseline name. Default "black"."""
     sigma = _FiniteFloat(None, allow_none=True).tag(sync=True)
@@ -152,6 +165,8 @@ class Explorer(anywidget.AnyWidget):
     reduction = t.Unicode("sum").tag(sync=True)
     """How the final-attribution panel reduces the colour channels: sum (signed, as Captum), abs_sum
     (|Σ|), sum_abs (Σ |·|, as PAIR saliency), max_abs (max |·|, as Simonyan et al.), l2 (L2 norm)."""
+    sample = t.Unicode("last").tag(sync=True)
+    """Initial position of the sample scrubber of a sampling method: "last" (all samples) or "first"."""
 
     def __init__(
         self,
@@ -162,25 +177,26 @@ class Explorer(anywidget.AnyWidget):
         dispatch: Callable[[Callable[[], None]], None] | None = None,
         **traits: Any,
     ) -> None:
-        allowed = {name for name in Explorer.class_own_traits() if not name.startswith("_")} - {
-            "image",
-            "result",
-            "status",
-            "targets",
-            "baselines",
-            "rules",
-            "interactive",
-        }
+        allowed = {name for name in Explorer.class_own_traits() if not name.startswith("_")} - set(_KERNEL_OWNED)
         unknown = sorted(set(traits) - allowed)
         if unknown:
             msg = f"Explorer got unknown keyword(s) {unknown}; the options are {sorted(allowed | {'sync', 'top_k'})}"
             raise TypeError(msg)
         self._explainer = explainer
         self._classes = explainer.classes
+        self._layers = _methods.layer_names(explainer.model)
+        self._resetting = False
         self.attribution = None
         """The :class:`~attrwidgets.Attribution` of the newest full result (None until it arrives)."""
         names = [b for b in BASELINES if b != "references" or explainer.references is not None]
-        super().__init__(baselines=names, image=explainer.image_payload(), **traits)
+        menu = _methods.specs(layers=self._layers, references=explainer.references is not None)
+        method = traits.pop("method", "integrated_gradients")
+        options = traits.pop("options", {})
+        self._resetting = True  # no requests while the traits are first set
+        super().__init__(baselines=names, methods=menu, image=explainer.image_payload(), **traits)
+        self.method = method
+        self.options = {**self._mirror_values(), **options}
+        self._resetting = False
         self.targets = explainer.top_classes(top_k, include=[self.target])
         self.session = Session(
             explainer,
@@ -190,7 +206,6 @@ class Explorer(anywidget.AnyWidget):
             sync=sync,
             dispatch=dispatch,
         )
-        self._resetting = False
         self.observe(self._request, names=list(_KERNEL_CONTROLS))
         self.on_msg(self._on_message)
         self._request()
@@ -214,6 +229,66 @@ class Explorer(anywidget.AnyWidget):
             if not math.isfinite(value):
                 value = proposal.value  # said as the browser wrote it
         return round(_clamp(_finite("steps", value), 1, STEPS_MAX))
+
+    @t.validate("method")
+    def _valid_method(self, proposal: t.Bunch) -> str:
+        name = proposal.value
+        if name not in REGISTRY:
+            msg = f"method {_show(name)} is not registered; the methods are {sorted(REGISTRY)}"
+            raise t.TraitError(msg)
+        entry = next((m for m in self.methods if m["name"] == name), None)
+        if entry is None:  # registered after this explorer was made: it joins the menu
+            entry = _methods.spec(
+                REGISTRY[name], layers=self._layers, references=self._explainer.references is not None
+            )
+            self.methods = [*self.methods, entry]
+        if not entry["available"]:
+            msg = f"method {name!r} {entry['why']}"
+            raise t.TraitError(msg)
+        return name
+
+    @t.validate("options")
+    def _valid_options(self, proposal: t.Bunch) -> dict[str, Any]:
+        value = proposal.value
+        if not isinstance(value, dict):
+            msg = f"options must be a dict of the method's controls, not {_show(value)}"
+            raise t.TraitError(msg)
+        try:
+            return _methods.validate(REGISTRY[self.method], value, layers=self._layers)
+        except (ValueError, TypeError) as error:
+            raise t.TraitError(str(error)) from None
+
+    @t.observe("method")
+    def _method_changed(self, change: t.Bunch) -> None:
+        # a new method starts from its own defaults (one request, made by _request afterwards)
+        resetting, self._resetting = self._resetting, True
+        try:
+            self.options = self._mirror_values()
+        finally:
+            self._resetting = resetting
+
+    @t.observe("options")
+    def _options_changed(self, change: t.Bunch) -> None:
+        resetting, self._resetting = self._resetting, True
+        try:
+            for name in _mirrored(self.method):
+                if name in change.new and getattr(self, name) != change.new[name]:
+                    setattr(self, name, change.new[name])
+        finally:
+            self._resetting = resetting
+
+    @t.observe(*_MIRRORED)
+    def _mirrored_changed(self, change: t.Bunch) -> None:
+        if change.name in _mirrored(self.method) and self.options.get(change.name) != change.new:
+            resetting, self._resetting = self._resetting, True
+            try:
+                self.options = {**self.options, change.name: change.new}
+            finally:
+                self._resetting = resetting
+
+    def _mirror_values(self) -> dict[str, Any]:
+        """The mirrored traits' values for the current method's options that have them."""
+        return {name: getattr(self, name) for name in _mirrored(self.method)}
 
     @t.validate("target")
     def _valid_target(self, proposal: t.Bunch) -> int:
@@ -259,8 +334,16 @@ class Explorer(anywidget.AnyWidget):
     def set_state(self, sync_data: dict[str, Any]) -> None:
         """Apply values from the browser one by one; a value that fails validation is refused
         (the trait keeps its value, the browser gets it back) and reported in the status line."""
+        controls = {c.name for c in REGISTRY[self.method].controls}
         for name, value in sync_data.items():
+            if name in _KERNEL_OWNED:
+                self.send_state(name)
+                self._on_status("error", f"refused {name}: only the kernel writes it", None, "", 0)
+                continue
             try:
+                if name not in self.trait_names() and name in controls:
+                    self.options = {**self.options, name: value}
+                    continue
                 super().set_state({name: value})
             except (t.TraitError, TypeError, ValueError) as error:
                 self.send_state(name)
@@ -273,22 +356,25 @@ class Explorer(anywidget.AnyWidget):
         sigma = self.sigma
         if sigma is not None and self.baseline in SIGMA_MAX:
             sigma = min(sigma, SIGMA_MAX[self.baseline])
-        return {
-            "baseline": self.baseline,
-            "sigma": sigma,
-            "color": [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)],
-            "steps": self.steps,
-            "rule": self.rule,
-            "target": self.target,
-        }
+        params: dict[str, Any] = {"method": self.method, "target": self.target}
+        entry = REGISTRY[self.method]
+        if any(c.kind == "baseline" for c in entry.controls):
+            params |= {"baseline": self.baseline, "baseline_sigma": sigma, "sigma": sigma}
+            params["color"] = [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        return params | dict(self.options)
 
     @staticmethod
     def _plan(params: dict[str, Any]) -> list[Stage]:
-        """A coarse answer first (a few Gauss-Legendre points) unless the full one is about as cheap."""
-        steps = params["steps"]
-        if steps == "auto" or steps > 2 * COARSE_STEPS:
+        """A coarse answer first unless the full one is about as cheap: a few Gauss-Legendre points
+        for a path, a few samples for a sampling method; one stage for the others."""
+        view = view_of(REGISTRY[params.get("method") or "integrated_gradients"])
+        steps = params.get("steps")
+        if view == "path" and steps is not None and (steps == "auto" or steps > 2 * COARSE_STEPS):
             coarse = {**params, "steps": COARSE_STEPS, "rule": COARSE_RULE}
             return [Stage("coarse", coarse), Stage("full", params)]
+        samples = params.get("samples")
+        if view == "samples" and isinstance(samples, int) and samples > 2 * COARSE_SAMPLES:
+            return [Stage("coarse", {**params, "samples": COARSE_SAMPLES}), Stage("full", params)]
         return [Stage("full", params)]
 
     def _request(self, change: t.Bunch | None = None) -> int | None:
@@ -375,16 +461,15 @@ def explore(
     image: object,
     target: int | None = None,
     *,
+    method: str = "integrated_gradients",
     preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
     labels: Sequence[str] | None = None,
     baseline: str = "black",
-    steps: int | str = "auto",
-    rule: str = "gausslegendre",
     references: torch.Tensor | None = None,
     sync: bool = False,
     **kw: Any,
 ) -> Explorer:
-    """Open the Integrated Gradients explorer for ``model`` on one ``image``.
+    """Open the explorer for ``model`` on one ``image``, with any registered ``method``.
 
     Parameters
     ----------
@@ -395,34 +480,51 @@ def explore(
         uint8 is divided by 255. Any size.
     target : int, optional
         Class to explain; default the predicted class.
+    method : str
+        A name of :data:`attrwidgets.registry.REGISTRY` (default "integrated_gradients"); the
+        widget's menu offers them all, and ``.method`` switches from Python.
     preprocess : callable, optional
         Normalisation applied inside the model call (e.g. ImageNet mean/std), so baselines and
         attributions stay in pixel space.
     labels : sequence of str, optional
         Class names for the target picker and the curve.
-    baseline, steps, rule :
-        Initial kernel controls. ``steps="auto"`` (the default) refines the path until the
-        completeness gap is below 1 %; an int fixes the number of points (1..512).
+    baseline : str
+        Initial baseline of the methods that take one.
     references : tensor, optional
-        Training inputs (M, C, H, W): enables the "references" baseline.
+        Training inputs (M, C, H, W): enables the "references" baseline and Expected Gradients.
     sync : bool
         Compute in the calling thread (tests, ``nbconvert``, Voilà); default computes in a worker
         thread, a coarse answer first, and the notebook stays responsive.
     **kw :
-        Display options ``opacity``, ``cmap``, ``sign``, ``clip``, ``reduction`` (channels of the
-        final map: "sum", "abs_sum", "sum_abs", "max_abs", "l2"), ``alpha``, ``title``; ``sigma``
-        and ``color`` of the baseline; ``top_k`` (classes in the target picker, default 5);
-        ``max_frames`` (α points whose maps are sent, default 25). Unknown names raise TypeError.
+        One keyword per control of the method (``REGISTRY[method].controls``: for Integrated
+        Gradients ``steps`` ("auto", the default, refines the path until the completeness gap is below
+        1 %; an int fixes the points, 1..512) and ``rule``; for SmoothGrad ``sigma`` (a fraction of the
+        input range), ``samples``, ``seed``, ``variant``, ``base``; for Grad-CAM ``layer`` (a module or
+        its name); ...), checked against the registry. Display options ``opacity``, ``cmap``,
+        ``sign``, ``clip``, ``reduction``, ``alpha``, ``title``; ``sigma`` and ``color`` of the
+        baseline (for methods without a ``sigma`` of their own); ``top_k`` (classes in the target
+        picker, default 5); ``max_frames`` (α points whose maps are sent, default 25). Unknown names
+        raise TypeError listing the valid ones.
 
     Returns
     -------
     Explorer
         The widget; display it by leaving it last in a cell. ``.attribution`` holds the newest full
-        :class:`~attrwidgets.Attribution`, ``.save_html(path)`` writes a static page.
+        :class:`~attrwidgets.Attribution`, ``.options`` the method's controls, ``.save_html(path)``
+        writes a static page.
     """
+    if method not in REGISTRY:
+        msg = f"method={method!r} is not registered; the methods are {sorted(REGISTRY)}"
+        raise ValueError(msg)
+    entry = REGISTRY[method]
+    controls = {c.name: c for c in entry.controls if c.kind in _methods.OPTION_KINDS}
+    options = {name: kw.pop(name) for name in list(kw) if name in controls}
     unknown = sorted(set(kw) - set(_OPTIONS))
     if unknown:
-        msg = f"explore() got unknown keyword(s) {unknown}; the options are {sorted(_OPTIONS)}"
+        valid = sorted(
+            {*controls, *_OPTIONS, "baseline", "references", "preprocess", "labels", "sync", "target"} - {"dispatch"}
+        )
+        msg = f"explore() got unknown keyword(s) {unknown} for method={method!r}; the options are {valid}"
         raise TypeError(msg)
     frames = {"max_frames": kw.pop("max_frames")} if "max_frames" in kw else {}
     explainer = PathExplainer(model, image, preprocess=preprocess, references=references, labels=labels, **frames)
@@ -431,12 +533,52 @@ def explore(
     elif not 0 <= int(target) < explainer.classes:
         msg = f"target={target} is not a class of this model: give 0..{explainer.classes - 1}"
         raise ValueError(msg)
-    if steps == "auto":
-        pass
-    elif isinstance(steps, bool) or not isinstance(steps, int):
-        msg = f"steps must be an int (1..{STEPS_MAX}) or 'auto', not {steps!r}"
-        raise TypeError(msg)
-    elif not 1 <= steps <= STEPS_MAX:
-        msg = f"steps={steps} is out of range: give 1..{STEPS_MAX} or 'auto'"
-        raise ValueError(msg)
-    return Explorer(explainer, sync=sync, target=int(target), baseline=baseline, steps=steps, rule=rule, **kw)
+    layers = _methods.layer_names(model)
+    modules = {id(m): name for name, m in model.named_modules()} if hasattr(model, "named_modules") else {}
+    for name, value in options.items():
+        control = controls[name]
+        if control.kind == "module" and not isinstance(value, str):
+            if id(value) not in modules:
+                msg = (
+                    f"{name}={type(value).__name__} is not a module of this model; give one of {layers} (or the module)"
+                )
+                raise ValueError(msg)
+            options[name] = value = modules[id(value)]
+        _check_keyword(control, value)
+    options = _methods.validate(entry, options, layers=layers)
+    mirrored = {name: options[name] for name in _mirrored(method)}
+    return Explorer(
+        explainer, sync=sync, target=int(target), baseline=baseline, method=method, options=options, **mirrored, **kw
+    )
+
+
+def _mirrored(method: str) -> list[str]:
+    """The options of ``method`` that the ``steps``/``rule`` traits stand for (same vocabulary)."""
+    out = []
+    for control in REGISTRY[method].controls:
+        if control.name == "steps" and control.kind == "steps":
+            out.append("steps")
+        if control.name == "rule" and control.choices and set(control.choices) <= set(QUADRATURE_RULES):
+            out.append("rule")
+    return out
+
+
+def _check_keyword(control: Any, value: object) -> None:
+    """A keyword of explore(): out of range is an error (the browser's values are clamped instead)."""
+    if control.kind == "steps":
+        if value == "auto":
+            return
+        if isinstance(value, bool) or not isinstance(value, int):
+            msg = f"{control.name} must be an int (1..{STEPS_MAX}) or 'auto', not {value!r}"
+            raise TypeError(msg)
+        high = min(control.high or STEPS_MAX, STEPS_MAX)
+        if not control.low <= value <= high:
+            msg = f"{control.name}={value} is out of range: give {control.low:g}..{high:g} or 'auto'"
+            raise ValueError(msg)
+        return
+    if control.kind in ("int", "float", "seed") and not isinstance(value, bool) and isinstance(value, (int, float)):
+        low = -math.inf if control.low is None else control.low
+        high = math.inf if control.high is None else control.high
+        if not low <= value <= high:
+            msg = f"{control.name}={value} is out of range: give {low:g}..{high:g}"
+            raise ValueError(msg)

@@ -1,0 +1,215 @@
+"""The explorer for every registered method: menu, controls and validation come from the registry."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+import attrwidgets as aw
+from attrwidgets.attribution import Attribution
+from attrwidgets.registry import REGISTRY, Control, register
+from attrwidgets.widgets import explore
+from attrwidgets.widgets._methods import VIEWS, view_of
+from attrwidgets.widgets._samples import sample_counts
+from attrwidgets.widgets._wire import MAX_UPDATE_BYTES, decode, payload_bytes
+
+
+@pytest.fixture
+def refs() -> torch.Tensor:
+    return torch.rand(6, 3, 20, 24, generator=torch.Generator().manual_seed(3))
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_registry_entry_renders(model, image, refs, name):
+    ex = explore(model, image, method=name, sync=True, references=refs)
+    r = ex.result
+    assert r["method"] == name and r["view"] == view_of(REGISTRY[name]) in VIEWS
+    assert r["final"] and ex.status["state"] == "idle"
+    channels = decode(r["final_map"]["channels"])
+    assert channels.ndim == 3 and np.isfinite(channels).all()
+    assert payload_bytes(r) <= MAX_UPDATE_BYTES
+    assert ex.attribution.method == name
+    menu = {m["name"]: m for m in ex.methods}
+    assert set(menu) == set(REGISTRY), "every registered method is in the menu"
+    shown = {c["name"] for c in menu[name]["controls"]}
+    assert shown == {c.name for c in REGISTRY[name].controls if c.kind != "tensor"}
+    assert set(ex.options) == {c.name for c in REGISTRY[name].controls if c.kind not in ("tensor", "baseline")}
+    ex.close()
+
+
+@pytest.fixture
+def spy_method():
+    """A method registered inside the test (and removed after): records the options it was called with."""
+    calls = []
+
+    @register(
+        controls=(
+            Control("gain", "float", 2.0, 0.5, 4.0, doc="multiplies the gradient"),
+            Control("mode", "choice", "plain", choices=("plain", "squared")),
+            Control("flip", "bool", False),
+        ),
+        paper="A test, 2026",
+    )
+    def spy_saliency(model, inputs, target=None, *, gain=2.0, mode="plain", flip=False, preprocess=None, memory=None):
+        calls.append({"gain": gain, "mode": mode, "flip": flip})
+        base = aw.gradient(model, inputs, target, preprocess=preprocess)
+        values = base.values * gain
+        values = values**2 if mode == "squared" else values
+        return Attribution(
+            values=-values if flip else values, target=base.target, method="spy_saliency", score=base.score
+        )
+
+    yield calls
+    REGISTRY.pop("spy_saliency", None)
+
+
+def test_a_method_registered_in_the_test_appears_with_its_controls(model, image, spy_method):
+    ex = explore(model, image, method="spy_saliency", gain=3.0, sync=True)
+    entry = next(m for m in ex.methods if m["name"] == "spy_saliency")
+    assert entry["title"] == "Spy Saliency" and entry["view"] == "map" and entry["available"]
+    assert [(c["name"], c["kind"]) for c in entry["controls"]] == [
+        ("gain", "float"),
+        ("mode", "choice"),
+        ("flip", "bool"),
+    ]
+    assert entry["controls"][0]["low"] == 0.5 and entry["controls"][0]["high"] == 4.0
+    assert spy_method[-1] == {"gain": 3.0, "mode": "plain", "flip": False}
+    # from the browser: clamped into range, choices checked, every value reaches the function
+    ex.send_state = lambda key=None: None
+    ex.set_state({"options": {"gain": 99.0, "mode": "squared", "flip": True}})
+    assert spy_method[-1] == {"gain": 4.0, "mode": "squared", "flip": True}
+    ex.set_state({"options": {"gain": 1.0, "mode": "cubed"}})
+    assert ex.status["state"] == "error" and "cubed" in ex.status["message"]
+    assert ex.options["mode"] == "squared", "a refused update changes nothing"
+    ex.set_state({"gain": -5})  # a control's name on its own reaches options too
+    assert ex.options["gain"] == 0.5 and spy_method[-1]["gain"] == 0.5
+
+
+def test_a_method_registered_after_the_explorer_joins_its_menu(model, image, spy_method):
+    ex = explore(model, image, method="gradient", sync=True)
+    REGISTRY["spy_later"] = dataclasses.replace(REGISTRY["spy_saliency"], name="spy_later")
+    try:
+        ex.method = "spy_later"
+        assert "spy_later" in [m["name"] for m in ex.methods]
+        assert ex.options == {"gain": 2.0, "mode": "plain", "flip": False}
+    finally:
+        REGISTRY.pop("spy_later")
+
+
+def test_explore_keywords_are_checked_against_the_registry(model, image):
+    with pytest.raises(
+        TypeError, match=r"unknown keyword\(s\) \['steps'\] for method='smoothgrad'.*'samples'.*'sigma'"
+    ):
+        explore(model, image, method="smoothgrad", steps=8)
+    with pytest.raises(ValueError, match=r"samples=5000 is out of range: give 1\.\.1000"):
+        explore(model, image, method="smoothgrad", samples=5000)
+    with pytest.raises(ValueError, match="variant"):
+        explore(model, image, method="smoothgrad", variant="smoothgrad_cubed")
+    with pytest.raises(ValueError, match="is not registered"):
+        explore(model, image, method="lime")
+    ex = explore(model, image, method="smoothgrad", sigma=0.2, samples=12, sync=True)
+    assert ex.options["sigma"] == 0.2 and ex.options["samples"] == 12
+    assert ex.attribution.params["sigma"] == 0.2 and ex.attribution.params["samples"] == 12
+    assert ex.sigma is None, "SmoothGrad's σ is its own option, not the baseline's"
+
+
+def test_switching_method_from_python(model, image):
+    ex = explore(model, image, steps=6, sync=True)
+    assert ex.result["view"] == "path"
+    ex.method = "grad_cam"
+    assert ex.result["view"] == "map" and ex.result["method"] == "grad_cam"
+    assert ex.options == {"layer": "body.2"}, "the last convolution by default"
+    controls = next(m for m in ex.methods if m["name"] == "grad_cam")["controls"]
+    assert controls[0]["choices"] == ["body.0", "body.2"], "a picker of the model's convolutions"
+    ex.options = {"layer": "body.0"}
+    assert ex.attribution.params["layer"] == "body.0"
+    cam = next(p for p in ex.result["parts"] if p["name"] == "cam")
+    assert cam["shape"] == [1, 20, 24] and "map" in cam
+    with pytest.raises(Exception, match="not a 2-D convolution"):
+        ex.options = {"layer": "body.6"}
+    generation = ex.result["generation"]
+    ex.method = "integrated_gradients"
+    assert ex.result["generation"] == generation + 1, "one request per switch"
+    assert ex.result["view"] == "path" and ex.options["steps"] == 6 == ex.steps
+
+
+def test_layer_as_a_module(model, image):
+    ex = explore(model, image, method="grad_cam", layer=model.body[0], sync=True)
+    assert ex.options == {"layer": "body.0"}
+    with pytest.raises(ValueError, match="not a module of this model"):
+        explore(model, image, method="grad_cam", layer=torch.nn.Conv2d(3, 3, 1))
+
+
+def test_methods_that_need_references_say_so(model, image):
+    ex = explore(model, image, steps=4, sync=True)
+    eg = next(m for m in ex.methods if m["name"] == "expected_gradients")
+    assert not eg["available"] and "references=..." in eg["why"]
+    with pytest.raises(Exception, match="references"):
+        ex.method = "expected_gradients"
+    assert ex.method == "integrated_gradients"
+
+
+def test_kernel_owned_traits_are_refused_from_the_browser(model, image):
+    ex = explore(model, image, steps=4, sync=True)
+    before = ex.result
+    sent = []
+    ex.send_state = lambda key=None: sent.append(key)
+    for name in ("result", "status", "image", "methods", "targets", "interactive"):
+        ex.set_state({name: {"forged": True}})
+        assert name in sent
+    assert ex.result is before and ex.interactive is True
+    assert "only the kernel writes it" in ex.status["message"]
+
+
+@pytest.mark.parametrize("name", ["smoothgrad", "expected_gradients"])
+def test_running_means_end_on_the_final_map(model, image, refs, name):
+    ex = explore(model, image, method=name, samples=20, sync=True, references=refs)
+    s = ex.result["samples"]
+    counts = decode(s["counts"]).tolist()
+    assert counts == sample_counts(20) == [1, 2, 4, 8, 16, 20]
+    maps = decode(s["maps"]).astype(np.float64) * decode(s["scales"])[:, None, None, None]
+    final = ex.attribution.values[0].double().numpy()
+    np.testing.assert_allclose(maps[-1], final, atol=2e-3 * np.abs(final).max())
+    change = decode(s["rel_change"])
+    assert np.isnan(change[0]) and (change[1:] > 0).all()
+    assert s["sample_image"]["shape"] == [20, 24, 3]
+    assert not ex.result["notes"]
+    if name == "expected_gradients":
+        gap = decode(s["gap"])
+        assert gap.shape == (20,)
+        assert gap[-1] == pytest.approx(ex.result["delta"], abs=1e-4), "the gap after n samples is delta"
+
+
+def test_running_means_cost_no_extra_forwards(model, image):
+    rows = []
+
+    class Counting(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = model
+
+        def forward(self, x):
+            rows.append(len(x))
+            return self.inner(x)
+
+    counting = Counting().eval()
+    aw.smoothgrad(counting, image[None], samples=16)
+    direct = sum(rows)
+    ex = explore(counting, image, method="smoothgrad", samples=16, sync=True)
+    rows.clear()
+    ex.options = {**ex.options, "seed": 1}
+    assert sum(rows) == direct, "the same forwards as the method alone"
+    assert len(decode(ex.result["samples"]["counts"])) == 5
+
+
+def test_a_sampling_method_previews_a_few_samples_first(model, image, dispatch):
+    ex = explore(model, image, method="smoothgrad", samples=40, dispatch=dispatch)
+    seen = []
+    ex.observe(lambda c: seen.append((c.new["stage"], c.new["samples"]["n"])), names="result")
+    assert ex.session.wait(60)
+    dispatch.pump()
+    assert seen == [("coarse", 8), ("full", 40)]
+    ex.close()

@@ -162,7 +162,7 @@ class _Source:
         """The pending batches in order, through a DataLoader (its workers, if the user's had any)."""
         loader = torch.utils.data.DataLoader(
             self.dataset, batch_sampler=[list(self.rows(b)) for b in pending], collate_fn=self.collate,
-            num_workers=self.workers,
+            num_workers=self.workers, generator=torch.Generator().manual_seed(0),  # not the global RNG
         )  # fmt: skip
         return iter(loader)
 
@@ -263,13 +263,14 @@ def attribute_batch(
     if isinstance(target, torch.Tensor) and device is not None:
         target = target.to(device)
     attr = run_method(method, model, x, target, options=options, preprocess=preprocess, memory=memory)
-    values = attr.values.detach().to("cpu", torch.float32).numpy().astype(_DTYPES[dtype], copy=False)
-    if not np.isfinite(values).all():
+    values = attr.values.detach().to("cpu", torch.float32).numpy()
+    if dtype == "float16" and np.abs(values).max(initial=0.0) > np.finfo(np.float16).max:
         msg = (
             f"{method_name(method)}: attributions exceed the range of {dtype} (largest |value| "
             f"{float(attr.values.abs().max()):.3g}); write them as dtype='float32'"
         )
         raise ValueError(msg)
+    values = values.astype(_DTYPES[dtype], copy=False)
     n = len(x)
 
     def column(t: torch.Tensor | None) -> np.ndarray:

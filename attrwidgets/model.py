@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import numbers
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -35,18 +36,25 @@ def grad_enabled() -> Iterator[None]:
         yield
 
 
-def check_inputs(inputs: object, device: torch.device | None, *, name: str = "inputs") -> torch.Tensor:
-    """Validate ``inputs`` and return a detached tensor that shares nothing writable with the caller's."""
+def check_inputs(
+    inputs: object, device: torch.device | None, *, name: str = "inputs", integer: bool = False
+) -> torch.Tensor:
+    """Validate ``inputs`` and return a detached tensor that shares nothing writable with the caller's.
+
+    ``integer=True`` (attribution at a layer) also accepts integer inputs such as token ids: the
+    gradient is taken at the layer's output, never at the inputs.
+    """
     if not isinstance(inputs, torch.Tensor):
         hint = " (for a numpy array: torch.from_numpy(a).float())" if type(inputs).__module__ == "numpy" else ""
         msg = f"{name} must be a torch.Tensor with a batch dimension, not {type(inputs).__name__}{hint}"
         raise TypeError(msg)
-    if not inputs.is_floating_point():
-        kind = "integer" if not inputs.dtype.is_complex and inputs.dtype != torch.bool else str(inputs.dtype)
+    is_integer = not inputs.is_floating_point() and not inputs.is_complex() and inputs.dtype != torch.bool
+    if not inputs.is_floating_point() and not (integer and is_integer):
+        kind = "integer" if is_integer else str(inputs.dtype)
         msg = (
             f"{name} have dtype {inputs.dtype} ({kind}): gradients need floating-point inputs. "
-            "For token ids, attribute the embeddings instead: pass model.embed(ids) as inputs and a "
-            "model that starts after the embedding layer (a zero embedding is the usual baseline). "
+            "For token ids, attribute the embeddings: pass layer=model.embeddings (the module whose "
+            'output is attributed; baseline="zero" is the zero embedding). '
             "For images stored as uint8, pass images.float() / 255."
         )
         raise TypeError(msg)
@@ -76,7 +84,7 @@ def check_inputs(inputs: object, device: torch.device | None, *, name: str = "in
         x = inputs.detach()
         if x.is_inference():
             x = x.clone()
-        bad = (~torch.isfinite(x)).sum()
+        bad = (~torch.isfinite(x)).sum() if x.is_floating_point() else 0
         if bad:
             msg = f"{name} contain {int(bad)} non-finite values (nan or inf); replace them before attributing"
             raise ValueError(msg)
@@ -112,8 +120,8 @@ def _int64_or_none(value: int) -> int | None:
 def resolve_target(target: object, output: torch.Tensor) -> torch.Tensor:
     """One output index per input, as a long tensor on the output's device.
 
-    ``None`` means the predicted class (index 0 for a one-output model); an int is used for every
-    input; a list, tuple or tensor gives one per input.
+    ``None`` means the predicted class (index 0 for a one-output model); an int (or a one-element
+    list, tuple or tensor) is used for every input; a longer one gives one per input.
     """
     n, classes = output.shape
     valid = f"valid targets are 0..{classes - 1} for model output of shape {tuple(output.shape)}"
@@ -141,7 +149,7 @@ def resolve_target(target: object, output: torch.Tensor) -> torch.Tensor:
             msg = f"target {beyond} out of range: {valid}"
             raise ValueError(msg)
         values = torch.tensor([int(t) for t in items], dtype=torch.long, device=output.device)
-        if isinstance(target, numbers.Integral):
+        if len(items) == 1:  # an int, or a one-element list: one target for every input
             values = values.expand(n)
     if values.numel() != n:
         given = "1 target" if values.numel() == 1 else f"{values.numel()} targets"
@@ -179,6 +187,13 @@ class Explained:
 
     Inputs and baselines live in pixel space; ``preprocess`` (e.g. ImageNet normalisation) is part
     of the differentiated function, so attributions are in pixel space too.
+
+    With ``layer`` (a submodule), attributions live at that module's output instead: a point is a
+    tensor shaped like the layer's output, and :meth:`forward` runs the model on the inputs with
+    the layer's output replaced by the point (a forward hook, removed after each forward). The
+    inputs may then be integers (token ids). ``forward_kwargs`` are keyword arguments of every
+    call of the model: tensors whose first axis has one row per input are indexed with the
+    points' input rows (masks, token type ids, lengths); anything else is passed unchanged.
     """
 
     def __init__(
@@ -186,6 +201,9 @@ class Explained:
         model: nn.Module | Callable[[torch.Tensor], torch.Tensor],
         inputs: object,
         preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        *,
+        layer: nn.Module | None = None,
+        forward_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         if not callable(model):
             msg = f"model must be an nn.Module or a callable, not {type(model).__name__}"
@@ -197,17 +215,25 @@ class Explained:
         self.preprocess = preprocess
         self.module = model if isinstance(model, nn.Module) else nn.Module()
         self.device = model_device(self.module)
-        self.inputs = check_inputs(inputs, self.device)
-        check_dtype(self.inputs, self.module)
+        self.layer, self.layer_name = _check_layer(layer, model)
+        self.inputs = check_inputs(inputs, self.device, integer=layer is not None)
+        if self.inputs.is_floating_point():
+            check_dtype(self.inputs, self.module)
+        self.per_example, self.fixed_kwargs = _split_kwargs(forward_kwargs, len(self.inputs))
         _warn_final_softmax(self.module)
         #: The memory format batches are fed in: channels-last where it pays, decided per call; the
         #: engine switches to contiguous for the rest of the call when the model refuses it.
         self.memory_format = torch.channels_last if self.channels_last_candidate() else torch.contiguous_format
 
+    @property
+    def needs_rows(self) -> bool:
+        """Whether every point must say which input it belongs to (a layer, or per-example arguments)."""
+        return self.layer is not None or bool(self.per_example)
+
     def channels_last_candidate(self) -> bool:
         """Whether to try channels-last batches (see ``attrwidgets.config.channels_last``)."""
         setting = config.channels_last
-        if setting is False or self.inputs.dim() != 4:
+        if setting is False or self.inputs.dim() != 4 or not self.inputs.is_floating_point():
             return False
         if setting is True:
             return True
@@ -221,19 +247,136 @@ class Explained:
         """The model failed on a channels-last batch: contiguous batches for the rest of this call."""
         self.memory_format = torch.contiguous_format
 
-    def logits(self, z: torch.Tensor) -> torch.Tensor:
-        """The model's (B, classes) output at points ``z`` in pixel space."""
-        if z.dim() == 4 and z.stride() != _strides(z.shape, self.memory_format):
+    def kwargs_for(self, rows: torch.Tensor | None) -> dict[str, Any]:
+        """The model's keyword arguments for points of inputs ``rows`` (None: no per-example ones)."""
+        if not self.per_example:
+            return self.fixed_kwargs
+        kwargs = dict(self.fixed_kwargs)
+        if rows is not None:
+            for key, value in self.per_example.items():
+                kwargs[key] = value[rows.to(value.device)]
+        return kwargs
+
+    def forward(
+        self,
+        z: torch.Tensor | None,
+        rows: torch.Tensor | None = None,
+        feed: torch.Tensor | None = None,
+        *,
+        requires_grad: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model's (B, classes) output at points ``z``, and the point as a leaf of the graph.
+
+        Without a layer, ``z`` are inputs in pixel space. With one, ``z`` replaces the layer's
+        output in a forward on ``feed`` (default: the inputs ``rows``); ``z=None`` keeps the
+        layer's own output, which is returned as the point (so the pass at the inputs gives the
+        layer's output and the gradient there in one forward). ``requires_grad``: the point is a
+        leaf that requires grad, for the gradient with respect to it.
+        """
+        kwargs = self.kwargs_for(rows)
+        if self.layer is None:
+            leaf = z.detach().requires_grad_(requires_grad)
+            return self._call(leaf, kwargs), leaf
+        if feed is None:
+            if rows is None:
+                msg = "internal: a point at a layer needs the input rows it belongs to (Points.rows)"
+                raise RuntimeError(msg)
+            feed = self.inputs[rows.to(self.inputs.device)]
+        given = None if z is None else z.detach().requires_grad_(requires_grad)
+        seen: list[torch.Tensor] = []
+
+        def substitute(module: nn.Module, args: tuple, output: object) -> torch.Tensor:
+            if seen:
+                msg = (
+                    f"layer {self.layer_name} ran more than once in one forward (a reused module): attribution at "
+                    "a layer needs one output per input; pass a module that runs once"
+                )
+                raise ValueError(msg)
+            if not isinstance(output, torch.Tensor) or not output.is_floating_point():
+                kind = type(output).__name__ if not isinstance(output, torch.Tensor) else f"{output.dtype} tensor"
+                msg = (
+                    f"layer {self.layer_name} returned a {kind}, not a float tensor: pick a module whose output is "
+                    "one float tensor (for a Hugging Face model, model.embeddings.word_embeddings)"
+                )
+                raise TypeError(msg)
+            if given is None:
+                leaf = output.detach().requires_grad_(requires_grad)
+            else:
+                if given.shape != output.shape:
+                    msg = (
+                        f"layer {self.layer_name} outputs shape {tuple(output.shape)} but the point has shape "
+                        f"{tuple(given.shape)}: a baseline at a layer must be shaped like the layer's output"
+                    )
+                    raise ValueError(msg)
+                leaf = given
+            seen.append(leaf)
+            # a copy: an in-place op downstream (ReLU(inplace=True)) changes it, not the point
+            return leaf.clone()
+
+        handle = self.layer.register_forward_hook(substitute)
+        try:
+            output = self._call(feed, kwargs)
+        finally:
+            handle.remove()
+        if not seen:
+            msg = f"layer {self.layer_name} did not run in the model's forward: pass a module the forward calls"
+            raise ValueError(msg)
+        return output, seen[0]
+
+    def _call(self, z: torch.Tensor, kwargs: dict[str, Any]) -> torch.Tensor:
+        if z.dim() == 4 and z.is_floating_point() and z.stride() != _strides(z.shape, self.memory_format):
             # Exactly the call's layout: with one channel, a channels-last batch passes
             # is_contiguous() yet a convolution treats it as channels-last (differentiable copy)
             z = z.clone(memory_format=self.memory_format)
         if self.preprocess is not None:
             z = self.preprocess(z)
-        return as_2d_output(self.model(z))
+        return as_2d_output(self.model(z, **kwargs))
 
-    def scores(self, z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def logits(self, z: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """The model's (B, classes) output at points ``z`` (pixel space, or the layer's output)."""
+        return self.forward(z, rows)[0]
+
+    def scores(self, z: torch.Tensor, target: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         """The explained score F(z) = model(preprocess(z))[target] per row, shape (B,)."""
-        return self.logits(z).gather(1, target.view(-1, 1)).squeeze(1)
+        return self.logits(z, rows).gather(1, target.view(-1, 1)).squeeze(1)
+
+
+def _check_layer(layer: object, model: object) -> tuple[nn.Module | None, str]:
+    """``layer`` and its name in the model; a clear error for a non-module or a module of another model."""
+    if layer is None:
+        return None, ""
+    if not isinstance(layer, nn.Module):
+        msg = (
+            f"layer must be a submodule of the model (e.g. model.embeddings), not {type(layer).__name__}; "
+            "leave it None to attribute at the inputs"
+        )
+        raise TypeError(msg)
+    if isinstance(model, nn.Module):
+        for name, module in model.named_modules():
+            if module is layer:
+                return layer, name or type(layer).__name__
+        msg = f"layer {type(layer).__name__} is not a submodule of the model: pass one of model.named_modules()"
+        raise ValueError(msg)
+    return layer, type(layer).__name__  # a callable model: the layer is checked by running it
+
+
+def _split_kwargs(forward_kwargs: object, n: int) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(per-example tensors, the rest): tensors whose first axis has ``n`` rows are per example."""
+    if forward_kwargs is None:
+        return {}, {}
+    if not isinstance(forward_kwargs, Mapping) or not all(isinstance(k, str) for k in forward_kwargs):
+        msg = (
+            "forward_kwargs must be a dict of the model's keyword arguments, e.g. "
+            f"{{'attention_mask': mask}}, not {type(forward_kwargs).__name__}"
+        )
+        raise TypeError(msg)
+    per_example, fixed = {}, {}
+    for key, value in forward_kwargs.items():
+        if isinstance(value, torch.Tensor) and value.dim() >= 1 and value.shape[0] == n:
+            per_example[key] = value.detach()
+        else:
+            fixed[key] = value
+    return per_example, fixed
 
 
 def _strides(shape: torch.Size, memory_format: torch.memory_format) -> tuple[int, ...]:

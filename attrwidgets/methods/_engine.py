@@ -16,6 +16,12 @@ What the engine promises the methods:
   predicted classes, the requested gradients and the context. Only ``consume``'s side effects
   survive; nothing of a chunk is held by the engine afterwards.
 * No host synchronisation in the loop beyond what ``build``/``consume`` themselves do.
+
+Attribution at a layer and per-example forward arguments (see :class:`~attrwidgets.model.Explained`)
+live in the one forward the engine calls, ``explained.forward(z, rows, inputs)``: every point says
+which input it belongs to (``Points.rows``), so a mask is indexed with the chunk's rows and the
+layer's output is replaced by the point in a forward on those inputs. ``Points.z=None`` at a
+layer keeps the layer's own output as the point, returned in ``Chunk.z`` with its gradient.
 """
 
 from __future__ import annotations
@@ -149,12 +155,19 @@ class Points:
     callable ``output -> (B,)`` resolved once the output is known (see :class:`Targets`).
     ``score``: how the explained score is read from the output, ``score(output, target) -> (B,)``;
     by default ``output[i, target[i]]``. ``context``: anything, handed back in ``Chunk.context``.
+    ``rows``: the (B,) index of the input each point belongs to, on the inputs' device; needed when
+    the call has a layer or per-example ``forward_kwargs`` (indexed with it), else optional.
+    At a layer, ``z`` may be None (the layer's own output at ``inputs`` is the point, see
+    :meth:`~attrwidgets.model.Explained.forward`), and ``inputs`` are what the model is fed below
+    the layer (default: the inputs ``rows``; with ``rows=None`` per-example arguments are left out).
     """
 
-    z: torch.Tensor
+    z: torch.Tensor | None
     target: torch.Tensor | Callable[[torch.Tensor], torch.Tensor] | None = None
     context: Any = None
     score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    rows: torch.Tensor | None = None
+    inputs: torch.Tensor | None = None
 
 
 @dataclass
@@ -163,8 +176,9 @@ class Chunk:
 
     ``score`` (B,) F at each point (None when no target was given), ``target`` (B,), ``output``
     (B, classes) the model's raw output, ``predicted`` (B,) its argmax, ``grad`` what the ``grad``
-    option asked for (the input gradient, in the memory format of the batch fed to the model),
-    ``context`` what ``build`` put in :class:`Points`.
+    option asked for (the gradient at the points, in the memory format of the batch fed to the
+    model), ``context`` what ``build`` put in :class:`Points`, ``z`` the points themselves
+    (detached; at a layer with ``Points.z=None``, the layer's output).
     """
 
     start: int
@@ -175,6 +189,7 @@ class Chunk:
     predicted: torch.Tensor
     grad: Any
     context: Any
+    z: torch.Tensor | None = None
 
 
 #: ``grad=`` of :func:`evaluate`: True (the input gradient), False (forward only) or a callable
@@ -266,13 +281,16 @@ def _forward_backward(explained: Explained, start: int, stop: int, build, grad, 
     wants_graph = grad is not False or counter is not None
     with grad_enabled():  # the caller may be under no_grad or inference_mode; build's tensors too
         points = build(start, stop)
+    if points.rows is None and points.inputs is None and explained.per_example:
+        msg = "internal: per-example forward_kwargs need each point's input row (Points.rows)"
+        raise RuntimeError(msg)
     with grad_enabled(), torch.set_grad_enabled(wants_graph):
-        z = points.z.detach().requires_grad_(wants_graph)
+        run = (points.z, points.rows, points.inputs)
         if counter is not None:
             with torch.autograd.graph.saved_tensors_hooks(counter.pack, counter.unpack):
-                output = explained.logits(z)
+                output, z = explained.forward(*run, requires_grad=wants_graph)
         else:
-            output = explained.logits(z)
+            output, z = explained.forward(*run, requires_grad=wants_graph)
         target = points.target(output) if callable(points.target) else points.target
         if target is None:
             score = None
@@ -285,7 +303,7 @@ def _forward_backward(explained: Explained, start: int, stop: int, build, grad, 
             result = input_gradient(score, z)
         elif callable(grad):
             result = grad(score, z, points.context)
-    cost = point_bytes(counter, points.z, stop - start) if counter is not None else 0
+    cost = point_bytes(counter, z, stop - start) if counter is not None else 0
     detached = output.detach()
     chunk = Chunk(
         start,
@@ -296,6 +314,7 @@ def _forward_backward(explained: Explained, start: int, stop: int, build, grad, 
         detached.argmax(dim=1),
         result,
         points.context,
+        z.detach(),
     )
     return chunk, cost
 
@@ -341,13 +360,18 @@ class Targets:
 
 @dataclass
 class Pass:
-    """What a pass at the inputs gives: per input its target, score F(x), predicted class, gradient."""
+    """What a pass at the inputs gives: per input its target, score F(x), predicted class, gradient.
+
+    ``z``: the inputs in the space attributions live in: the inputs themselves, or at a layer
+    the layer's output at the inputs (the gradient ``grad`` is taken there).
+    """
 
     target: torch.Tensor
     score: torch.Tensor
     predicted: torch.Tensor
     grad: torch.Tensor | None
     per_point: int
+    z: torch.Tensor
 
 
 def first_pass(
@@ -363,30 +387,39 @@ def first_pass(
     The first input goes alone: it settles the memory format, measures the bytes one point costs
     and checks ``target`` against the output, so a bad target fails after a single forward.
     ``backward=False``: forward only (the graph is recorded for the first input alone, to measure).
+    At a layer, ``x`` are the inputs fed to the model and the layer's outputs come back in ``Pass.z``.
     """
     n = len(x)
-    score = torch.empty(n, dtype=x.dtype, device=x.device)
-    predicted = torch.empty(n, dtype=torch.long, device=x.device)
-    targets = torch.empty(n, dtype=torch.long, device=x.device)
-    grads: list[torch.Tensor] = []
+    device = x.device
+    layer = explained.layer is not None
+    score_dtype = x.dtype if x.is_floating_point() else None
+    kept: dict[str, torch.Tensor] = {}
     targets_of = Targets(target, n)
 
     def build(start: int, stop: int) -> Points:
-        return Points(x[start:stop], targets_of.rows(start, stop))
+        rows = torch.arange(start, stop, device=device)
+        if layer:
+            return Points(None, targets_of.rows(start, stop), rows=rows)
+        return Points(x[start:stop], targets_of.rows(start, stop), rows=rows)
+
+    def keep(name: str, rows: slice, value: torch.Tensor, dtype: torch.dtype | None = None) -> None:
+        if name not in kept:
+            kept[name] = torch.empty((n, *value.shape[1:]), dtype=dtype or value.dtype, device=value.device)
+        kept[name][rows] = value
 
     def consume(chunk: Chunk) -> None:
         rows = slice(chunk.start, chunk.stop)
-        score[rows] = chunk.score
-        predicted[rows] = chunk.predicted
-        targets[rows] = chunk.target
+        keep("score", rows, chunk.score, score_dtype)
+        keep("predicted", rows, chunk.predicted)
+        keep("target", rows, chunk.target)
         if chunk.grad is not None:
-            if not grads:
-                grads.append(torch.empty(x.shape, dtype=chunk.grad.dtype, device=chunk.grad.device))
-            grads[0][rows] = chunk.grad
+            keep("grad", rows, chunk.grad)
+        if layer:
+            keep("z", rows, chunk.z)
 
     per_point = evaluate(explained, n, build, consume, grad=backward, memory=memory,
                          fixed=x.numel() * x.element_size() if backward else 0)  # fmt: skip
-    return Pass(targets, score, predicted, grads[0] if grads else None, per_point)
+    return Pass(kept["target"], kept["score"], kept["predicted"], kept.get("grad"), per_point, kept.get("z", x))
 
 
 def _is_layout_error(error: BaseException) -> bool:

@@ -98,6 +98,10 @@ class Trace:
         return torch.cumsum(self.weights * self.path_derivative, dim=1)
 
 
+def _non_finite(tensor: torch.Tensor) -> int:
+    return int((~torch.isfinite(tensor)).sum()) if tensor.is_floating_point() else 0
+
+
 @dataclass(frozen=True)
 class Attribution:
     """The result of every attribution method.
@@ -146,7 +150,14 @@ class Attribution:
     convergence: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        bad = int((~torch.isfinite(self.values)).sum()) if self.values.is_floating_point() else 0
+        bad = _non_finite(self.values)
+        where = "attributions"
+        if not bad:  # a raw term can overflow where the normalised map hides it (FullGrad's parts)
+            for name, part in self.parts.items():
+                bad = _non_finite(part)
+                if bad:
+                    where = f"values of parts[{name!r}]"
+                    break
         if bad:
             dtype = self.values.dtype
             if dtype in (torch.float16, torch.bfloat16):
@@ -157,12 +168,11 @@ class Attribution:
             else:
                 fix = (
                     "the model's gradient overflows at these inputs (e.g. sqrt or log at 0, or exp of a large "
-                    "value): check the inputs' range, or use float64 (model.double(), inputs.double())"
+                    "value): check the inputs' range"
                 )
-            msg = (
-                f"{self.method}: {bad} of {self.values.numel()} attributions are not finite (inf or nan) "
-                f"with dtype {dtype}; {fix}"
-            )
+                if dtype != torch.float64:
+                    fix += ", or use float64 (model.double(), inputs.double())"
+            msg = f"{self.method}: {bad} {where} are not finite (inf or nan) with dtype {dtype}; {fix}"
             raise ValueError(msg)
 
     @property

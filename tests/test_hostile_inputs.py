@@ -107,8 +107,10 @@ def test_one_element_target_tensor_applies_to_every_input(name: str) -> None:
     opts = options(name, model, x)
     by_int = run(name, model, x, 3, **opts)
     by_tensor = run(name, model, x, torch.tensor([3]), **opts)
-    assert by_tensor.target.tolist() == [3, 3, 3]
+    by_list = run(name, model, x, [3], **opts)  # a one-element list too, as the tensor
+    assert by_tensor.target.tolist() == by_list.target.tolist() == [3, 3, 3]
     torch.testing.assert_close(by_tensor.values, by_int.values, rtol=0, atol=0)
+    torch.testing.assert_close(by_list.values, by_int.values, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("target", [[1, 2], (1, 2), torch.tensor([1, 2])], ids=["list", "tuple", "tensor"])

@@ -138,7 +138,7 @@ def test_baseline_scores_go_through_the_chunks(monkeypatch: pytest.MonkeyPatch, 
     assert max(model.batches) <= 2, model.batches  # the old code scored all 5 baselines in one forward
 
 
-# -- 10. random baselines: a row's draw does not depend on the other rows -----------------------
+# -- 10. random baselines: an input's draw does not depend on the rest of the batch -------------
 def random_baselines() -> dict[str, object]:
     data = images(7, size=5, seed=3)
     return {
@@ -150,11 +150,8 @@ def random_baselines() -> dict[str, object]:
 
 @pytest.mark.parametrize("kind", ["uniform", "gaussian", "references"])
 def test_random_baseline_rows_do_not_depend_on_the_rest_of_the_batch(kind: str) -> None:
-    """Draws are keyed by (seed, index in the batch): rows 0..n-1 are the same in any batch that
-    starts with the same n inputs, whatever follows them and however many.
-
-    (Keyed by the index, input i > 0 passed alone is index 0 and gets index 0's draw.)
-    """
+    """One draw per seed for every input: rows 0..n-1 are the same in any batch that starts with the
+    same n inputs, whatever follows them and however many, and every row alone gets its own row's."""
     baseline = random_baselines()[kind]
     x = images(3, size=5)
     longer = torch.cat([x, images(2, size=5, seed=8)])
@@ -166,6 +163,9 @@ def test_random_baseline_rows_do_not_depend_on_the_rest_of_the_batch(kind: str) 
     torch.testing.assert_close(base_longer[:3], base_x, rtol=0, atol=0)
     torch.testing.assert_close(base_other[:3], base_x, rtol=0, atol=0)
     torch.testing.assert_close(base_first, base_x[:1], rtol=0, atol=0)
+    for i in range(1, 3):
+        base_alone, _ = aw.baselines.resolve_baseline(baseline, x[i : i + 1])
+        torch.testing.assert_close(base_alone, base_x[i : i + 1], rtol=0, atol=0)
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # steps=8 on a CNN: a completeness-gap warning
@@ -185,3 +185,17 @@ def test_integrated_gradients_row_does_not_depend_on_the_other_rows(kind: str) -
     torch.testing.assert_close(with_more, alone, rtol=0, atol=1e-10)
     torch.testing.assert_close(with_others, alone, rtol=0, atol=1e-10)
     torch.testing.assert_close(first, alone[:1], rtol=0, atol=1e-10)
+    for i in range(1, 3):  # input i alone: the same as in the batch (issue 9, item 10)
+        torch.testing.assert_close(ig(x[i : i + 1]), alone[i : i + 1], rtol=0, atol=1e-10)
+
+
+def test_fullgrad_with_a_non_finite_term_raises_though_its_normalised_map_is_finite() -> None:
+    # The normalisation turned the nan input term into a silent all-zero map.
+    class Sqrt(nn.Module):
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            return torch.sqrt(z).flatten(1)
+
+    model = nn.Sequential(Sqrt(), nn.Linear(4, 1).double()).eval()
+    x = torch.tensor([[[[0.0, 0.5], [0.2, 0.9]]]], dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"fullgrad: .*parts\['input'\].* not finite .*float64"):
+        aw.fullgrad(model, x, 0)

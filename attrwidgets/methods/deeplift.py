@@ -17,8 +17,8 @@ from attrwidgets.baselines import resolve_baseline
 from attrwidgets.config import parse_memory
 from attrwidgets.hooks import ModelGuard
 from attrwidgets.methods._docs import shared_docs
-from attrwidgets.methods._engine import Chunk, Points, Targets, evaluate, input_gradient
-from attrwidgets.methods.deeplift_rules import DEEPLIFT_RULES, _compute_dtype, _Rules, rescale_multiplier
+from attrwidgets.methods._engine import Chunk, Points, Targets, accumulator_dtype, evaluate, input_gradient
+from attrwidgets.methods.deeplift_rules import DEEPLIFT_RULES, _Rules, rescale_multiplier
 from attrwidgets.model import Explained
 from attrwidgets.registry import Control, register
 
@@ -201,7 +201,7 @@ def deeplift(
         evaluate(explained, n, build, consume, grad=multipliers, memory=memory_bytes)
         seen = rules.seen
     values, target_t, score, ref_score = (torch.cat(p) for p in zip(*parts, strict=True))
-    total = values.flatten(1).sum(1, dtype=_compute_dtype(values.dtype))
+    total = values.flatten(1).sum(1, dtype=accumulator_dtype(values.dtype))
     delta = total - (score - ref_score).to(total.dtype)
     params: dict[str, Any] = {
         "baseline": described,

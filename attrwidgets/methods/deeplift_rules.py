@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from attrwidgets.hooks import ModelGuard
+from attrwidgets.methods._engine import accumulator_dtype  # multipliers: float16 eps underflows
 from attrwidgets.model import grad_enabled
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -44,11 +45,6 @@ ABS_TINY = 1e-10
 REL_TINY = 16
 
 
-def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """float64 stays float64; every other dtype computes multipliers in float32 (float16 eps underflows)."""
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
 def _tiny(dx: torch.Tensor, x: torch.Tensor, x_ref: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """Where a difference is below what ``dtype`` resolves at the magnitude of x and x′."""
     scale = torch.maximum(x.abs(), x_ref.abs())
@@ -62,7 +58,7 @@ def rescale_multiplier(
 
     ``gradient`` may be a callable that computes it, called only when some ``tiny`` is True.
     """
-    dtype = _compute_dtype(torch.promote_types(dx.dtype, dy.dtype))
+    dtype = accumulator_dtype(torch.promote_types(dx.dtype, dy.dtype))
     dx, dy = dx.to(dtype), dy.to(dtype)
     ratio = dy / torch.where(tiny, torch.ones_like(dx), dx)
     if not bool(tiny.any()):
@@ -283,7 +279,7 @@ class _Rules:
         self, module: nn.Module, terms: _LinearTerms, src: torch.Tensor, y: torch.Tensor
     ) -> _RevealCancel:
         k = self.rows
-        dtype = _compute_dtype(src.dtype)
+        dtype = accumulator_dtype(src.dtype)
         a = terms.src.detach()
         d_src = a[:k].to(dtype) - a[k:].to(dtype)
         w = terms.weight(dtype)
@@ -319,7 +315,7 @@ class _Rules:
         else:
             opts = (module.kernel_size, module.stride, module.padding, module.dilation, module.ceil_mode)
             _, idx = pool(src, *opts, return_indices=True)
-        dtype = _compute_dtype(src.dtype)
+        dtype = accumulator_dtype(src.dtype)
         y_x, y_ref = y[:k].to(dtype), y[k:].to(dtype)
         top = torch.maximum(y_x, y_ref)
         x, x_ref = src[:k].to(dtype), src[k:].to(dtype)

@@ -1,8 +1,9 @@
 """attrwidgets: interactive gradient attribution for PyTorch models in Jupyter."""
 
-from attrwidgets import baselines, methods
+from attrwidgets import baselines, evaluate, methods
 from attrwidgets.attribution import Attribution, Trace
 from attrwidgets.config import config
+from attrwidgets.datasets import attribute_dataset
 from attrwidgets.methods import *  # noqa: F403  (every method, by the names methods.__all__ lists)
 from attrwidgets.registry import REGISTRY
 from attrwidgets.widgets import Explorer, explore
@@ -15,8 +16,10 @@ __all__ = [
     "Explorer",
     "Trace",
     "__version__",
+    "attribute_dataset",
     "baselines",
     "config",
+    "evaluate",
     "explore",
 ]
 __all__ += methods.__all__  # the method functions are listed once, in attrwidgets.methods

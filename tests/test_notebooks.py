@@ -39,6 +39,7 @@ FIGURES = {
     "explore_demo.ipynb": 0,
     "01_why_this_prediction.ipynb": 3,
     "02_axioms.ipynb": 1,
+    "03_quadrature.ipynb": 2,
 }
 
 

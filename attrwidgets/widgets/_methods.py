@@ -45,8 +45,15 @@ _WORDS = {"cam": "CAM", "deeplift": "DeepLIFT", "fullgrad": "FullGrad", "smoothg
 
 
 def method_title(name: str) -> str:
-    """A menu name: ``integrated_gradients`` → "Integrated Gradients", ``grad_cam`` → "Grad CAM"."""
-    return " ".join(_WORDS.get(word, word.capitalize()) for word in name.split("_"))
+    """A menu name: ``integrated_gradients`` → "Integrated Gradients", ``grad_cam`` → "Grad-CAM"."""
+    words = [_WORDS.get(word, word.capitalize()) for word in name.split("_")]
+    out: list[str] = []
+    for word in words:  # Grad-CAM, Guided Grad-CAM
+        if word == "CAM" and out:
+            out[-1] += "-CAM"
+        else:
+            out.append(word)
+    return " ".join(out)
 
 
 def view_of(method: Method) -> str:

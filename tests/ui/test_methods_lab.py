@@ -1,0 +1,133 @@
+"""Every registered method in the explorer, in JupyterLab 4, chosen from the widget's own menu.
+
+On the bundled digits CNN (small, fast on a CPU): switch to each method and see a new map drawn;
+scrub the sample count of SmoothGrad and see the canvas change with no kernel message; a
+screenshot of each method at 1280×800 goes to ``tests/ui/artifacts/methods/`` (and ``$AW_SHOTS``
+when set) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import nbformat
+
+from attrwidgets.registry import REGISTRY
+from attrwidgets.widgets._methods import view_of
+
+QUIET_MS = 500
+SETUP = """\
+import torch
+from attrwidgets import explore
+from attrwidgets.demo import digits_data, load_digits_cnn
+
+model = load_digits_cnn()
+images, labels = digits_data()
+ex = explore(model, images[3], references=images[100:140], labels=[str(i) for i in range(10)])
+ex
+"""
+
+
+def _notebook() -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(SETUP)]
+    return nb
+
+
+def _shot(nbp, view, name: str, artifacts: Path) -> Path:
+    view.root.scroll_into_view_if_needed()
+    nbp.page.evaluate("() => document.querySelector('.aw-root').scrollIntoView({block: 'start'})")
+    folder = artifacts / "methods"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{name}.png"
+    nbp.page.screenshot(path=str(path))
+    extra = os.environ.get("AW_SHOTS")
+    if extra:
+        Path(extra).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(extra) / f"lab_{name}.png")
+    return path
+
+
+def _panel_difference(page, a: str, b: str) -> dict:
+    """Mean and largest per-channel difference (0..255) between two panels of the canvas; the
+    same data drawn at two places may differ by a few levels where the browser scales the image."""
+    return page.evaluate(
+        """([a, b]) => {
+            const c = document.querySelector('canvas.aw-canvas');
+            const r = JSON.parse(c.dataset.panels);
+            const get = (k) => c.getContext('2d').getImageData(...r[k]).data;
+            const x = get(a), y = get(b);
+            let sum = 0, max = 0;
+            for (let i = 0; i < x.length; i++) { const d = Math.abs(x[i] - y[i]); sum += d; if (d > max) max = d; }
+            return {mean: sum / x.length, max};
+        }""",
+        [a, b],
+    )
+
+
+def test_every_method_from_the_menu(lab_server, open_notebook, explorer_view, artifacts):
+    nbp = open_notebook(lab_server, _notebook(), name="methods.ipynb")
+    page = nbp.page
+    page.set_viewport_size({"width": 1280, "height": 800})
+    view = explorer_view(page)
+    nbp.run_all()
+    state = view.wait_result(timeout=90_000)
+    offered = page.eval_on_selector_all("select.aw-method option", "els => els.map(e => e.value)")
+    assert offered == list(REGISTRY), "the menu lists every registered method, in order"
+
+    previous = view.canvas()["hash"]
+    for name in REGISTRY:
+        if name != page.locator("select.aw-method").input_value():
+            page.locator("select.aw-method").select_option(name)
+            state = view.wait_result(newer_than=state["result"], timeout=90_000)
+        expected = view_of(REGISTRY[name])
+        assert view.root.get_attribute("data-view") == expected, name
+        labels = page.eval_on_selector_all(".aw-controls label", "els => els.map(e => e.dataset.control)")
+        shown = [c.name for c in REGISTRY[name].controls if c.kind not in ("tensor", "baseline")]
+        assert labels == shown, f"{name}: the kernel row shows its controls"
+        assert page.locator(".aw-baseline-box").is_visible() == ("baseline" in REGISTRY[name].needs), name
+        assert page.locator("input.aw-alpha").is_visible() == (expected == "path"), f"{name}: α only for paths"
+        stats = view.canvas()
+        view.assert_not_blank(stats, f"the canvas of {name}")
+        view.assert_not_blank(view.panel("final"), f"the map of {name}")
+        assert stats["hash"] != previous, f"{name}: a new map was drawn"
+        previous = stats["hash"]
+        _shot(nbp, view, name, artifacts)
+    assert not page.aw_errors, page.aw_errors
+
+
+def test_sample_scrubber_redraws_with_no_kernel_message(lab_server, open_notebook, explorer_view):
+    nb = _notebook()
+    nb.cells[0].source = SETUP.replace("labels=[", 'method="smoothgrad", samples=32, labels=[')
+    nbp = open_notebook(lab_server, nb, name="samples.ipynb")
+    page = nbp.page
+    view = explorer_view(page)
+    nbp.run_all()
+    view.wait_result(timeout=90_000)
+    assert view.root.get_attribute("data-view") == "samples"
+    scrubber = page.locator("input.aw-samples")
+    assert scrubber.get_attribute("max") == "5", "1, 2, 4, 8, 16, 32 samples"
+    full = view.canvas()["hash"]
+    apart = _panel_difference(page, "running", "final")
+    assert apart["mean"] < 0.5 and apart["max"] <= 8, f"at n samples the running mean is the final map: {apart}"
+    sent = len(nbp.sent("comm_msg"))
+    drawn = view.state()["drawn"]
+    scrubber.fill("0")
+    view.wait_drawn_after(drawn)
+    assert "first 1 of 32" in page.locator(".aw-samples-value").text_content()
+    assert view.canvas()["hash"] != full, "the running-mean panel changed"
+    scrubber.fill("3")
+    page.wait_for_timeout(QUIET_MS)
+    assert "first 8 of 32" in page.locator(".aw-samples-value").text_content()
+    assert len(nbp.sent("comm_msg")) == sent, "scrubbing samples never talks to the kernel"
+    # σ: a slider applied on release, and its box on Enter
+    box = page.locator("input.aw-opt-sigma-box")
+    assert box.input_value() == "15", "σ shown as a percentage of the input range"
+    box.fill("25")
+    box.press("Enter")
+    view.wait_result(newer_than=view.state()["result"], timeout=60_000)
+    assert page.locator("input.aw-opt-sigma-box").input_value() == "25"
+    assert not page.aw_errors, page.aw_errors

@@ -133,3 +133,20 @@ def test_dtype_mismatch_is_a_type_error_before_any_forward(name: str, dtype: tor
     with pytest.raises(TypeError, match=rf"{re.escape(str(dtype))}.*torch\.float32.*convert"):
         run(name, model, x, 0, **opts)
     assert model.calls == 0
+
+
+# -- Part B: every method goes through the chunked engine ---------------------------------------
+@pytest.mark.filterwarnings("ignore::UserWarning")  # few steps on a CNN: a completeness-gap warning
+@pytest.mark.parametrize("name", METHODS)
+def test_every_method_feeds_the_model_chunks_no_larger_than_the_budget_allows(name, monkeypatch) -> None:
+    # Grad-CAM, FullGrad and DeepLIFT used to send the whole batch through one forward (FullGrad on
+    # 16 photos went over 1 GiB whatever memory= said). DeepLIFT feeds each input with its
+    # reference, so its chunk of one point is two rows.
+    monkeypatch.setattr(aw.config, "cpu_chunk", 2)
+    model = Recorder(make_cnn())
+    x = images(5)
+    run(name, model, x, **options(name, model.model, x))
+    rows_per_point = 2 if name == "deeplift" else 1
+    assert model.batches[0] == rows_per_point  # the first input alone, to measure
+    assert max(model.batches) <= 2 * rows_per_point, model.batches
+    assert sum(model.batches) >= len(x) * rows_per_point

@@ -40,6 +40,7 @@ FIGURES = {
     "01_why_this_prediction.ipynb": 3,
     "02_axioms.ipynb": 1,
     "03_quadrature.ipynb": 2,
+    "06_deeplift.ipynb": 3,
 }
 
 

@@ -103,7 +103,8 @@ export function buildDom(view) {
   );
   const completeness = h("div", { class: "aw-completeness", "data-level": "none" });
   const notes = h("div", { class: "aw-notes" });
-  const left = h("div", { class: "aw-left" }, canvas, scrubRow, alphaText, samplesRow, viewRow);
+  // the scrubbers above the panels: on a laptop screen they stay in sight with the top row
+  const left = h("div", { class: "aw-left" }, scrubRow, alphaText, samplesRow, canvas, viewRow);
   const curveBox = h("div", { class: "aw-curve-box" }, curve, classes);
   const figures = h("div", { class: "aw-figures" }, left, curveBox);
 

@@ -75,8 +75,10 @@ export function buildControls(row, spec, options, { commit, interactive }) {
     const integer = c.kind !== "float";
     if (d.element === "select") {
       const sel = input("select", { class: `aw-opt aw-opt-${c.name}` });
-      setOptions(sel, (c.choices || []).map((v) => [String(v), String(v)]), value);
-      on(sel, "change", () => commit(c.name, sel.value));
+      // a layer picker's None (""): the method's own choice, named by the registry entry
+      const text = (v) => (v === null ? `(${c.none || "default"})` : String(v));
+      setOptions(sel, (c.choices || []).map((v) => [v === null ? "" : String(v), text(v)]), value ?? "");
+      on(sel, "change", () => commit(c.name, c.kind === "module" && sel.value === "" ? null : sel.value));
       label.append(sel);
       elements[c.name] = sel;
     } else if (d.element === "toggle") {

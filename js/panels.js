@@ -31,6 +31,13 @@ export function createPanels({ view, canvas, left, root }) {
   function heat(kind, index) {
     const key = `${kind}:${index}:${view.sign}:${view.clip}`;
     if (cache.has(key)) return cache.get(key);
+    // at the last point (α = 1) the accumulated attribution IS the final map: draw it from the
+    // final map's own data (full size, per channel, summed), not from its downsampled frame
+    if (kind === "cum" && data.final && index === data.cum.shape[0] - 1 && data.frameAlphas[index] >= 1 - 1e-6) {
+      const f = finalHeat("sum", view.sign);
+      cache.set(key, f);
+      return f;
+    }
     const stack = kind === "grad" ? data.grad : data.cum;
     const scales = kind === "grad" ? data.gradScale : data.cumScale;
     const [, fh, fw] = stack.shape;

@@ -88,8 +88,9 @@ def _control_spec(control: Control, layers: list[str]) -> dict[str, Any]:
         out["high"] = min(control.high or STEPS_MAX, STEPS_MAX)
         out["choices"] = list(STEPS_CHOICES)
     if control.kind == "module":
-        out["choices"] = list(layers)
-        out["default"] = layers[-1] if layers else None
+        # None first: the method's own default (the inputs, or Grad-CAM's last convolution)
+        out["choices"] = [None, *layers]
+        out["none"] = "inputs" if "None: inputs" in control.doc else "default"
     return out
 
 
@@ -125,11 +126,8 @@ def _option_controls(method: Method) -> dict[str, Control]:
 
 
 def defaults(method: Method, *, layers: list[str]) -> dict[str, Any]:
-    """The options a method starts with (the registry's defaults; a layer by name)."""
-    out: dict[str, Any] = {}
-    for name, control in _option_controls(method).items():
-        out[name] = (layers[-1] if layers else None) if control.kind == "module" else control.default
-    return out
+    """The options a method starts with: the registry's defaults (a layer is None: the method's own choice)."""
+    return {name: control.default for name, control in _option_controls(method).items()}
 
 
 def validate(method: Method, options: dict[str, Any], *, layers: list[str]) -> dict[str, Any]:
@@ -145,6 +143,9 @@ def validate(method: Method, options: dict[str, Any], *, layers: list[str]) -> d
     for name, value in options.items():
         control = controls[name]
         if control.kind == "module":
+            if value is None or value == "":
+                out[name] = None
+                continue
             if value not in layers:
                 msg = f"layer={value!r} is not a 2-D convolution of this model; pick one of {layers}"
                 raise ValueError(msg)

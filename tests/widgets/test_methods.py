@@ -121,9 +121,9 @@ def test_switching_method_from_python(model, image):
     assert ex.result["view"] == "path"
     ex.method = "grad_cam"
     assert ex.result["view"] == "map" and ex.result["method"] == "grad_cam"
-    assert ex.options == {"layer": "body.2"}, "the last convolution by default"
+    assert ex.options == {"layer": None} and ex.attribution.params["layer"] == "body.2", "its own default"
     controls = next(m for m in ex.methods if m["name"] == "grad_cam")["controls"]
-    assert controls[0]["choices"] == ["body.0", "body.2"], "a picker of the model's convolutions"
+    assert controls[0]["choices"] == [None, "body.0", "body.2"], "a picker of the model's convolutions"
     ex.options = {"layer": "body.0"}
     assert ex.attribution.params["layer"] == "body.0"
     cam = next(p for p in ex.result["parts"] if p["name"] == "cam")

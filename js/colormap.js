@@ -69,12 +69,14 @@ export function colormap(name, { half = false } = {}) {
 
 /**
  * Resolve the map to draw with: "auto" picks coolwarm for signed data and inferno for magnitudes;
- * a diverging map asked for unsigned data gives its positive half.
+ * a diverging map asked for unsigned data gives its positive half; a sequential map asked for
+ * signed data gives coolwarm (the menu offers sequential maps for magnitudes only).
  * @param {string} name
  * @param {boolean} signed
  */
 export function resolveColormap(name, signed) {
-  if (name === "auto" || !ANCHORS[name]) name = signed ? "coolwarm" : "inferno";
+  // a sequential map has no zero in the middle: signed data always gets a diverging one
+  if (name === "auto" || !ANCHORS[name] || (signed && !isDiverging(name))) name = signed ? "coolwarm" : "inferno";
   return { name, lut: colormap(name, { half: !signed }), diverging: signed };
 }
 

@@ -138,10 +138,11 @@ export function createMapPanels({ view, canvas, left, root }) {
     const original = pathImage(image.data, null, 1, pixels, channels);
     const fade = 0.6 * view.opacity;
     const under = ghost(original, fade);
-    const sign = panelSign(view.reduction, view.sign);
+    // a map with no negative values (Grad-CAM, FullGrad's |·|, SmoothGrad², VarGrad) is a magnitude
+    const sign = data.nonNegative && view.sign === "both" ? "positive" : panelSign(view.reduction, view.sign);
     const signed = isSigned(sign);
     const { lut } = resolveColormap(view.cmap, signed);
-    const caption = reductionCaption(view.reduction, view.sign, view.clip);
+    const caption = reductionCaption(view.reduction, data.nonNegative && view.sign === "both" ? "positive" : view.sign, view.clip);
     const barAt = (pos) => [pos[0] + 10, pos[1] + ph + 6, pw - 20];
     const rects = {};
     const scales = {};

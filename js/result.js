@@ -19,13 +19,21 @@ export function isComplete(result) {
   return true;
 }
 
+/** Whether every value of a decoded map is ≥ 0 (a magnitude: drawn with a sequential map). */
+export function allNonNegative(values) {
+  for (let i = 0; i < values.length; i++) if (values[i] < 0) return false;
+  return values.length > 0;
+}
+
 function common(result) {
+  const final = result.final_map ? decode(result.final_map.channels) : null;
   return {
+    nonNegative: viewOf(result) !== "path" && final !== null && allNonNegative(final.data),
     view: viewOf(result),
     generation: result.generation,
     stage: result.stage,
     isFinal: result.final,
-    final: result.final_map ? decode(result.final_map.channels) : null,
+    final,
     finalScale: result.final_map ? Number(result.final_map.scale) : 1,
     labels: result.labels || {},
     raw: result,

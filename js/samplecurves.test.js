@@ -56,3 +56,13 @@ test("the readout of a map: completeness, and parts against the score", () => {
   assert.match(coarse.text, /preview/);
   assert.equal(mapReadout({ stage: "full" }).text, "");
 });
+
+test("signed data never gets a sequential map; magnitudes are detected", async () => {
+  const { resolveColormap } = await import("./colormap.js");
+  const { allNonNegative } = await import("./result.js");
+  assert.equal(resolveColormap("hot", true).name, "coolwarm");
+  assert.equal(resolveColormap("hot", false).name, "hot");
+  assert.equal(resolveColormap("purplegreen", true).name, "purplegreen");
+  assert.equal(allNonNegative(Float32Array.from([0, 1, 2])), true);
+  assert.equal(allNonNegative(Float32Array.from([0, -1e-9])), false);
+});

@@ -17,6 +17,8 @@
 
 import { decode } from "./wire.js";
 import { OVERLAY } from "./heatmap.js";
+import { isDiverging } from "./colormap.js";
+import { isSigned } from "./normalize.js";
 import { alphaReadout, alphaToSlider, createPlayer, sliderToAlpha } from "./scrubber.js";
 import { buildDom, h } from "./dom.js";
 import { isComplete, unpack } from "./result.js";
@@ -192,6 +194,7 @@ function render({ model, el }) {
     showCompleteness(els.completeness, data);
     showNotes(els.notes, data);
     showStatus(els, model, data, interactive);
+    offerColormaps();
     drawAll();
   }
 
@@ -272,12 +275,19 @@ function render({ model, el }) {
     view.opacity = Number(opacityIn.value) / 100;
     scheduleDraw();
   });
+  /** Sequential maps only for magnitudes: disabled in the menu while the panels are signed. */
+  function offerColormaps() {
+    const signed = isSigned(view.sign) && !(data?.nonNegative);
+    for (const option of cmapSel.options) option.disabled = signed && option.value !== "auto" && !isDiverging(option.value);
+    if (cmapSel.selectedOptions[0]?.disabled) cmapSel.value = view.cmap = "auto";
+  }
   on(cmapSel, "change", () => {
     view.cmap = cmapSel.value;
     scheduleDraw();
   });
   on(signSel, "change", () => {
     view.sign = signSel.value;
+    offerColormaps();
     scheduleDraw();
   });
   on(reductionSel, "change", () => {

@@ -27,6 +27,16 @@ target : None, int, list of int or tensor
 memory : int or str, optional
     Budget for this call beyond the model itself (default ``attrwidgets.config.memory``, 1 GiB):
     the points go through the model in chunks that fit, halved on an out-of-memory error.""",
+    "layer": """\
+layer : nn.Module, optional
+    Attribute at this submodule's output instead of the inputs (e.g. ``model.embeddings`` for
+    token ids, which are then accepted as inputs; a convolution for images). The values are
+    shaped like the layer's output; see :mod:`attrwidgets.methods.layer` for baselines there.""",
+    "forward_kwargs": """\
+forward_kwargs : dict, optional
+    Keyword arguments of every call of the model (``model(x, **forward_kwargs)``). Tensors whose
+    first axis has one row per input (an attention mask, token type ids, lengths) go with their
+    input into every point and chunk; anything else is passed unchanged.""",
     "progress": """\
 progress : callable, optional
     ``progress(done, total)`` after every chunk of points; raise from it to cancel.""",

@@ -42,6 +42,7 @@ def guided_backprop(
     inputs: torch.Tensor,
     target: int | list[int] | torch.Tensor | None = None,
     *,
+    forward_kwargs: dict[str, Any] | None = None,
     preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
     memory: int | str | None = None,
 ) -> Attribution:
@@ -63,6 +64,7 @@ def guided_backprop(
     {model_inputs_target}
     preprocess : callable, optional
         Applied before the model, inside the differentiated function.
+    {forward_kwargs}
     {memory}
 
     Returns
@@ -98,7 +100,7 @@ def guided_backprop(
     >>> attr.values.shape                            # doctest: +SKIP
     torch.Size([1, 3, 224, 224])
     """
-    explained = Explained(model, inputs, preprocess)
+    explained = Explained(model, inputs, preprocess, forward_kwargs=forward_kwargs)
     return rule_gradient("guided_backprop", explained, target, guided=True, memory=memory)
 
 
@@ -111,6 +113,7 @@ def deconvnet(
     inputs: torch.Tensor,
     target: int | list[int] | torch.Tensor | None = None,
     *,
+    forward_kwargs: dict[str, Any] | None = None,
     preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
     memory: int | str | None = None,
 ) -> Attribution:
@@ -129,6 +132,7 @@ def deconvnet(
     {model_inputs_target}
     preprocess : callable, optional
         Applied before the model, inside the differentiated function.
+    {forward_kwargs}
     {memory}
 
     Returns
@@ -157,7 +161,7 @@ def deconvnet(
     --------
     >>> attr = deconvnet(model, images)              # doctest: +SKIP
     """
-    explained = Explained(model, inputs, preprocess)
+    explained = Explained(model, inputs, preprocess, forward_kwargs=forward_kwargs)
     return rule_gradient("deconvnet", explained, target, guided=False, memory=memory)
 
 

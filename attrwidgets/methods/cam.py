@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +37,7 @@ def grad_cam(
     target: int | list[int] | torch.Tensor | None = None,
     *,
     layer: nn.Module | None = None,
+    forward_kwargs: dict[str, Any] | None = None,
     preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
     memory: int | str | None = None,
 ) -> Attribution:
@@ -65,6 +66,7 @@ def grad_cam(
         convolutional layer, where the maps are most class-specific and still spatial).
     preprocess : callable, optional
         Applied before the model, inside the differentiated function.
+    {forward_kwargs}
     {memory}
 
     Returns
@@ -91,7 +93,7 @@ def grad_cam(
     >>> attr.parts["cam"].shape, attr.values.shape             # doctest: +SKIP
     (torch.Size([1, 1, 7, 7]), torch.Size([1, 1, 224, 224]))
     """
-    explained = Explained(model, inputs, preprocess)
+    explained = Explained(model, inputs, preprocess, forward_kwargs=forward_kwargs)
     layer, name = _resolve_layer(explained, layer, "grad_cam")
     target_t, score, cam = _cam(explained, layer, name, target, memory)
     values = upsample(cam, explained.inputs)
@@ -107,6 +109,7 @@ def guided_grad_cam(
     target: int | list[int] | torch.Tensor | None = None,
     *,
     layer: nn.Module | None = None,
+    forward_kwargs: dict[str, Any] | None = None,
     preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
     memory: int | str | None = None,
 ) -> Attribution:
@@ -120,7 +123,7 @@ def guided_grad_cam(
 
     Parameters
     ----------
-    model, inputs, target, layer, preprocess, memory :
+    model, inputs, target, layer, forward_kwargs, preprocess, memory :
         As in :func:`grad_cam`; Guided Backprop applies its rule to the model's ``nn.ReLU`` modules.
 
     Returns
@@ -144,7 +147,7 @@ def guided_grad_cam(
     Selvaraju, Cogswell, Das, Vedantam, Parikh & Batra, "Grad-CAM: Visual Explanations from Deep
     Networks via Gradient-based Localization", ICCV 2017, arXiv:1610.02391.
     """
-    explained = Explained(model, inputs, preprocess)
+    explained = Explained(model, inputs, preprocess, forward_kwargs=forward_kwargs)
     layer, name = _resolve_layer(explained, layer, "guided_grad_cam")
     target_t, score, cam = _cam(explained, layer, name, target, memory)
     guided = rule_gradient("guided_grad_cam", explained, target_t, guided=True, memory=memory)
@@ -226,7 +229,7 @@ def _cam(
 
         def build(start: int, stop: int) -> Points:
             activations.clear()  # a retried chunk starts afresh
-            return Points(x[start:stop], targets.rows(start, stop))
+            return Points(x[start:stop], targets.rows(start, stop), rows=torch.arange(start, stop, device=x.device))
 
         def weighted(score_rows: torch.Tensor, z: torch.Tensor, context: object) -> torch.Tensor:
             _check_activations(activations, name, z)

@@ -54,6 +54,7 @@ def deeplift(
     baseline: object = "black",
     rule: str = "rescale",
     normalize_softmax: bool = False,
+    forward_kwargs: dict[str, Any] | None = None,
     preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
     memory: int | str | None = None,
 ) -> Attribution:
@@ -98,6 +99,7 @@ def deeplift(
         correction (§3.6), which removes the part of every contribution shared by all classes.
     preprocess : callable, optional
         Applied before the model (e.g. normalisation), inside the explained function.
+    {forward_kwargs}
     {memory}
 
     Returns
@@ -156,7 +158,7 @@ def deeplift(
             "wrap the callable in an nn.Module whose forward calls the model (its submodules are then found)"
         )
         raise TypeError(msg)
-    explained = Explained(model, inputs, preprocess)
+    explained = Explained(model, inputs, preprocess, forward_kwargs=forward_kwargs)
     x = explained.inputs
     base, described = resolve_baseline(baseline, x)
     memory_bytes = parse_memory(memory)
@@ -180,7 +182,8 @@ def deeplift(
             # only the input rows are scored, so the multipliers reach the inputs through z[:k]
             return normalised(output[:k]).gather(1, target_rows.view(-1, 1)).squeeze(1)
 
-        return Points(z, targets.rows(start, stop, take=k), context=k, score=score)
+        rows = torch.arange(start, stop, device=x.device).repeat(2)  # each input's reference gets its arguments
+        return Points(z, targets.rows(start, stop, take=k), context=k, score=score, rows=rows)
 
     def multipliers(score: torch.Tensor, z: torch.Tensor, k: int) -> torch.Tensor:
         try:

@@ -12,6 +12,8 @@ from attrwidgets.config import parse_memory
 from attrwidgets.hooks import ModelGuard
 from attrwidgets.methods._docs import shared_docs
 from attrwidgets.methods._engine import Chunk, Points, accumulator_dtype, evaluate, first_pass, progress_reporter
+from attrwidgets.methods.gradients import LAYER
+from attrwidgets.methods.layer import layer_outputs
 from attrwidgets.methods.path_state import cumulative_maps
 from attrwidgets.model import Explained
 from attrwidgets.registry import Control, register
@@ -28,6 +30,7 @@ __all__ = ["expected_gradients"]
         Control("references", "tensor", None, doc="training inputs (M, ...) the baselines are drawn from"),
         Control("samples", "int", 50, 1, 1000, doc="(reference, α) draws per input"),
         Control("seed", "seed", 0, 0, 2**31 - 1, doc="seed of the draws"),
+        LAYER,
     ),
     paper=(
         "Erion, Janizek, Sturmfels, Lundberg & Lee, Improving performance of deep learning models with "
@@ -46,6 +49,8 @@ def expected_gradients(
     references: torch.Tensor,
     samples: int = 50,
     seed: int = 0,
+    layer: torch.nn.Module | None = None,
+    forward_kwargs: dict[str, Any] | None = None,
     preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
     memory: int | str | None = None,
     trace: bool = True,
@@ -67,13 +72,18 @@ def expected_gradients(
     Parameters
     ----------
     {model_inputs_target}
-    references : (M, ...) float tensor
+    references : (M, ...) tensor
         Training inputs in pixel space (the same shape as the inputs after the first axis), on any
-        device: only the drawn ones are moved to the inputs' device.
+        device: only the drawn ones are moved to the inputs' device. With ``layer``: the layer's
+        outputs at training inputs (a float tensor shaped like the layer's output after the first
+        axis), or training inputs (token ids, images) that are mapped through the model to the
+        layer, with the ``forward_kwargs`` that are not per example.
     samples : int
         Draws (reference, α) per input, default 50; one model evaluation each.
     seed : int
         Seeds a generator of the call's own (never the global RNG); stored in ``params``.
+    {layer}
+    {forward_kwargs}
     preprocess : callable, optional
         Applied to every point before the model (e.g. normalisation).
     {memory}
@@ -123,9 +133,9 @@ def expected_gradients(
     >>> attr.values.shape, attr.convergence["running_sum"].shape                             # doctest: +SKIP
     (torch.Size([1, 3, 224, 224]), torch.Size([1, 50]))
     """
-    explained = Explained(model, inputs, preprocess)
+    explained = Explained(model, inputs, preprocess, layer=layer, forward_kwargs=forward_kwargs)
     x = explained.inputs
-    refs = _check_references(references, x)
+    refs = _check_references(references, x, layer=layer is not None)
     samples = check_samples(samples)
     seed = check_seed(seed)
     memory_bytes = parse_memory(memory)
@@ -139,26 +149,22 @@ def expected_gradients(
         alpha.append(float(torch.rand((), generator=generator, dtype=torch.float64)))
     index = torch.tensor(drawn)
     unique, inverse = torch.unique(index, return_inverse=True)
-    if not bool(torch.isfinite(refs[unique.to(refs.device)]).all()):
+    if refs.is_floating_point() and not bool(torch.isfinite(refs[unique.to(refs.device)]).all()):
         msg = "references contain non-finite values (nan or inf) among those drawn; replace them before attributing"
         raise ValueError(msg)
-    alpha_x = torch.tensor(alpha, dtype=x.dtype, device=x.device)
-    acc_dtype = accumulator_dtype(x.dtype)
-
-    # the distinct references drawn, moved to the inputs' device once (not a copy per chunk)
-    drawn_refs = refs[unique.to(refs.device)].to(device=x.device, dtype=x.dtype)
     which = inverse.to(x.device)  # sample j uses drawn_refs[which[j]]
 
-    record = _Record(x, samples, acc_dtype, trace=trace, memory=memory_bytes)
-    held = record.bytes() + drawn_refs.numel() * drawn_refs.element_size()
     with ModelGuard(explained.module):
         at_x = first_pass(explained, x, target, memory=memory_bytes, backward=False)
         target_t, score, per_point = at_x.target, at_x.score, at_x.per_point
-        # F(x'_j) for every distinct reference drawn: forward only, all classes at once
-        logits: list[torch.Tensor] = []
-        evaluate(explained, len(unique), lambda a, b: Points(drawn_refs[a:b]), lambda c: logits.append(c.output),
-                 grad=False, memory=memory_bytes, per_point=per_point, fixed=held)  # fmt: skip
-        baseline_scores = torch.cat(logits)[which][:, target_t].T  # (N, samples)
+        x = at_x.z  # the inputs, or the layer's output at them
+        alpha_x = torch.tensor(alpha, dtype=x.dtype, device=x.device)
+        acc_dtype = accumulator_dtype(x.dtype)
+        # the distinct references drawn, moved to the inputs' device once (not a copy per chunk)
+        drawn_refs = _drawn(explained, refs, unique, x, memory_bytes, per_point)
+        record = _Record(x, samples, acc_dtype, trace=trace, memory=memory_bytes)
+        held = record.bytes() + drawn_refs.numel() * drawn_refs.element_size()
+        baseline_scores = _reference_scores(explained, drawn_refs, which, target_t, memory_bytes, per_point, held)
 
         # the gradient at x'_j + α_j (x_i − x'_j); point k is sample k // n of input k % n
         def build(start: int, stop: int) -> Points:
@@ -167,7 +173,7 @@ def expected_gradients(
             base = drawn_refs[which[sample]]
             diff = x[rows] - base
             point = base + alpha_x[sample].view((-1,) + (1,) * (x.dim() - 1)) * diff
-            return Points(point, target_t[rows], (rows, sample, diff))
+            return Points(point, target_t[rows], (rows, sample, diff), rows=rows)
 
         def consume(chunk: Chunk) -> None:
             rows, sample, diff = chunk.context
@@ -190,6 +196,8 @@ def expected_gradients(
         "seed": seed,
         "memory": memory_bytes,
     }
+    if layer is not None:
+        params["layer"] = explained.layer_name
     return Attribution(
         values=values,
         target=target_t,
@@ -203,13 +211,75 @@ def expected_gradients(
     )
 
 
-def _check_references(references: object, x: torch.Tensor) -> torch.Tensor:
+def _drawn(
+    explained: Explained, refs: torch.Tensor, unique: torch.Tensor, at: torch.Tensor, memory: int, per_point: int
+) -> torch.Tensor:
+    """The distinct references drawn, in the attribution space (at the layer, mapped there if need be)."""
+    drawn = refs[unique.to(refs.device)]
+    if explained.layer is None:
+        return drawn.to(device=at.device, dtype=at.dtype)
+    if drawn.is_floating_point() and drawn.shape[1:] == at.shape[1:]:
+        return drawn.to(device=at.device, dtype=at.dtype)  # already at the layer
+    x = explained.inputs
+    if drawn.shape[1:] != x.shape[1:] or drawn.is_floating_point() != x.is_floating_point():
+        msg = (
+            f"references have shape {tuple(refs.shape)} and dtype {refs.dtype}: at layer {explained.layer_name} "
+            f"give its outputs at training inputs, shaped (M, {', '.join(map(str, at.shape[1:]))}), or training "
+            f"inputs like the inputs, (M, {', '.join(map(str, x.shape[1:]))}) of dtype {x.dtype}"
+        )
+        raise ValueError(msg)
+    feed = drawn.to(device=x.device, dtype=x.dtype)
+    return layer_outputs(explained, feed, memory, per_point, own_rows=False)
+
+
+def _reference_scores(
+    explained: Explained,
+    drawn_refs: torch.Tensor,
+    which: torch.Tensor,
+    target: torch.Tensor,
+    memory: int,
+    per_point: int,
+    held: int,
+) -> torch.Tensor:
+    """F(x'_j) per input and sample, (N, samples): forward only.
+
+    Without a layer or per-example arguments F(x'_j) is the same for every input: one forward per
+    distinct reference, all classes at once. Otherwise it depends on the input (its mask, or the
+    inputs fed below the layer): one forward per (input, distinct reference).
+    """
+    n, unique = len(target), len(drawn_refs)
+    if not explained.needs_rows:
+        logits: list[torch.Tensor] = []
+        evaluate(explained, unique, lambda a, b: Points(drawn_refs[a:b]), lambda c: logits.append(c.output),
+                 grad=False, memory=memory, per_point=per_point, fixed=held)  # fmt: skip
+        return torch.cat(logits)[which][:, target].T
+    table = torch.empty(n, unique, dtype=drawn_refs.dtype, device=drawn_refs.device)
+
+    def build(start: int, stop: int) -> Points:
+        k = torch.arange(start, stop, device=drawn_refs.device)
+        rows, ref = k % n, k // n
+        return Points(drawn_refs[ref], target[rows], ref, rows=rows)
+
+    def consume(chunk: Chunk) -> None:
+        k = torch.arange(chunk.start, chunk.stop, device=drawn_refs.device)
+        table[k % n, chunk.context] = chunk.score
+
+    evaluate(explained, n * unique, build, consume, grad=False, memory=memory, per_point=per_point, fixed=held)
+    return table[:, which]
+
+
+def _check_references(references: object, x: torch.Tensor, *, layer: bool = False) -> torch.Tensor:
     if not isinstance(references, torch.Tensor):
         msg = (
             f"references must be a tensor of training inputs shaped (M, {', '.join(map(str, x.shape[1:]))}), "
             f"not {type(references).__name__}; e.g. torch.stack([dataset[i][0] for i in range(1000)])"
         )
         raise TypeError(msg)
+    if layer:  # checked against the layer's output once it is known (see _drawn)
+        if len(references) == 0 or references.dim() < 2:
+            msg = f"references have shape {tuple(references.shape)}: give at least one, shaped (M, ...)"
+            raise ValueError(msg)
+        return references.detach()
     if not references.is_floating_point():
         msg = f"references have dtype {references.dtype}: give floating-point inputs in pixel space, like the inputs"
         raise TypeError(msg)

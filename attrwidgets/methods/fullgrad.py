@@ -41,6 +41,7 @@ def fullgrad(
     inputs: torch.Tensor,
     target: int | list[int] | torch.Tensor | None = None,
     *,
+    forward_kwargs: dict[str, Any] | None = None,
     preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
     post: str = "abs",
     memory: int | str | None = None,
@@ -92,6 +93,7 @@ def fullgrad(
     post : {"abs", "relu"}
         :math:`\psi`, applied to every term before the channel sum: "abs" (the paper's choice)
         keeps magnitude, "relu" keeps only the positive evidence.
+    {forward_kwargs}
     {memory}
         The parts themselves (one map per bias layer per input, as large as the layer's output)
         are the result and are not counted.
@@ -146,7 +148,7 @@ def fullgrad(
     >>> sum(p.flatten(1).sum(1) for p in attr.parts.values()) - attr.score  # doctest: +SKIP
     tensor([1.9073e-06])
     """
-    explained = Explained(model, inputs, preprocess)
+    explained = Explained(model, inputs, preprocess, forward_kwargs=forward_kwargs)
     if not isinstance(model, nn.Module):
         msg = (
             f"fullgrad needs the nn.Module itself to find its biases, not a {type(model).__name__}: "
@@ -251,7 +253,8 @@ def _decompose(
     def build(start: int, stop: int) -> Points:
         outputs.clear()  # a retried chunk starts afresh
         preprocessed.clear()
-        return Points(x[start:stop], targets.rows(start, stop), slice(start, stop))
+        rows = torch.arange(start, stop, device=x.device)
+        return Points(x[start:stop], targets.rows(start, stop), slice(start, stop), rows=rows)
 
     def terms(score_rows: torch.Tensor, z: torch.Tensor, rows: slice) -> dict[str, torch.Tensor]:
         if score_rows.grad_fn is None:

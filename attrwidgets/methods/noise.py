@@ -22,6 +22,7 @@ from attrwidgets.methods._engine import (
     first_pass,
     progress_reporter,
 )
+from attrwidgets.methods.gradients import LAYER
 from attrwidgets.methods.paths import check_steps, integrated_gradients
 from attrwidgets.model import Explained
 from attrwidgets.registry import Control, register
@@ -44,6 +45,7 @@ IG_OPTIONS = ("baseline", "steps", "rule", "tolerance", "max_steps")
         Control("seed", "seed", 0, 0, 2**31 - 1, doc="seed of the noise"),
         Control("variant", "choice", "smoothgrad", choices=VARIANTS, doc="how the noisy maps are combined"),
         Control("base", "choice", "gradient", choices=BASES, doc="attribution computed at each noisy copy"),
+        LAYER,
     ),
     paper=(
         "Smilkov, Thorat, Kim, Viégas & Wattenberg, SmoothGrad: removing noise by adding noise, "
@@ -64,6 +66,8 @@ def smoothgrad(
     variant: str = "smoothgrad",
     base: str = "gradient",
     base_options: dict[str, Any] | None = None,
+    layer: torch.nn.Module | None = None,
+    forward_kwargs: dict[str, Any] | None = None,
     preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
     memory: int | str | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -104,6 +108,9 @@ def smoothgrad(
     base_options : dict, optional
         Options of the base method; for integrated_gradients ``baseline``, ``steps``, ``rule``,
         ``tolerance``, ``max_steps`` (e.g. ``{"steps": 16}``). The others take none.
+    {layer}
+        The noise is added there, σ being a fraction of the range of the layer's output.
+    {forward_kwargs}
     preprocess : callable, optional
         Applied to every noisy copy before the model (e.g. normalisation).
     {memory}
@@ -145,8 +152,7 @@ def smoothgrad(
     >>> attr.values.shape                                                   # doctest: +SKIP
     torch.Size([1, 3, 224, 224])
     """
-    explained = Explained(model, inputs, preprocess)
-    x = explained.inputs
+    explained = Explained(model, inputs, preprocess, layer=layer, forward_kwargs=forward_kwargs)
     sigma = _check_sigma(sigma)
     samples = check_samples(samples)
     seed = check_seed(seed)
@@ -157,8 +163,18 @@ def smoothgrad(
     if base == "integrated_gradients":  # the base's own options, checked before any forward
         check_steps(options.get("steps", "auto"), options.get("rule", "gausslegendre"),
                      options.get("tolerance", 0.01), options.get("max_steps", 512))  # fmt: skip
+    if layer is not None and base == "integrated_gradients":
+        msg = (
+            "smoothgrad with layer= takes base='gradient' or 'input_x_gradient'; for Integrated Gradients at a "
+            "layer use integrated_gradients(..., layer=...)"
+        )
+        raise ValueError(msg)
     memory_bytes = parse_memory(memory)
     progress = check_progress(progress)
+    with ModelGuard(explained.module):
+        at_x = first_pass(explained, explained.inputs, target, memory=memory_bytes, backward=sigma == 0)
+    target_t, score, per_point = at_x.target, at_x.score, at_x.per_point
+    x = at_x.z  # the inputs, or the layer's output at them: the noise is added there
     n = len(x)
     flat = x.flatten(1)
     noise_std = sigma * (flat.amax(dim=1) - flat.amin(dim=1))
@@ -172,12 +188,11 @@ def smoothgrad(
         "memory": memory_bytes,
         "noise_std": noise_std.tolist(),
     }
+    if layer is not None:
+        params["layer"] = explained.layer_name
     acc_dtype = accumulator_dtype(x.dtype)
 
     if sigma == 0:  # every copy is x: the base method once
-        with ModelGuard(explained.module):
-            at_x = first_pass(explained, x, target, memory=memory_bytes)
-        target_t, score = at_x.target, at_x.score
         maps = _base_maps(base, options, explained, x, target_t, at_x.grad, memory_bytes)
         return Attribution(
             values=_combine(variant, maps.to(acc_dtype), maps.to(acc_dtype) ** 2, 1).to(x.dtype),
@@ -202,7 +217,8 @@ def smoothgrad(
             # Fresh pages cost more than the copy itself on a CPU; the model's memory format
             # spares it a conversion.
             size = (len(sample), *x.shape[1:])
-            spare[:] = [torch.empty(size, dtype=x.dtype, device=x.device, memory_format=explained.memory_format)]
+            layout = explained.memory_format if layer is None else torch.contiguous_format
+            spare[:] = [torch.empty(size, dtype=x.dtype, device=x.device, memory_format=layout)]
         z = spare[0][: len(sample)]
         drawn: dict[int, int] = {}
         for i, j in enumerate(sample):  # one draw per sample in the chunk
@@ -222,16 +238,13 @@ def smoothgrad(
             squares.index_put_((rows,), maps * maps, accumulate=True)
 
     with ModelGuard(explained.module):
-        at_x = first_pass(explained, x, target, memory=memory_bytes, backward=False)
-        target_t, per_point = at_x.target, at_x.per_point
-        score = at_x.score
         if base == "integrated_gradients":
             _ig_copies(explained, x, target_t, options, points, accumulate, total, memory_bytes, progress)
         else:
 
             def build(start: int, stop: int) -> Points:
                 z, rows = points(start, stop)
-                return Points(z, target_t[rows], (z, rows))
+                return Points(z, target_t[rows], (z, rows), rows=rows)
 
             def consume(chunk: Chunk) -> None:
                 z, rows = chunk.context
@@ -301,15 +314,23 @@ def _base_maps(
         return grad.detach()
     if base == "input_x_gradient":
         return (grad * x).detach()
-    return _ig(explained, x, target, options, memory).values
+    return _ig(explained, x, target, options, memory, torch.arange(len(x), device=x.device)).values
 
 
 def _ig(
-    explained: Explained, z: torch.Tensor, target: torch.Tensor, options: dict[str, Any], memory: int
+    explained: Explained,
+    z: torch.Tensor,
+    target: torch.Tensor,
+    options: dict[str, Any],
+    memory: int,
+    rows: torch.Tensor,
 ) -> Attribution:
+    """Integrated Gradients from copies ``z`` of the inputs ``rows`` (their forward arguments go with them)."""
+    kwargs = explained.kwargs_for(rows) if explained.per_example or explained.fixed_kwargs else None
     return integrated_gradients(
-        explained.model, z, target, preprocess=explained.preprocess, memory=memory, trace=False, **options
-    )
+        explained.model, z, target, preprocess=explained.preprocess, memory=memory, trace=False,
+        forward_kwargs=kwargs, **options,
+    )  # fmt: skip
 
 
 def _ig_copies(
@@ -329,6 +350,6 @@ def _ig_copies(
     for start in range(0, total, group):
         stop = min(total, start + group)
         z, rows = points(start, stop)
-        accumulate(rows, _ig(explained, z, target[rows], options, memory).values)
+        accumulate(rows, _ig(explained, z, target[rows], options, memory, rows).values)
         if progress is not None:
             progress(stop, total)

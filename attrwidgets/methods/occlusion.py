@@ -49,6 +49,7 @@ def occlusion(
     window: int | tuple[int, ...] = 8,
     stride: int | tuple[int, ...] = 4,
     baseline: object = 0.0,
+    forward_kwargs: dict[str, Any] | None = None,
     preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
     memory: int | str | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -82,6 +83,7 @@ def occlusion(
         (default, black), "blur", a tensor, ...
     preprocess : callable, optional
         Applied to every occluded copy before the model (e.g. normalisation).
+    {forward_kwargs}
     {memory}
     {progress}
 
@@ -112,7 +114,7 @@ def occlusion(
     >>> attr.values.shape, attr.parts["score_drop"].shape          # doctest: +SKIP
     (torch.Size([1, 3, 224, 224]), torch.Size([1, 27, 27]))
     """
-    explained = Explained(model, inputs, preprocess)
+    explained = Explained(model, inputs, preprocess, forward_kwargs=forward_kwargs)
     x = explained.inputs
     axes, covered = _spatial_axes(x)
     sizes = tuple(x.shape[a] for a in axes)
@@ -136,7 +138,7 @@ def occlusion(
             k = torch.arange(start, stop, device=x.device)
             rows = k // positions
             inside = _window_mask(k % positions, counts, win, step, axes, x.shape)
-            return Points(torch.where(inside, base[rows], x[rows]), target_t[rows], rows)
+            return Points(torch.where(inside, base[rows], x[rows]), target_t[rows], rows, rows=rows)
 
         def consume(chunk: Chunk) -> None:
             drops[chunk.start : chunk.stop] = (score[chunk.context] - chunk.score).to(acc_dtype)

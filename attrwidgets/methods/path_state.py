@@ -178,7 +178,7 @@ class Path:
 
         def build(start: int, stop: int) -> Points:
             i = index_t[start:stop]
-            return Points(self.base[i] + alpha_t[start:stop].view(shape) * self.diff[i], self.target[i], i)
+            return Points(self.base[i] + alpha_t[start:stop].view(shape) * self.diff[i], self.target[i], i, rows=i)
 
         def consume(chunk: Chunk) -> None:
             start, stop, i, grad = chunk.start, chunk.stop, chunk.context, chunk.grad
@@ -287,8 +287,12 @@ class Path:
             def consume(chunk: Chunk) -> None:
                 baseline_score[chunk.start : chunk.stop] = chunk.score
 
-            evaluate(self.explained, len(self.x), lambda a, b: Points(self.base[a:b], self.target[a:b]), consume,
-                     grad=False, memory=self.memory, per_point=self.per_point)  # fmt: skip
+            def build(start: int, stop: int) -> Points:
+                rows = torch.arange(start, stop, device=self.x.device)
+                return Points(self.base[start:stop], self.target[start:stop], rows=rows)
+
+            evaluate(self.explained, len(self.x), build, consume, grad=False, memory=self.memory,
+                     per_point=self.per_point)  # fmt: skip
         delta = values.flatten(1).sum(1).to(self.acc_dtype) - (score - baseline_score).to(self.acc_dtype)
         return {
             "values": values,

@@ -13,6 +13,8 @@ from attrwidgets.config import parse_memory
 from attrwidgets.hooks import ModelGuard
 from attrwidgets.methods._docs import shared_docs
 from attrwidgets.methods._engine import check_progress, first_pass
+from attrwidgets.methods.gradients import LAYER
+from attrwidgets.methods.layer import ZERO, check_layer_baseline, layer_baseline
 from attrwidgets.methods.path_state import Path
 from attrwidgets.methods.quadrature import QUADRATURE_RULES, rule_points
 from attrwidgets.model import Explained
@@ -37,6 +39,7 @@ STEPS_LIMIT = 4096
         Control("rule", "choice", "gausslegendre", choices=QUADRATURE_RULES, doc="quadrature rule for an int steps"),
         Control("tolerance", "float", 0.01, 1e-4, 0.5, doc="relative completeness gap for steps='auto'"),
         Control("max_steps", "int", 512, 9, 4096, doc="points per input at most for steps='auto'"),
+        LAYER,
     ),
     paper="Sundararajan, Taly & Yan, Axiomatic Attribution for Deep Networks, ICML 2017 (arXiv:1703.01365)",
     axioms=("completeness", "sensitivity", "implementation_invariance", "linearity", "symmetry", "dummy"),
@@ -52,6 +55,8 @@ def integrated_gradients(
     baseline: object = "black",
     steps: int | str = "auto",
     rule: str = "gausslegendre",
+    layer: torch.nn.Module | None = None,
+    forward_kwargs: dict[str, Any] | None = None,
     preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
     memory: int | str | None = None,
     trace: bool = True,
@@ -81,6 +86,8 @@ def integrated_gradients(
         Fixed rule for an int ``steps``: "gausslegendre" (default), "riemann_left",
         "riemann_right", "riemann_middle", "riemann_trapezoid" (weights that sum to 1; Captum's
         sum to 1 − 1/n).
+    {layer}
+    {forward_kwargs}
     preprocess : callable, optional
         Applied to every point before the model (e.g. normalisation), inside the differentiated function.
     {memory}
@@ -94,29 +101,48 @@ def integrated_gradients(
     Returns
     -------
     Attribution
-        ``values`` (shape of the inputs), ``score`` F(x), ``baseline_score`` F(x′), ``delta``,
-        ``trace`` (α, weights, scores, gradient magnitude, path derivative, maps, evaluations).
+        ``values`` (shape of the inputs, or of the layer's output with ``layer``), ``score`` F(x),
+        ``baseline_score`` F(x′), ``delta``, ``trace`` (α, weights, scores, gradient magnitude,
+        path derivative, maps, evaluations).
 
     References
     ----------
     Sundararajan, Taly & Yan, "Axiomatic Attribution for Deep Networks", ICML 2017, arXiv:1703.01365.
+
+    Notes
+    -----
+    At a layer the path runs between the layer's outputs at the baseline and at the input, as in
+    Captum's ``LayerIntegratedGradients``; the points are evaluated with the layer's output
+    replaced (a forward hook), so completeness holds at the layer: Σ values = F(x) − F(x′).
+    Captum's ``riemann_trapezoid`` weights sum to 1 − 1/n, ours to 1 (see the rule above).
 
     Examples
     --------
     >>> attr = integrated_gradients(model, images, baseline="black", steps=50)   # doctest: +SKIP
     >>> attr.values.shape, attr.relative_delta                                    # doctest: +SKIP
     (torch.Size([1, 3, 224, 224]), tensor([0.004]))
+    >>> attr = integrated_gradients(model, ids, target=1, layer=model.embedding, baseline="zero",
+    ...                             forward_kwargs={"attention_mask": mask})      # doctest: +SKIP
+    >>> attr.values.shape, attr.token_scores.shape                                # doctest: +SKIP
+    (torch.Size([1, 12, 32]), torch.Size([1, 12]))
     """
-    explained = Explained(model, inputs, preprocess)
-    x = explained.inputs
+    explained = Explained(model, inputs, preprocess, layer=layer, forward_kwargs=forward_kwargs)
     nodes = check_steps(steps, rule, tolerance, max_steps)  # the fixed rule's nodes, computed once
     adaptive = nodes is None
     progress = check_progress(progress)
-    base, described = resolve_baseline(baseline, x)
+    if isinstance(baseline, str) and baseline == ZERO and layer is None:
+        baseline = 0.0
+    if layer is None:
+        base, described = resolve_baseline(baseline, explained.inputs)
+    else:
+        check_layer_baseline(baseline, explained)
     memory_bytes = parse_memory(memory)
     with ModelGuard(explained.module):
-        at_x = first_pass(explained, x, target, memory=memory_bytes)
+        at_x = first_pass(explained, explained.inputs, target, memory=memory_bytes)
         target_t, score = at_x.target, at_x.score
+        x = at_x.z  # the inputs, or the layer's output at them
+        if layer is not None:
+            base, described = layer_baseline(explained, baseline, x, memory_bytes, at_x.per_point)
         path = Path(explained, x, base, target_t, memory_bytes, at_x.per_point, trace=trace, progress=progress)
         path.record_first(score, at_x.grad, at_x.predicted)
         if adaptive:
@@ -132,6 +158,8 @@ def integrated_gradients(
         "rule": "adaptive_trapezoid" if adaptive else rule,
         "memory": memory_bytes,
     }
+    if layer is not None:
+        params["layer"] = explained.layer_name
     if adaptive:
         # max_steps as used: the memory budget can lower it (every point's gradient is kept until
         # the mesh is final, to be weighted then)

@@ -187,6 +187,28 @@ class Attribution:
         """The values reduced over channels, (N, H, W) for image inputs; see :func:`reduce_channels`."""
         return reduce_channels(self.values.detach(), reduce)
 
+    @property
+    def token_scores(self) -> torch.Tensor:
+        """One score per token, (N, T): values (N, T, E) summed over the embedding axis.
+
+        For an attribution at an embedding layer they add up to Σ values per input, so for a
+        complete method to F(x) − F(x′) (``delta`` says how well). See :mod:`attrwidgets.text`.
+        """
+        from attrwidgets.text import token_scores
+
+        return token_scores(self.values.detach())
+
+    def show_text(self, tokens: Any, **kwargs: Any):
+        """Token chips, red positive and blue negative (HTML with every token escaped, or matplotlib).
+
+        ``tokens``: the tokens of input ``index`` (default 0), or one list per input. Keyword
+        arguments go to :func:`attrwidgets.text.show_text`: ``index``, ``kind`` ("html" or
+        "matplotlib"), ``clip`` (percentile), ``labels``, ``ax``.
+        """
+        from attrwidgets.text import show_text
+
+        return show_text(self, tokens, **kwargs)
+
     def to_numpy(self) -> np.ndarray:
         """The values as a float numpy array on the CPU."""
         return self.values.detach().cpu().numpy()

@@ -38,16 +38,20 @@ export function nearestIndex(alphas, alpha) {
  * point of the path whose maps were sent), that point too.
  * @param {number} alpha  the slider's α
  * @param {ArrayLike<number>|null} frameAlphas  α of the points with maps, ascending
+ * @param {ArrayLike<number>|null} [pathAlphas]  α of every point of the path (what is counted)
  * @returns {{alpha: string, shown: string}}
  */
-export function alphaReadout(alpha, frameAlphas) {
+export function alphaReadout(alpha, frameAlphas, pathAlphas = null) {
   const text = `α = ${alpha.toFixed(3)}`;
   const i = frameAlphas ? nearestIndex(frameAlphas, alpha) : -1;
   if (i < 0) return { alpha: text, shown: "" };
   const a = frameAlphas[i];
-  const which = `path point ${i + 1} of ${frameAlphas.length}`;
+  // one count, one meaning: "point j of N" counts the points on the path (the status line's N),
+  // not the subset of them whose maps were sent
+  const all = pathAlphas && pathAlphas.length >= frameAlphas.length ? pathAlphas : frameAlphas;
+  const which = `path point ${nearestIndex(all, a) + 1} of ${all.length}`;
   if (Math.abs(a - alpha) < 5e-4) return { alpha: text, shown: `images show ${which}` };
-  return { alpha: text, shown: `images show the nearest computed point, α = ${a.toFixed(3)} (${which})` };
+  return { alpha: text, shown: `images show the nearest point with maps, α = ${a.toFixed(3)} (${which})` };
 }
 
 /**

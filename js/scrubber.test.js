@@ -63,9 +63,16 @@ test("alphaReadout names the path point the images show", () => {
   const alphas = [0, 0.24, 0.5, 1];
   assert.deepEqual(alphaReadout(0.2, alphas), {
     alpha: "α = 0.200",
-    shown: "images show the nearest computed point, α = 0.240 (path point 2 of 4)",
+    shown: "images show the nearest point with maps, α = 0.240 (path point 2 of 4)",
   });
   assert.deepEqual(alphaReadout(0.5, alphas), { alpha: "α = 0.500", shown: "images show path point 3 of 4" });
   assert.deepEqual(alphaReadout(0.2, null), { alpha: "α = 0.200", shown: "" });
   assert.deepEqual(alphaReadout(0.2, []), { alpha: "α = 0.200", shown: "" });
+});
+
+test("alphaReadout counts the points of the path, not the frames sent", () => {
+  const path = [0, 0.1, 0.2, 0.5, 0.8, 1];
+  const frames = [0, 0.5, 1];
+  assert.equal(alphaReadout(0.5, frames, path).shown, "images show path point 4 of 6");
+  assert.match(alphaReadout(0.45, frames, path).shown, /nearest point with maps, α = 0.500 \(path point 4 of 6\)/);
 });

@@ -61,7 +61,10 @@ export function resultText(r) {
   const stage = r.stage === "coarse" ? "preview (the full result follows)" : "done";
   if (r.view === "samples") return `✓ ${stage}: mean of ${r.samples?.n ?? "?"} samples${secsOf}`;
   if (r.view === "map") return `✓ ${stage}${secsOf}`;
-  const how = r.rule_used === "adaptive_trapezoid" ? "steps = auto" : `${r.params?.rule ?? r.rule_used}`;
+  const asked = Number(r.params?.steps);
+  const rule = r.params?.rule ?? r.rule_used;
+  // steps = n fixes the quadrature points; the gradient at the input itself comes on top of them
+  const how = r.rule_used === "adaptive_trapezoid" ? "steps = auto" : Number.isFinite(asked) && r.steps === asked + 1 ? `${asked} ${rule} points + the input` : `${rule}`;
   const secs = r.timings ? `, ${(r.timings.attribution + r.timings.payload).toFixed(1)} s` : "";
   return `✓ ${r.stage === "coarse" ? "coarse preview" : "done"}: ${r.steps} points on the path (${how}), ${r.evaluations} model evaluations${secs}`;
 }

@@ -144,7 +144,7 @@ function render({ model, el }) {
       fig = mapPanels.draw() ?? fig;
       return;
     }
-    const readout = alphaReadout(view.alpha, data ? data.frameAlphas : null);
+    const readout = alphaReadout(view.alpha, data ? data.frameAlphas : null, data ? data.curveAlphas : null);
     alphaText.replaceChildren(h("b", { text: readout.alpha }), readout.shown ? ` · ${readout.shown}` : "");
     fig = panels.draw() ?? fig;
     curves.draw(data, fig);
@@ -178,6 +178,9 @@ function render({ model, el }) {
     const next = { data: d.data, shape: d.shape.length === 2 ? [...d.shape, 1] : d.shape };
     panels.setImage(next);
     mapPanels.setImage(next);
+    // one channel: |Σ|, Σ|·|, max|·| and L2 are all |v|, so offer the two that differ
+    for (const option of els.reductionSel.options) option.hidden = next.shape[2] === 1 && !["sum", "abs_sum"].includes(option.value);
+    if (els.reductionSel.selectedOptions[0]?.hidden) els.reductionSel.value = view.reduction = "abs_sum";
   }
 
   function loadResult() {

@@ -214,6 +214,9 @@ class PathExplainer:
         with capture() as caught:  # this thread's warnings only: see _capture.py
             attribution = method.fn(model, self.image, params.get("target"), preprocess=preprocess, **kwargs)
         notes = [str(w.message) for w in caught]
+        if isinstance(self.model, nn.Module) and self.model.training:
+            notes.append("the model is in training mode: it was evaluated in eval mode (dropout off, batch-norm "
+                         "statistics fixed) and put back in training mode afterwards")  # fmt: skip
         computed = time.perf_counter()
         if view == "path":
             payload = self._path_payload(attribution, base, params, stage, notes)

@@ -213,3 +213,10 @@ def test_a_sampling_method_previews_a_few_samples_first(model, image, dispatch):
     dispatch.pump()
     assert seen == [("coarse", 8), ("full", 40)]
     ex.close()
+
+
+def test_a_model_in_training_mode_is_said_to_be_evaluated_in_eval_mode(model, image):
+    model.train()
+    ex = explore(model, image, method="gradient", sync=True)
+    assert any("training mode" in note and "eval mode" in note for note in ex.result["notes"])
+    assert model.training, "and it is put back"

@@ -348,7 +348,7 @@ class _Store:
         done = self.group["done"][:]
         return [b for b in range(self.source.batches) if not done[b]]
 
-    def write(self, b: int, result: dict[str, np.ndarray]) -> None:
+    def write(self, b: int, result: dict[str, np.ndarray], pool: Any = None) -> None:
         rows = self.source.rows(b)
         if len(result["values"]) != len(rows):
             msg = f"batch {b} gave {len(result['values'])} maps for {len(rows)} inputs"
@@ -364,9 +364,55 @@ class _Store:
             )
             raise ValueError(msg)
         where = slice(rows.start, rows.stop)
-        for name in ("values", "target", "label", "score", "delta"):
-            self.group[name][where] = result[name]
+        names = ("values", "target", "label", "score", "delta")
+        arrays = [self.group[name] for name in names]
+
+        def put(i: int) -> None:
+            arrays[i][where] = result[names[i]]
+
+        if pool is None:
+            for i in range(len(names)):
+                put(i)
+        else:  # the arrays' chunk files in parallel: each write mostly waits on Zarr's I/O loop
+            list(pool.map(put, range(len(names))))
         self.group["done"][b] = True  # last: a batch counts as written only once all of it is
+
+
+class _Writer:
+    """Writes batches to the store from a background thread, at most two batches behind the caller.
+
+    Zarr's writes wait on its own I/O loop; in a thread of their own they overlap the next batch's
+    forward and backward passes (which release the GIL). Batches are written in the order given,
+    each marked done after its arrays. On exit, also after an error or an interrupt, every batch
+    already handed over is written before the exit returns, and a write's own error is raised.
+    """
+
+    def __init__(self, store: _Store) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.store = store
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attrwidgets-zarr")
+        self.columns = ThreadPoolExecutor(max_workers=5, thread_name_prefix="attrwidgets-zarr-array")
+        self.pending: list[Any] = []
+
+    def put(self, b: int, result: dict[str, np.ndarray]) -> None:
+        self.pending.append(self.pool.submit(self.store.write, b, result, self.columns))
+        while len(self.pending) > 2:
+            self.pending.pop(0).result()
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> bool:
+        try:
+            for future in self.pending:
+                error = future.exception()  # waits for the write
+                if error is not None and exc[0] is None:
+                    raise error
+        finally:
+            self.pool.shutdown(wait=True)
+            self.columns.shutdown(wait=True)
+        return False
 
 
 # -- the entry point --------------------------------------------------------------------------------
@@ -475,10 +521,11 @@ def attribute_dataset(
             results = (_ray_results if engine == "ray" else _local_results)(
                 method, model, source, pending, spec, actors=actors, actor_options=actor_options
             )
-            for b, result in results:
-                store.write(b, result)
-                done += 1
-                bar.update(done)
+            with _Writer(store) as writer:  # the next batch is computed while the last one is written
+                for b, result in results:
+                    writer.put(b, result)
+                    done += 1
+                    bar.update(done)
     return _zarr().open_group(store.group.store, mode="r")
 
 

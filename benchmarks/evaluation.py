@@ -1,0 +1,246 @@
+"""Evaluation benchmarks and results (issue 13): perturbation tests on photos, ROAR on digits, and timings.
+
+Usage::
+
+    .venv/bin/python benchmarks/evaluation.py                    # every section
+    .venv/bin/python benchmarks/evaluation.py --only roar        # one: deletion_speed, throughput, ray,
+                                                                 #      perturbation, roar
+    .venv/bin/python benchmarks/evaluation.py --threads 1        # torch threads (default 1, see below)
+
+Each section writes ``benchmarks/results/evaluation_<section>.json``; the tables of
+``benchmarks/RESULTS-evaluation.md`` are printed from them with ``--report``.
+
+Threads: on the shared 2-core machine these numbers were taken on, small models ran many times
+faster with one torch thread than with two while other processes were busy (a DigitsCNN epoch:
+0.2 s with one thread, up to 5 s with two), so the default is one; every JSON records it and the load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+sys.path.insert(0, str(HERE.parent))
+
+import attrwidgets as aw  # noqa: E402
+from attrwidgets import evaluate as ev  # noqa: E402
+
+#: The methods item 4 of issue 13 compares, with the options used for each.
+PHOTO_METHODS = {
+    "gradient": ("gradient", {}),
+    "integrated_gradients": ("integrated_gradients", {"steps": 32}),
+    "smoothgrad": ("smoothgrad", {"samples": 25, "sigma": 0.15, "seed": 0}),
+    "smoothgrad_sq": ("smoothgrad", {"samples": 25, "sigma": 0.15, "seed": 0, "variant": "smoothgrad_sq"}),
+    "vargrad": ("smoothgrad", {"samples": 25, "sigma": 0.15, "seed": 0, "variant": "vargrad"}),
+    "grad_cam": ("grad_cam", {}),
+    "deeplift": ("deeplift", {}),
+    "fullgrad": ("fullgrad", {}),
+}
+DIGIT_METHODS = {
+    **PHOTO_METHODS,
+    "smoothgrad": ("smoothgrad", {"samples": 20, "sigma": 0.15, "seed": 0}),
+    "smoothgrad_sq": ("smoothgrad", {"samples": 20, "sigma": 0.15, "seed": 0, "variant": "smoothgrad_sq"}),
+    "vargrad": ("smoothgrad", {"samples": 20, "sigma": 0.15, "seed": 0, "variant": "vargrad"}),
+}
+
+
+def machine() -> dict:
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="minutes"),
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "load": [round(v, 2) for v in os.getloadavg()],
+    }
+
+
+def save(section: str, data: dict) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    data = {"machine": machine(), **data}
+    (RESULTS / f"evaluation_{section}.json").write_text(json.dumps(data, indent=1))
+    print(f"wrote results/evaluation_{section}.json")
+
+
+def photo_model():
+    from attrwidgets.demo import imagenet_preprocess, load_efficientnet_lite0, photos
+
+    return load_efficientnet_lite0().eval(), imagenet_preprocess(), photos()
+
+
+# -- timings ----------------------------------------------------------------------------------------
+def deletion_speed(repeats: int = 5) -> None:
+    """One 224² photo, EfficientNet-Lite0, deletion with 21 fractions (20 steps): forward-only, batched."""
+    model, pre, pics = photo_model()
+    x = pics["chelsea"].unsqueeze(0)
+    attr = aw.gradient(model, x, preprocess=pre)
+    ev.deletion(model, x, attr, preprocess=pre, progress=False)  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        ev.deletion(model, x, attr, preprocess=pre, progress=False)
+        times.append(time.perf_counter() - start)
+    with torch.no_grad():  # the floor: the 22 forwards as two plain batches
+        batch = x.expand(22, -1, -1, -1).contiguous()
+        model(pre(batch[:11]))
+        start = time.perf_counter()
+        for _ in range(repeats):
+            for part in batch.split(11):
+                model(pre(part))
+        floor = (time.perf_counter() - start) / repeats
+    save("deletion_speed", {"seconds": times, "median": statistics.median(times), "floor_22_forwards": floor})
+
+
+def throughput(repeats: int = 5) -> None:
+    """attribute_dataset vs a plain loop calling the method per batch (digits CNN, all 1797 images)."""
+    from attrwidgets.demo import digits_data, load_digits_cnn
+
+    model = load_digits_cnn()
+    x, y = digits_data("all")
+    data = torch.utils.data.TensorDataset(x, y)
+    cases = {"gradient": {}, "integrated_gradients": {"steps": 16}}
+    out = {}
+    for method, options in cases.items():
+        fn = aw.REGISTRY[method].fn
+        loop_t, store_t = [], []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for r in range(repeats + 1):
+                start = time.perf_counter()
+                for i in range(0, len(x), 128):
+                    fn(model, x[i : i + 128], y[i : i + 128], **options)
+                t_loop = time.perf_counter() - start
+                with tempfile.TemporaryDirectory() as tmp:
+                    start = time.perf_counter()
+                    aw.attribute_dataset(method, model, data, f"{tmp}/s.zarr", target="label", options=options,
+                                         batch_size=128, progress=False)  # fmt: skip
+                    t_store = time.perf_counter() - start
+                if r:  # the first round warms up
+                    loop_t.append(t_loop)
+                    store_t.append(t_store)
+        out[method] = {"loop": loop_t, "store": store_t,
+                       "ratio": statistics.median(loop_t) / statistics.median(store_t)}  # fmt: skip
+        print(method, out[method])
+    save("throughput", out)
+
+
+def ray_overhead() -> None:
+    """engine="ray" vs "local" on a local cluster (4 logical CPUs, 2 actors of 1 CPU): seconds per batch."""
+    import ray
+
+    from attrwidgets.demo import digits_data, load_digits_cnn
+
+    model = load_digits_cnn()
+    x, y = digits_data("all")
+    data = torch.utils.data.TensorDataset(x, y)
+    start = time.perf_counter()
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    init = time.perf_counter() - start
+    out = {"init": init}
+    try:
+        for batch in (64, 256):
+            batches = -(-len(x) // batch)
+            with tempfile.TemporaryDirectory() as tmp:
+                start = time.perf_counter()
+                aw.attribute_dataset("gradient", model, data, f"{tmp}/l.zarr", batch_size=batch, progress=False)
+                local = time.perf_counter() - start
+                start = time.perf_counter()
+                aw.attribute_dataset("gradient", model, data, f"{tmp}/r.zarr", batch_size=batch, engine="ray",
+                                     actors=2, actor_options={"num_cpus": 1}, progress=False)  # fmt: skip
+                remote = time.perf_counter() - start
+            out[str(batch)] = {"batches": batches, "local": local, "ray": remote,
+                               "overhead_per_batch": (remote - local) / batches}  # fmt: skip
+            print(batch, out[str(batch)])
+    finally:
+        ray.shutdown()
+    save("ray", out)
+
+
+# -- results ----------------------------------------------------------------------------------------
+def perturbation() -> None:
+    """Pixel perturbation (FullGrad protocol), deletion and insertion on the six demo photos, per method."""
+    model, pre, pics = photo_model()
+    x = torch.stack(list(pics.values()))
+    out = {"photos": list(pics), "methods": {}}
+    with torch.no_grad():
+        out["predicted"] = model(pre(x)).argmax(1).tolist()
+    for label, (method, options) in {**PHOTO_METHODS, "random": ("random", {})}.items():
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # IG's completeness notes; recorded below as delta
+            attr = x if method == "random" else aw.REGISTRY[method].fn(model, x, preprocess=pre, **options)
+        t_attr = time.perf_counter() - start
+        m = "random" if method == "random" else attr
+        pp = ev.pixel_perturbation(model, x, m, preprocess=pre, progress=False)
+        pp_most = ev.pixel_perturbation(model, x, m, order="most", preprocess=pre, progress=False)
+        de = ev.deletion(model, x, m, preprocess=pre, progress=False)
+        ins = ev.insertion(model, x, m, preprocess=pre, progress=False)
+        out["methods"][label] = {
+            "attribution_seconds": t_attr,
+            "pixel_perturbation_change": pp.change.mean(0).tolist(),
+            "pixel_perturbation_auc": pp.auc.tolist(),
+            "most_first_change": pp_most.change.mean(0).tolist(),
+            "deletion_auc": de.auc.tolist(),
+            "deletion_logit_auc": de.area("scores").tolist(),
+            "insertion_auc": ins.auc.tolist(),
+        }
+        print(label, f"{t_attr:.1f}s", "pp", round(pp.mean_auc, 5), "del", round(de.mean_auc, 4),
+              "ins", round(ins.mean_auc, 4))  # fmt: skip
+    out["fractions"] = list(ev.FULLGRAD_FRACTIONS)
+    save("perturbation", out)
+
+
+def roar_digits(seeds: tuple[int, ...] = (0, 1, 2), epochs: int = 8) -> None:
+    """ROAR on the scikit-learn digits (28², 1347 train / 450 test), DigitsCNN retrained per fraction and seed."""
+    from attrwidgets.demo import DigitsCNN, digits_data
+
+    def fit(model, images, labels, seed):
+        return ev.fit_classifier(model, images, labels, seed=seed, epochs=epochs, batch_size=32)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = ev.roar(DigitsCNN, digits_data("train"), digits_data("test"), DIGIT_METHODS, seeds=seeds, fit=fit,
+                         progress=False)  # fmt: skip
+    print(result.table())
+    print(f"{result.seconds:.0f} s, base accuracy {result.base_accuracy:.3f}")
+    save("roar", {"fractions": result.fractions, "seeds": list(seeds), "epochs": epochs,
+                  "base_accuracy": result.base_accuracy, "seconds": result.seconds,
+                  "accuracy": {k: v.tolist() for k, v in result.accuracy.items()}, "table": result.table()})  # fmt: skip
+
+
+SECTIONS = {
+    "deletion_speed": deletion_speed,
+    "throughput": throughput,
+    "ray": ray_overhead,
+    "perturbation": perturbation,
+    "roar": roar_digits,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=sorted(SECTIONS), action="append")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    for name in args.only or SECTIONS:
+        print(f"== {name}")
+        SECTIONS[name]()
+
+
+if __name__ == "__main__":
+    main()

@@ -252,6 +252,150 @@ def scrub_fps(html_path: Path, seconds: float) -> dict:
     return out
 
 
+# -- every registered method (issue 10) -------------------------------------------------------------------
+SAMPLE_SCRUB_JS = """
+async ([seconds]) => {
+  const root = document.querySelector('.aw-root');
+  const slider = document.querySelector('input.aw-samples');
+  const top = Number(slider.max);
+  const drawn = () => Number(root.getAttribute('data-drawn'));
+  const raf = () => new Promise((r) => requestAnimationFrame(r));
+  const d0 = drawn();
+  const t0 = performance.now();
+  let frames = 0;
+  while (performance.now() - t0 < seconds * 1000) {
+    await raf();
+    frames += 1;
+    slider.value = String(frames % (top + 1));
+    slider.dispatchEvent(new Event('input', { bubbles: true }));
+  }
+  await raf(); await raf();
+  const elapsed = (performance.now() - t0) / 1000;
+  const n = drawn() - d0;
+  return { drawn: n, seconds: elapsed, fps: n / elapsed, raf_fps: frames / elapsed, frames: top + 1 };
+}
+"""
+
+
+def _timed(ex, change) -> dict:
+    """Apply ``change(ex)`` and time the first and the final result (through the Session worker)."""
+    arrivals: list[tuple[str, float, dict]] = []
+    done = threading.Event()
+
+    def seen(c):
+        arrivals.append((c.new["stage"], time.perf_counter(), c.new))
+        if c.new.get("final"):
+            done.set()
+
+    ex.observe(seen, names="result")
+    start = time.perf_counter()
+    change(ex)
+    assert done.wait(900), "no full result within 15 minutes"
+    assert ex.wait(60)
+    ex.unobserve(seen, names="result")
+    first_stage, first_t, _ = arrivals[0]
+    full_t, full = arrivals[-1][1], arrivals[-1][2]
+    return {"first_s": first_t - start, "first_stage": first_stage, "full_s": full_t - start,
+            "engine_s": full["timings"]["attribution"], "payload_s": full["timings"]["payload"]}  # fmt: skip
+
+
+def method_times(model, image, preprocess, labels) -> tuple[list[dict], dict]:
+    """Switch to every registered method, then change SmoothGrad's σ (50 samples) and EG's seed (100)."""
+    from attrwidgets.demo import photos
+    from attrwidgets.registry import REGISTRY
+    from attrwidgets.widgets import explore
+
+    refs = torch.stack([p for name, p in sorted(photos().items()) if name != "chelsea"])
+    ex = explore(model, image, preprocess=preprocess, labels=labels, references=refs, dispatch=_inline)
+    assert ex.wait(600)
+    rows = []
+    for name in REGISTRY:
+        if name == ex.method:
+            continue
+        run = _timed(ex, lambda e, n=name: setattr(e, "method", n))
+        rows.append({"method": name, **run})
+        print(f"  switch to {name}: {json.dumps(rows[-1])}", flush=True)
+    changes = []
+    for name, samples, change in (
+        ("smoothgrad", 50, lambda e: setattr(e, "options", {**e.options, "sigma": 0.2})),
+        ("expected_gradients", 100, lambda e: setattr(e, "options", {**e.options, "seed": 1})),
+    ):
+        ex.method = name
+        ex.options = {**ex.options, "samples": samples}
+        assert ex.wait(600)
+        changes.append({"method": name, "samples": samples, **_timed(ex, change)})
+        print(f"  {name} change: {json.dumps(changes[-1])}", flush=True)
+    ex.method = "smoothgrad"
+    ex.options = {**ex.options, "samples": 50}
+    assert ex.wait(600)
+    with tempfile.TemporaryDirectory() as tmp:
+        html = ex.save_html(Path(tmp) / "smoothgrad.html")
+        scrub = _sample_scrub(html, 4.0)
+    ex.close()
+    return rows + changes, scrub
+
+
+def _sample_scrub(html_path: Path, seconds: float) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        page.goto(html_path.as_uri())
+        page.wait_for_selector(".aw-root[data-view='samples'][data-drawn]:not([data-drawn='0'])", timeout=30_000)
+        out = page.evaluate(SAMPLE_SCRUB_JS, [seconds])
+        browser.close()
+    return out
+
+
+def methods_report(rows: list[dict], scrub: dict, took: float, load: tuple[float, float]) -> str:
+    lines = [
+        "<!-- methods -->",
+        "## (e) Every registered method (issue 10)",
+        "",
+        f"Run with `--methods` (took {took:.0f} s): the same demo model and photo, through `Explorer` and its",
+        "worker thread. A switch of `ex.method` to each method (from the one before it in the registry), then a",
+        "change of SmoothGrad's σ at 50 samples and of Expected Gradients' seed at 100 samples (references: the",
+        "other demo photos). \"first\" is the first map on screen (a preview with 8 samples for the sampling",
+        "methods), \"full\" the final one.",
+        f"Load average {load[0]:.1f} at the start and {load[1]:.1f} at the end on {os.cpu_count()} cores (other",
+        "sessions share the machine): compare with the load of the runs above before comparing times.",
+        "",
+        "| change | first map | full | engine + payload (full) |",
+        "|---|---|---|---|",
+    ]
+    for r in rows:
+        what = f"σ change, {r['method']} ({r['samples']} samples)" if "samples" in r else f"switch to {r['method']}"
+        if "samples" in r and r["method"] == "expected_gradients":
+            what = f"seed change, expected_gradients ({r['samples']} samples)"
+        first = f"{r['first_s']:.2f} s" + (" (preview)" if r["first_stage"] == "coarse" else "")
+        lines.append(f"| {what} | {first} | {r['full_s']:.2f} s | {r['engine_s']:.2f} + {r['payload_s']:.2f} s |")
+    lines += [
+        "",
+        f"Sample scrubbing in the static export (SmoothGrad, {scrub['frames']} running means, moved on every",
+        f"animation frame): {scrub['drawn']} draws in {scrub['seconds']:.1f} s = **{scrub['fps']:.1f} fps**"
+        f" (animation frames {scrub['raf_fps']:.1f}/s: the scrubber drew on every frame the browser gave the page).",
+        "<!-- /methods -->",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main_methods(path: Path | None) -> None:
+    started = time.perf_counter()
+    load0 = os.getloadavg()[0]
+    model, image, preprocess, labels = load_demo()
+    rows, scrub = method_times(model, image, preprocess, labels)
+    text = methods_report(rows, scrub, time.perf_counter() - started, (load0, os.getloadavg()[0]))
+    print(text)
+    if path is not None:
+        old = path.read_text(encoding="utf-8") if path.exists() else ""
+        if "<!-- methods -->" in old:
+            head, rest = old.split("<!-- methods -->", 1)
+            old = head + rest.split("<!-- /methods -->\n", 1)[-1]
+        path.write_text(old.rstrip("\n") + "\n\n" + text, encoding="utf-8")
+        print(f"wrote {path}")
+
+
 # -- report ----------------------------------------------------------------------------------------------
 def _fmt_s(v) -> str:
     return "–" if v is None else f"{v:.2f} s"
@@ -371,7 +515,11 @@ def main() -> None:
     parser.add_argument("--write", type=Path, help="write the Markdown report here")
     parser.add_argument("--repeat", type=int, default=1, help="baseline-change pairs per steps setting")
     parser.add_argument("--seconds", type=float, default=6.0, help="seconds of warm scrubbing")
+    parser.add_argument("--methods", action="store_true", help="only the every-method section (e), into --write")
     args = parser.parse_args()
+    if args.methods:
+        main_methods(args.write)
+        return
     started = time.perf_counter()
     m = machine()
     print("machine:", m, flush=True)

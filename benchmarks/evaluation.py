@@ -217,9 +217,42 @@ def roar_digits(seeds: tuple[int, ...] = (0, 1, 2), epochs: int = 8) -> None:
                          progress=False)  # fmt: skip
     print(result.table())
     print(f"{result.seconds:.0f} s, base accuracy {result.base_accuracy:.3f}")
-    save("roar", {"fractions": result.fractions, "seeds": list(seeds), "epochs": epochs,
-                  "base_accuracy": result.base_accuracy, "seconds": result.seconds,
-                  "accuracy": {k: v.tolist() for k, v in result.accuracy.items()}, "table": result.table()})  # fmt: skip
+    accuracy = {k: v.tolist() for k, v in result.accuracy.items()}
+    save("roar", {"fractions": result.fractions, "seeds": list(seeds), "epochs": epochs, "table": result.table(),
+                  "base_accuracy": result.base_accuracy, "seconds": result.seconds, "accuracy": accuracy})  # fmt: skip
+
+
+def report() -> str:
+    """Markdown tables from the JSON files present (the prose of RESULTS-evaluation.md is written by hand)."""
+    lines: list[str] = []
+
+    def load(section: str) -> dict | None:
+        path = RESULTS / f"evaluation_{section}.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values)
+
+    if (d := load("perturbation")) is not None:
+        lines += [f"Perturbation ({d['machine']['date']}, photos: {', '.join(d['photos'])}); mean over photos.", "",
+                  "| method | pixel perturbation AUC (least first, ↓) | change at 10 % | deletion AUC (↓) | "
+                  "insertion AUC (↑) | change at 10 %, most first (↑) | attribution time (s) |",
+                  "|---|---|---|---|---|---|---|"]  # fmt: skip
+        for name, m in sorted(d["methods"].items(), key=lambda kv: mean(kv[1]["pixel_perturbation_auc"])):
+            lines.append(
+                f"| {name} | {mean(m['pixel_perturbation_auc']):.5f} | {m['pixel_perturbation_change'][-1]:.3f} | "
+                f"{mean(m['deletion_auc']):.4f} | {mean(m['insertion_auc']):.4f} | {m['most_first_change'][-1]:.3f} | "
+                f"{m['attribution_seconds']:.1f} |"
+            )
+        lines.append("")
+    if (d := load("roar")) is not None:
+        lines += [f"ROAR ({d['machine']['date']}, seeds {d['seeds']}, {d['epochs']} epochs, base accuracy "
+                  f"{d['base_accuracy']:.3f}, {d['seconds']:.0f} s end to end, load {d['machine']['load']})", "",
+                  d["table"], ""]  # fmt: skip
+    for section in ("deletion_speed", "throughput", "ray"):
+        if (d := load(section)) is not None:
+            lines += [f"{section}: " + json.dumps({k: v for k, v in d.items() if k != "machine"}), ""]
+    return "\n".join(lines)
 
 
 SECTIONS = {
@@ -235,7 +268,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=sorted(SECTIONS), action="append")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--report", action="store_true", help="print the tables from the JSON files and stop")
     args = parser.parse_args()
+    if args.report:
+        print(report())
+        return
     torch.set_num_threads(args.threads)
     for name in args.only or SECTIONS:
         print(f"== {name}")

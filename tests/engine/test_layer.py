@@ -1,0 +1,209 @@
+"""layer=: attribution at a module's output, against Captum's layer methods, with completeness there."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import attrwidgets as aw
+from tests.probes import assert_clean, make_cnn, model_state
+
+captum_attr = pytest.importorskip("captum.attr")
+
+
+class TinyText(nn.Module):
+    """Embedding (row 0 is zero) → tanh(linear) per token → masked mean → linear, in float64."""
+
+    def __init__(self, vocab: int = 30, dim: int = 6, classes: int = 3) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embedding = nn.Embedding(vocab, dim, padding_idx=0)
+        self.token = nn.Linear(dim, dim)
+        self.head = nn.Linear(dim, classes)
+        self.double()
+
+    def forward(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        mask = (ids != 0) if attention_mask is None else attention_mask
+        mask = mask.to(torch.float64).unsqueeze(-1)
+        hidden = torch.tanh(self.token(self.embedding(ids)))
+        return self.head((hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0))
+
+
+def text_batch() -> tuple[torch.Tensor, torch.Tensor]:
+    ids = torch.randint(1, 30, (3, 7), generator=torch.Generator().manual_seed(1))
+    mask = torch.ones_like(ids)
+    mask[1, 5:] = 0
+    ids[1, 5:] = 0
+    return ids, mask
+
+
+@pytest.mark.parametrize("rule", ["gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_middle"])
+def test_layer_ig_equals_captum_layer_integrated_gradients(rule: str) -> None:
+    model = TinyText()
+    ids, mask = text_batch()
+    n = 24
+    lig = captum_attr.LayerIntegratedGradients(model, model.embedding)
+    theirs = lig.attribute(ids, baselines=torch.full_like(ids, 3), target=1, additional_forward_args=(mask,),
+                           n_steps=n, method=rule)  # fmt: skip
+    ours = aw.integrated_gradients(model, ids, target=1, layer=model.embedding, baseline=3,
+                                   forward_kwargs={"attention_mask": mask}, steps=n, rule=rule)  # fmt: skip
+    assert ours.values.shape == (3, 7, 6)
+    # Conventions: the same α points and rules; only Captum's riemann_trapezoid weights differ,
+    # 1/n with halved ends (they sum to 1 - 1/n), where ours are 1/(n-1) with halved ends (sum 1).
+    scale = n / (n - 1) if rule == "riemann_trapezoid" else 1.0
+    torch.testing.assert_close(ours.values, theirs * scale, rtol=1e-7, atol=1e-9)
+
+
+def test_layer_ig_zero_embedding_baseline_is_captum_with_the_pad_token() -> None:
+    model = TinyText()  # row 0 of the embedding is zero: the [PAD] token embeds to the zero vector
+    ids, mask = text_batch()
+    lig = captum_attr.LayerIntegratedGradients(model, model.embedding)
+    theirs = lig.attribute(ids, baselines=torch.zeros_like(ids), target=2, additional_forward_args=(mask,),
+                           n_steps=32, method="gausslegendre")  # fmt: skip
+    ours = aw.integrated_gradients(model, ids, target=2, layer=model.embedding, baseline="zero",
+                                   forward_kwargs={"attention_mask": mask}, steps=32)  # fmt: skip
+    torch.testing.assert_close(ours.values, theirs, rtol=1e-7, atol=1e-9)
+    assert ours.params["baseline"] == "zero" and ours.params["layer"] == "embedding"
+
+
+def test_completeness_at_the_layer() -> None:
+    model = TinyText()
+    ids, mask = text_batch()
+    attr = aw.integrated_gradients(model, ids, target=0, layer=model.embedding, baseline="zero",
+                                   forward_kwargs={"attention_mask": mask}, steps=64)  # fmt: skip
+    with torch.no_grad():
+        f_x = model(ids, mask)[:, 0]
+        f_base = model.head(torch.tanh(model.token.bias)).expand(3, -1)[:, 0]  # every token embeds to 0
+    torch.testing.assert_close(attr.score, f_x)
+    torch.testing.assert_close(attr.baseline_score, f_base)
+    torch.testing.assert_close(attr.token_scores.sum(1), f_x - f_base, rtol=1e-10, atol=1e-10)
+    assert float(attr.delta.abs().max()) < 1e-10
+    # the adaptive default reaches its tolerance at the layer too
+    auto = aw.integrated_gradients(model, ids, target=0, layer=model.embedding, baseline="zero",
+                                   forward_kwargs={"attention_mask": mask})  # fmt: skip
+    assert float(auto.relative_delta.max()) < 0.01
+
+
+def test_baselines_at_a_layer() -> None:
+    model = TinyText()
+    ids, mask = text_batch()
+    kw = {"layer": model.embedding, "forward_kwargs": {"attention_mask": mask}, "steps": 8}
+    zero = aw.integrated_gradients(model, ids, baseline="zero", **kw)
+    black = aw.integrated_gradients(model, ids, **kw)  # the default "black" is the zero embedding for ids
+    pad = aw.integrated_gradients(model, ids, baseline=0, **kw)  # token 0 embeds to zero
+    tensor = aw.integrated_gradients(model, ids, baseline=torch.zeros(7, 6, dtype=torch.float64), **kw)
+    id_tensor = aw.integrated_gradients(model, ids, baseline=torch.zeros(7, dtype=torch.long), **kw)
+    for other in (black, pad, tensor, id_tensor):
+        torch.testing.assert_close(other.values, zero.values)
+    # a token id: the path starts at that token's embedding, at every position
+    # (with the input's own mask), so F(x') is the model at all-5 ids
+    five = aw.integrated_gradients(model, ids, target=0, baseline=5, **kw)
+    with torch.no_grad():
+        torch.testing.assert_close(five.baseline_score, model(torch.full_like(ids, 5), mask)[:, 0])
+    assert five.params["baseline"] == "token 5"
+    with pytest.raises(ValueError, match="image baseline"):
+        aw.integrated_gradients(model, ids, baseline="blur", **kw)
+    with pytest.raises(ValueError, match="broadcasts neither"):
+        aw.integrated_gradients(model, ids, baseline=torch.zeros(4, 5, dtype=torch.float64), **kw)
+
+
+def test_token_ids_need_a_layer() -> None:
+    model = TinyText()
+    ids, _ = text_batch()
+    with pytest.raises(TypeError, match="layer="):
+        aw.integrated_gradients(model, ids)
+    with pytest.raises(ValueError, match="not a submodule"):
+        aw.gradient(model, ids, layer=nn.Embedding(3, 3))
+    with pytest.raises(TypeError, match="layer must be a submodule"):
+        aw.gradient(model, ids, layer="embedding")
+
+
+def test_layer_errors_are_clear() -> None:
+    class Twice(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(4, 4).double()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.lin(self.lin(x))
+
+    model = Twice()
+    x = torch.rand(2, 4, dtype=torch.float64)
+    with pytest.raises(ValueError, match="ran more than once"):
+        aw.gradient(model, x, layer=model.lin)
+    lstm = nn.Sequential(nn.LSTM(4, 3, batch_first=True)).double()
+    with pytest.raises(TypeError, match="returned a tuple"):
+        aw.gradient(lambda x: lstm(x)[0][:, -1], torch.rand(2, 5, 4, dtype=torch.float64), layer=lstm[0])
+    class Spare(Twice):
+        def __init__(self) -> None:
+            super().__init__()
+            self.unused = nn.Linear(4, 4).double()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.lin(x)
+
+    spare = Spare()
+    with pytest.raises(ValueError, match="did not run"):
+        aw.gradient(spare, x, layer=spare.unused)
+
+
+def test_gradient_and_input_x_gradient_at_a_layer_equal_captum() -> None:
+    model = TinyText()
+    ids, mask = text_batch()
+    ours = aw.input_x_gradient(model, ids, target=1, layer=model.embedding, forward_kwargs={"attention_mask": mask})
+    theirs = captum_attr.LayerGradientXActivation(model, model.embedding).attribute(
+        ids, target=1, additional_forward_args=(mask,)
+    )
+    torch.testing.assert_close(ours.values, theirs)
+    grad = aw.gradient(model, ids, target=1, layer=model.embedding, forward_kwargs={"attention_mask": mask})
+    torch.testing.assert_close(grad.values * model.embedding(ids).detach(), ours.values)
+
+
+@pytest.mark.filterwarnings("ignore:.*relative completeness gap")  # few steps at the inputs: not the point
+def test_conv_layer_on_images_equals_captum() -> None:
+    model = make_cnn()
+    x = torch.rand(2, 3, 12, 12, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    layer = model.features[4]  # the second convolution
+    theirs = captum_attr.LayerIntegratedGradients(model, layer).attribute(
+        x, baselines=torch.zeros_like(x), target=2, n_steps=16, method="gausslegendre"
+    )
+    ours = aw.integrated_gradients(model, x, target=2, layer=layer, baseline="black", steps=16)
+    assert ours.values.shape == (2, 8, 6, 6)
+    torch.testing.assert_close(ours.values, theirs, rtol=1e-7, atol=1e-10)
+    # at the inputs it is the usual IG (nothing changed for images without layer=)
+    plain = aw.integrated_gradients(model, x, target=2, baseline="black", steps=16)
+    assert plain.values.shape == x.shape
+
+
+def test_expected_gradients_and_smoothgrad_at_a_layer() -> None:
+    model = TinyText()
+    ids, mask = text_batch()
+    kw = {"layer": model.embedding, "forward_kwargs": {"attention_mask": mask}, "target": 1}
+    refs = torch.randint(1, 30, (5, 7), generator=torch.Generator().manual_seed(4))
+    eg = aw.expected_gradients(model, ids, references=refs, samples=200, **kw)
+    assert eg.values.shape == (3, 7, 6)
+    # layer-space references give the same answer as the ids they embed
+    eg2 = aw.expected_gradients(model, ids, references=model.embedding(refs).detach(), samples=200, **kw)
+    torch.testing.assert_close(eg.values, eg2.values)
+    assert float(eg.delta.abs().max()) < 0.1 * float((eg.score - eg.baseline_score).abs().max()) + 1e-3
+    grad = aw.gradient(model, ids, **kw)
+    sg0 = aw.smoothgrad(model, ids, sigma=0.0, **kw)
+    torch.testing.assert_close(sg0.values, grad.values)
+    sg = aw.smoothgrad(model, ids, sigma=0.1, samples=8, **kw)
+    assert sg.values.shape == (3, 7, 6) and sg.params["layer"] == "embedding"
+    with pytest.raises(ValueError, match="layer="):
+        aw.smoothgrad(model, ids, base="integrated_gradients", **kw)
+
+
+@pytest.mark.parametrize("name", ["gradient", "input_x_gradient", "integrated_gradients", "smoothgrad"])
+def test_layer_hooks_come_off(name: str) -> None:
+    model = TinyText()
+    ids, mask = text_batch()
+    before = model_state(model)
+    getattr(aw, name)(model, ids, layer=model.embedding, forward_kwargs={"attention_mask": mask},
+                      **({"steps": 4} if name == "integrated_gradients" else {}))  # fmt: skip
+    assert_clean(model, before)
+    with pytest.raises(ValueError, match="out of range"):
+        getattr(aw, name)(model, ids, target=9, layer=model.embedding)
+    assert_clean(model, before)

@@ -43,7 +43,7 @@ export function syncKernelControls(els, model, interactive, commit) {
   const targets = model.get("targets") || [];
   setOptions(targetSel, targets.map((t) => [t.index, targetText(t)]), model.get("target"));
   const b = model.get("baseline");
-  const sigmaSpec = SIGMA[b];
+  const sigmaSpec = (model.get("vocabulary")?.sigma ?? SIGMA)[b];
   const sigma = model.get("sigma");
   if (sigmaSpec) {
     // the value in use is always visible: the baseline's default until one is typed

@@ -9,6 +9,7 @@ front end is ``js/widget.js``.
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -25,7 +26,7 @@ from attrwidgets.registry import REGISTRY
 from attrwidgets.widgets import _methods, export
 from attrwidgets.widgets._bundle import bundle
 from attrwidgets.widgets._compute import PathExplainer
-from attrwidgets.widgets._methods import STEPS_CHOICES, STEPS_MAX, view_of  # noqa: F401 (STEPS_CHOICES: the old home)
+from attrwidgets.widgets._methods import STEPS_CHOICES, STEPS_MAX, view_of
 from attrwidgets.widgets.session import Session, Stage
 
 __all__ = ["Explorer", "explore"]
@@ -38,6 +39,25 @@ COARSE_RULE = "gausslegendre"
 """Rule of the quick first answer: the one that converges fastest with few points."""
 SIGMA_MAX = {"gaussian": 1.0, "blur": 100.0}
 """Largest σ per baseline: a fraction of the input range for gaussian noise, pixels for the blur."""
+
+
+def sigma_vocabulary() -> dict[str, dict[str, Any]]:
+    """σ of the baselines that have one, for the front end: unit, default (the baseline's own),
+    input step, largest value and what it means. Sent once in the ``vocabulary`` trait."""
+    from attrwidgets import baselines
+
+    def default(fn: Callable[..., Any]) -> float:
+        return float(inspect.signature(fn).parameters["sigma"].default)
+
+    return {
+        "blur": {"unit": "px", "default": default(baselines.blur), "step": 1, "max": SIGMA_MAX["blur"],
+                 "title": "σ of the gaussian blur, in pixels of the input"},
+        "gaussian": {"unit": "of range", "default": default(baselines.gaussian), "step": 0.01,
+                     "max": SIGMA_MAX["gaussian"],
+                     "title": "σ of the noise added to the image, as a fraction of the value range (0..1)"},
+    }  # fmt: skip
+
+
 SIGN_MODES = ("both", "positive", "negative", "absolute")
 COLORMAPS = ("auto", "coolwarm", "purplegreen", "inferno", "viridis", "hot", "gray")
 REDUCTIONS = ("sum", "abs_sum", "sum_abs", "max_abs", "l2")
@@ -48,7 +68,7 @@ COARSE_SAMPLES = 8
 _KERNEL_CONTROLS = ("method", "options", "baseline", "sigma", "color", "steps", "rule", "target")
 _MIRRORED = ("steps", "rule")
 """Options that also have a trait of their own (``ex.steps``, ``ex.rule``: the IG explorer's API)."""
-_KERNEL_OWNED = ("image", "result", "status", "targets", "baselines", "rules", "methods", "interactive")
+_KERNEL_OWNED = ("image", "result", "status", "targets", "baselines", "rules", "methods", "vocabulary", "interactive")
 """Traits only the kernel writes: a browser's values for them are refused."""
 _DISPLAY_OPTIONS = ("opacity", "cmap", "sign", "clip", "reduction", "alpha", "sample", "title")
 _OPTIONS = (*_DISPLAY_OPTIONS, "top_k", "sigma", "color", "max_frames", "dispatch")
@@ -131,6 +151,8 @@ class Explorer(anywidget.AnyWidget):
     """Heading shown above the widget ("": the method's name)."""
     methods = t.List().tag(sync=True)
     """The method menu: every registry entry with its controls (see ``_methods.spec``)."""
+    vocabulary = t.Dict().tag(sync=True)
+    """Tables defined here once and read by the front end: ``sigma`` (per baseline), ``steps_choices``."""
 
     # -- kernel controls -----------------------------------------------------------------------------
     method = t.Unicode("integrated_gradients").tag(sync=True)
@@ -193,7 +215,10 @@ class Explorer(anywidget.AnyWidget):
         method = traits.pop("method", "integrated_gradients")
         options = traits.pop("options", {})
         self._resetting = True  # no requests while the traits are first set
-        super().__init__(baselines=names, methods=menu, image=explainer.image_payload(), **traits)
+        vocabulary = {"sigma": sigma_vocabulary(), "steps_choices": list(STEPS_CHOICES)}
+        super().__init__(
+            baselines=names, methods=menu, vocabulary=vocabulary, image=explainer.image_payload(), **traits
+        )
         self.method = method
         self.options = {**self._mirror_values(), **options}
         self._resetting = False

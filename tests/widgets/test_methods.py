@@ -220,3 +220,13 @@ def test_a_model_in_training_mode_is_said_to_be_evaluated_in_eval_mode(model, im
     ex = explore(model, image, method="gradient", sync=True)
     assert any("training mode" in note and "eval mode" in note for note in ex.result["notes"])
     assert model.training, "and it is put back"
+
+
+def test_the_sigma_table_is_sent_from_python(model, image):
+    from attrwidgets import baselines
+
+    ex = explore(model, image, steps=4, sync=True)
+    sigma = ex.vocabulary["sigma"]
+    assert sigma["blur"]["default"] == 10.0 == baselines.blur().options["sigma"]
+    assert sigma["gaussian"]["default"] == 0.1 == baselines.gaussian().options["sigma"]
+    assert sigma["gaussian"]["max"] == 1.0 and sigma["blur"]["unit"] == "px"

@@ -5,10 +5,11 @@ import { minus, signed } from "./text.js";
 /** What the steps menu offers (the kernel accepts any 1..512 too). */
 export const STEPS_CHOICES = ["auto", 8, 16, 32, 64, 128, 256];
 
-/** σ of the baselines that have one: its unit, default and input step. */
+/** σ of the baselines that have one: its unit, default and input step (`factor`: shown × factor).
+ * A fallback only: the kernel sends its own table (attrwidgets/widgets/explorer.py sigma_vocabulary). */
 export const SIGMA = {
   blur: { unit: "px", default: 10, step: 1, max: 100, title: "σ of the gaussian blur, in pixels of the input" },
-  gaussian: { unit: "of range", default: 0.1, step: 0.01, max: 1, title: "σ of the noise added to the image, as a fraction of the value range (0..1)" },
+  gaussian: { unit: "% of range", factor: 100, default: 0.1, step: 0.01, max: 1, title: "σ of the noise added to the image, in % of the value range" },
 };
 
 /**

@@ -23,7 +23,8 @@ test("parseSteps gives auto or a positive integer", () => {
 test("σ has a unit per baseline", () => {
   assert.equal(SIGMA.blur.unit, "px");
   assert.equal(SIGMA.blur.default, 10);
-  assert.equal(SIGMA.gaussian.unit, "of range");
+  assert.equal(SIGMA.gaussian.unit, "% of range");
+  assert.equal(SIGMA.gaussian.factor, 100);
   assert.equal(SIGMA.gaussian.default, 0.1);
   assert.equal(SIGMA.black, undefined);
 });

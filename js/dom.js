@@ -51,7 +51,8 @@ export function buildDom(view) {
   const methodSel = input("select", { class: "aw-method", title: "the attribution method (every method of attrwidgets.registry)" });
   const controlsBox = h("span", { class: "aw-controls" });
   const targetSel = input("select", { class: "aw-target", title: "the class whose score is explained" });
-  const sigmaLabel = h("label", {}, "σ", sigmaIn, sigmaUnit);
+  const sigmaSlider = input("input", { class: "aw-sigma-slider aw-slider", type: "range", min: 0, max: 1000, step: 1 });
+  const sigmaLabel = h("label", {}, "σ", sigmaSlider, sigmaIn, sigmaUnit);
   const colorLabel = h("label", {}, "colour", colorIn);
   const baselineBox = h("span", { class: "aw-baseline-box" }, h("label", {}, "baseline", baselineSel), sigmaLabel, colorLabel);
   const note = h("span", { class: "aw-note" });
@@ -124,6 +125,7 @@ export function buildDom(view) {
     title,
     baselineSel,
     sigmaIn,
+    sigmaSlider,
     sigmaUnit,
     sigmaLabel,
     colorIn,

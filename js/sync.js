@@ -12,6 +12,11 @@ export function methodSpec(model) {
   return methods.find((m) => m.name === model.get("method")) || methods[0] || { name: "integrated_gradients", controls: [], view: "path" };
 }
 
+/** The σ table of the baselines: the kernel's (the `vocabulary` trait), else the front end's copy. */
+export function sigmaTable(model) {
+  return model.get("vocabulary")?.sigma ?? SIGMA;
+}
+
 /**
  * Set the kernel controls from the model's traits (menus, values, units, what is disabled).
  * @param {Object<string, HTMLElement>} els  from js/dom.js buildDom
@@ -43,18 +48,23 @@ export function syncKernelControls(els, model, interactive, commit) {
   const targets = model.get("targets") || [];
   setOptions(targetSel, targets.map((t) => [t.index, targetText(t)]), model.get("target"));
   const b = model.get("baseline");
-  const sigmaSpec = (model.get("vocabulary")?.sigma ?? SIGMA)[b];
+  const sigmaSpec = sigmaTable(model)[b];
   const sigma = model.get("sigma");
   if (sigmaSpec) {
     // the value in use is always visible: the baseline's default until one is typed
-    sigmaIn.value = String(sigma === null || sigma === undefined ? sigmaSpec.default : sigma);
-    sigmaIn.step = String(sigmaSpec.step);
-    sigmaIn.max = String(sigmaSpec.max);
+    const factor = sigmaSpec.factor ?? 1; // a fraction of the range is shown in percent
+    const value = sigma === null || sigma === undefined ? sigmaSpec.default : sigma;
+    sigmaIn.value = String(Number((value * factor).toPrecision(4)));
+    sigmaIn.step = String(sigmaSpec.step * factor);
+    sigmaIn.max = String(sigmaSpec.max * factor);
+    els.sigmaSlider.value = String(Math.round((1000 * value) / sigmaSpec.max));
+    els.sigmaSlider.style.display = "";
     sigmaUnit.textContent = sigmaSpec.unit;
     sigmaLabel.title = sigmaSpec.title;
     sigmaLabel.removeAttribute("data-disabled");
   } else {
     sigmaIn.value = "";
+    els.sigmaSlider.style.display = "none";
     sigmaUnit.textContent = "";
     sigmaLabel.title = `the ${baselineName(b)} baseline has no σ (only the blurred image and gaussian noise do)`;
     sigmaLabel.setAttribute("data-disabled", "");
@@ -63,6 +73,7 @@ export function syncKernelControls(els, model, interactive, commit) {
   colorLabel.style.display = b === "constant" ? "" : "none";
   for (const c of [baselineSel, sigmaIn, colorIn, targetSel]) c.disabled = !interactive;
   sigmaIn.disabled = !interactive || !sigmaSpec;
+  els.sigmaSlider.disabled = sigmaIn.disabled;
   const rule = els._controls.elements.rule;
   const steps = options.steps;
   if (rule && steps !== undefined) {

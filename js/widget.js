@@ -27,7 +27,7 @@ import { createMapPanels } from "./mappanels.js";
 import { createCurveBox } from "./curvebox.js";
 import { drawSampleCurves, nearestCount } from "./samplecurves.js";
 import { figureLayout } from "./layout.js";
-import { showCompleteness, showNotes, showStatus, showTitle, syncKernelControls } from "./sync.js";
+import { showCompleteness, showNotes, showStatus, showTitle, sigmaTable, syncKernelControls } from "./sync.js";
 
 /**
  * @typedef {object} Traits
@@ -317,7 +317,21 @@ function render({ model, el }) {
   on(cancel, "click", () => {
     if (interactive) model.send({ type: "cancel" });
   });
-  const sendSigma = () => sendKernel("sigma", sigmaIn.value === "" ? null : Number(sigmaIn.value));
+  const sigmaSpec = () => sigmaTable(model)[model.get("baseline")];
+  const sendSigma = () => {
+    const factor = sigmaSpec()?.factor ?? 1;
+    sendKernel("sigma", sigmaIn.value === "" ? null : Number(sigmaIn.value) / factor);
+  };
+  const sliderSigma = () => {
+    const spec = sigmaSpec();
+    return spec ? Number(((Number(els.sigmaSlider.value) / 1000) * spec.max).toPrecision(3)) : null;
+  };
+  // the slider applies on release; while it moves only the box follows
+  on(els.sigmaSlider, "input", () => {
+    const v = sliderSigma();
+    if (v !== null) sigmaIn.value = String(Number((v * (sigmaSpec().factor ?? 1)).toPrecision(4)));
+  });
+  on(els.sigmaSlider, "change", () => sendKernel("sigma", sliderSigma()));
   on(sigmaIn, "change", sendSigma);
   on(sigmaIn, "keydown", (ev) => {
     if (ev.key === "Enter") {

@@ -43,7 +43,8 @@ SIGMA_MAX = {"gaussian": 1.0, "blur": 100.0}
 
 def sigma_vocabulary() -> dict[str, dict[str, Any]]:
     """σ of the baselines that have one, for the front end: unit, default (the baseline's own),
-    input step, largest value and what it means. Sent once in the ``vocabulary`` trait."""
+    input step, largest value and what it means; ``factor`` scales the value shown (a fraction of
+    the range is shown in percent). Sent once in the ``vocabulary`` trait."""
     from attrwidgets import baselines
 
     def default(fn: Callable[..., Any]) -> float:
@@ -52,9 +53,9 @@ def sigma_vocabulary() -> dict[str, dict[str, Any]]:
     return {
         "blur": {"unit": "px", "default": default(baselines.blur), "step": 1, "max": SIGMA_MAX["blur"],
                  "title": "σ of the gaussian blur, in pixels of the input"},
-        "gaussian": {"unit": "of range", "default": default(baselines.gaussian), "step": 0.01,
+        "gaussian": {"unit": "% of range", "factor": 100, "default": default(baselines.gaussian), "step": 0.01,
                      "max": SIGMA_MAX["gaussian"],
-                     "title": "σ of the noise added to the image, as a fraction of the value range (0..1)"},
+                     "title": "σ of the noise added to the image, in % of the value range"},
     }  # fmt: skip
 
 

@@ -230,3 +230,13 @@ def test_the_sigma_table_is_sent_from_python(model, image):
     assert sigma["blur"]["default"] == 10.0 == baselines.blur().options["sigma"]
     assert sigma["gaussian"]["default"] == 0.1 == baselines.gaussian().options["sigma"]
     assert sigma["gaussian"]["max"] == 1.0 and sigma["blur"]["unit"] == "px"
+
+
+@pytest.mark.parametrize("name", ["smoothgrad", "fullgrad", "grad_cam"])
+def test_large_image_payloads_stay_within_two_mebibytes(model, name):
+    big = torch.rand(3, 400, 560, generator=torch.Generator().manual_seed(0))
+    ex = explore(model, big, method=name, sync=True, **({"samples": 64} if name == "smoothgrad" else {}))
+    assert payload_bytes(ex.result) <= MAX_UPDATE_BYTES
+    if name == "smoothgrad":
+        assert decode(ex.result["samples"]["counts"]).tolist() == [1, 2, 4, 8, 16, 32, 64]
+        assert not ex.result["notes"]

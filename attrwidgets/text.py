@@ -102,7 +102,8 @@ def show_text(
 def _rows(tokens: object, index: int, scores: torch.Tensor) -> list[tuple[int, list[str]]]:
     n, length = scores.shape
     if isinstance(tokens, str) or not isinstance(tokens, Sequence):
-        msg = f"tokens must be a list of str (one input) or a list of lists (one per input), not {type(tokens).__name__}"
+        kind = type(tokens).__name__
+        msg = f"tokens must be a list of str (one input) or a list of lists (one per input), not {kind}"
         raise TypeError(msg)
     nested = len(tokens) > 0 and not isinstance(tokens[0], str)
     if nested:

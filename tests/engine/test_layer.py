@@ -135,6 +135,7 @@ def test_layer_errors_are_clear() -> None:
     lstm = nn.Sequential(nn.LSTM(4, 3, batch_first=True)).double()
     with pytest.raises(TypeError, match="returned a tuple"):
         aw.gradient(lambda x: lstm(x)[0][:, -1], torch.rand(2, 5, 4, dtype=torch.float64), layer=lstm[0])
+
     class Spare(Twice):
         def __init__(self) -> None:
             super().__init__()

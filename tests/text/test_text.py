@@ -97,14 +97,14 @@ def _attribution(tokens: list[str]) -> aw.Attribution:
 
 def test_show_text_escapes_every_token() -> None:
     tokens = [EVIL, "</span><script>x</script>", '" onmouseover="y', "&amp;", "ok"]
-    view = _attribution(tokens).show_text(tokens, labels=["neg", '<b>pos</b>'])
+    view = _attribution(tokens).show_text(tokens, labels=["neg", "<b>pos</b>"])
     text = view._repr_html_()
     assert "<img" not in text and "<script" not in text and "<b>pos" not in text
     for token in tokens:
         assert html.escape(token, quote=True) in text
     assert text.count("<span style=") == len(tokens) + 1  # one chip per token, one caption per row
     # red positive, blue negative: the first token (most negative) is blue, the last red
-    chips = [part for part in text.split("<span style=\"background: rgb(")[1:]]
+    chips = [part for part in text.split('<span style="background: rgb(')[1:]]
     first = [int(c) for c in chips[0].split(")")[0].split(",")]
     last = [int(c) for c in chips[-1].split(")")[0].split(",")]
     assert first[2] > first[0] and last[0] > last[2]

@@ -1,4 +1,4 @@
-"""The widgets: :func:`explore` opens the Integrated Gradients explorer on one image."""
+"""The widgets: :func:`explore` opens the explorer on one image, for any method of the registry."""
 
 from attrwidgets.widgets.explorer import Explorer, explore
 from attrwidgets.widgets.session import Session

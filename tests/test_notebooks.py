@@ -46,6 +46,7 @@ FIGURES = {
     "03_quadrature.ipynb": 2,
     "06_deeplift.ipynb": 3,
     "07_smoothgrad.ipynb": 3,
+    "08_grad_cam.ipynb": 2,
 }
 
 

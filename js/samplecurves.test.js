@@ -66,3 +66,10 @@ test("signed data never gets a sequential map; magnitudes are detected", async (
   assert.equal(allNonNegative(Float32Array.from([0, 1, 2])), true);
   assert.equal(allNonNegative(Float32Array.from([0, -1e-9])), false);
 });
+
+test("durations never read 0.0 s", async () => {
+  const { duration } = await import("./text.js");
+  assert.equal(duration(0.0004), "1 ms");
+  assert.equal(duration(0.042), "42 ms");
+  assert.equal(duration(1.25), "1.3 s");
+});

@@ -57,7 +57,7 @@ export function titleText(title, r) {
  * the model evaluations and the time.
  */
 export function resultText(r) {
-  const secsOf = r.timings ? `, ${(r.timings.attribution + r.timings.payload).toFixed(1)} s` : "";
+  const secsOf = r.timings ? `, ${duration(r.timings.attribution + r.timings.payload)}` : "";
   const stage = r.stage === "coarse" ? "preview (the full result follows)" : "done";
   if (r.view === "samples") return `✓ ${stage}: mean of ${r.samples?.n ?? "?"} samples${secsOf}`;
   if (r.view === "map") return `✓ ${stage}${secsOf}`;
@@ -65,8 +65,14 @@ export function resultText(r) {
   const rule = r.params?.rule ?? r.rule_used;
   // steps = n fixes the quadrature points; the gradient at the input itself comes on top of them
   const how = r.rule_used === "adaptive_trapezoid" ? "steps = auto" : Number.isFinite(asked) && r.steps === asked + 1 ? `${asked} ${rule} points + the input` : `${rule}`;
-  const secs = r.timings ? `, ${(r.timings.attribution + r.timings.payload).toFixed(1)} s` : "";
+  const secs = r.timings ? `, ${duration(r.timings.attribution + r.timings.payload)}` : "";
   return `✓ ${r.stage === "coarse" ? "coarse preview" : "done"}: ${r.steps} points on the path (${how}), ${r.evaluations} model evaluations${secs}`;
+}
+
+/** A duration: milliseconds below a tenth of a second (never "0.0 s"), else seconds. */
+export function duration(seconds) {
+  if (!Number.isFinite(seconds)) return "–";
+  return seconds < 0.1 ? `${Math.max(1, Math.round(1000 * seconds))} ms` : `${seconds.toFixed(1)} s`;
 }
 
 /** "a − b" with the sign of b folded in: 8.521 − (−0.1384) is written "8.521 + 0.1384". */

@@ -44,6 +44,7 @@ FIGURES = {
     "01_why_this_prediction.ipynb": 3,
     "02_axioms.ipynb": 1,
     "03_quadrature.ipynb": 2,
+    "04_baselines.ipynb": 2,
     "06_deeplift.ipynb": 3,
     "07_smoothgrad.ipynb": 3,
     "08_grad_cam.ipynb": 2,

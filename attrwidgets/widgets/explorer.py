@@ -209,6 +209,7 @@ class Explorer(anywidget.AnyWidget):
         self._classes = explainer.classes
         self._layers = _methods.layer_names(explainer.model)
         self._resetting = False
+        self._asked: dict[int, dict[str, Any]] = {}
         self.attribution = None
         """The :class:`~attrwidgets.Attribution` of the newest full result (None until it arrives)."""
         names = [b for b in BASELINES if b != "references" or explainer.references is not None]
@@ -414,11 +415,33 @@ class Explorer(anywidget.AnyWidget):
                 self.sigma = None
             finally:
                 self._resetting = False
-        return self.session.request(self._params())
+        controls = self._controls()
+        generation = self.session.request(self._params())
+        self._asked[generation] = controls
+        for old in [g for g in self._asked if g < generation - 8]:
+            del self._asked[old]
+        return generation
+
+    def _controls(self) -> dict[str, Any]:
+        """The kernel controls as they are now (what a request asks for)."""
+        return {"method": self.method, "options": dict(self.options), "baseline": self.baseline,
+                "sigma": self.sigma, "color": self.color, "target": self.target}  # fmt: skip
 
     def cancel(self) -> None:
-        """Stop the running computation (at its next chunk); the last result stays on screen."""
+        """Stop the running computation (at its next chunk); the last result stays on screen, and
+        the kernel controls go back to what that result was computed with (so they show what the
+        maps show)."""
         self.session.cancel()
+        shown = self._asked.get(int(self.result.get("generation", -1))) if self.result else None
+        if shown is None:
+            return
+        resetting, self._resetting = self._resetting, True
+        try:
+            for name in ("method", "options", "baseline", "sigma", "color", "target"):
+                if getattr(self, name) != shown[name]:
+                    setattr(self, name, shown[name])
+        finally:
+            self._resetting = resetting
 
     def _on_message(self, _widget: object, content: object, _buffers: object) -> None:
         if isinstance(content, dict) and content.get("type") == "cancel":

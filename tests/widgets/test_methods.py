@@ -240,3 +240,19 @@ def test_large_image_payloads_stay_within_two_mebibytes(model, name):
     if name == "smoothgrad":
         assert decode(ex.result["samples"]["counts"]).tolist() == [1, 2, 4, 8, 16, 32, 64]
         assert not ex.result["notes"]
+
+
+def test_after_cancel_the_controls_show_what_the_maps_show(model, image, dispatch):
+    ex = explore(model, image, method="smoothgrad", samples=12, dispatch=dispatch)
+    assert ex.session.wait(60)
+    dispatch.pump()
+    shown = ex.result["generation"]
+    ex.method = "integrated_gradients"
+    ex.steps = 64
+    ex.cancel()
+    assert ex.session.wait(60)
+    dispatch.pump()
+    assert ex.result["generation"] == shown and ex.result["method"] == "smoothgrad"
+    assert ex.method == "smoothgrad" and ex.options["samples"] == 12, "the controls are those of the maps"
+    assert "cancelled" in ex.status["message"]
+    ex.close()

@@ -203,7 +203,8 @@ class PathExplainer:
         kwargs, base = self._kwargs(method, options, params)
         running = None
         model, preprocess = self.model, self.preprocess
-        if view == "samples":
+        at_layer = any(c.kind == "module" and options.get(c.name) is not None for c in method.controls)
+        if view == "samples" and not at_layer:
             running = RunningMeans(name, self.image, options, self.references)
             if running.supported() and isinstance(self.model, nn.Module):
                 model, preprocess = Recorder(self.model, self.preprocess, running), None
@@ -223,6 +224,8 @@ class PathExplainer:
         else:
             payload = self._map_payload(attribution, base, params, stage, notes)
             if view == "samples":
+                if at_layer:
+                    notes.append("running means over samples are kept at the inputs; at a layer, only the final map")
                 self._add_samples(payload, attribution, running, notes)
         payload["view"] = view
         payload["method"] = name

@@ -256,3 +256,10 @@ def test_after_cancel_the_controls_show_what_the_maps_show(model, image, dispatc
     assert ex.method == "smoothgrad" and ex.options["samples"] == 12, "the controls are those of the maps"
     assert "cancelled" in ex.status["message"]
     ex.close()
+
+
+def test_a_sampling_method_at_a_layer_says_why_it_has_no_running_means(model, image):
+    ex = explore(model, image, method="smoothgrad", samples=8, layer="body.0", sync=True)
+    assert ex.attribution.values.shape[1] == 4, "attributed at the layer's output"
+    assert decode(ex.result["samples"]["counts"]).tolist() == [8]
+    assert any("at a layer" in note for note in ex.result["notes"])

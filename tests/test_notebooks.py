@@ -45,6 +45,7 @@ FIGURES = {
     "02_axioms.ipynb": 1,
     "03_quadrature.ipynb": 2,
     "04_baselines.ipynb": 2,
+    "05_expected_gradients.ipynb": 3,
     "06_deeplift.ipynb": 3,
     "07_smoothgrad.ipynb": 3,
     "08_grad_cam.ipynb": 2,

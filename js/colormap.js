@@ -1,8 +1,9 @@
 // Colour maps as 256-entry RGB lookup tables (Uint8Array of length 768).
 //
 // Diverging maps are for signed attributions (negative → first half, zero → middle, positive →
-// second half); sequential maps are for magnitudes. Each map is a few anchor colours spaced evenly
-// and interpolated linearly in RGB, which is enough for a heatmap overlay.
+// second half); sequential maps are for magnitudes. The kernel sends matplotlib's own 256-entry
+// tables (setTables); without them (a page of an older kernel) each map is a few anchor colours
+// interpolated linearly in RGB.
 
 const ANCHORS = {
   // diverging
@@ -48,6 +49,28 @@ export function buildLut(anchors, n = 256) {
 }
 
 const cache = new Map();
+let tables = {};
+
+/**
+ * Use exact 256-entry tables (matplotlib's, sent by the kernel in the `vocabulary` trait) instead
+ * of the interpolated anchors above, which are only a fallback.
+ * @param {Object<string, Uint8Array>} next  name → 768 RGB bytes
+ */
+export function setTables(next) {
+  tables = {};
+  for (const [name, lut] of Object.entries(next || {})) if (ANCHORS[name] && lut.length === 768) tables[name] = lut;
+  cache.clear();
+}
+
+/** The positive half (middle → end) of a 256-entry table, stretched to 256 entries. */
+function upperHalf(lut) {
+  const out = new Uint8Array(768);
+  for (let i = 0; i < 256; i++) {
+    const j = 128 + Math.floor(i / 2);
+    out.set(lut.subarray(j * 3, j * 3 + 3), i * 3);
+  }
+  return out;
+}
 
 /**
  * The lookup table of a named map. With `half` = true, a diverging map gives only its positive
@@ -61,8 +84,9 @@ export function colormap(name, { half = false } = {}) {
   if (!anchors) throw new Error(`unknown colour map ${JSON.stringify(name)}; one of ${Object.keys(ANCHORS)}`);
   const key = `${name}:${half}`;
   if (!cache.has(key)) {
-    const used = half && isDiverging(name) ? anchors.slice(Math.floor(anchors.length / 2)) : anchors;
-    cache.set(key, buildLut(used));
+    const exact = tables[name];
+    if (exact) cache.set(key, half && isDiverging(name) ? upperHalf(exact) : exact);
+    else cache.set(key, buildLut(half && isDiverging(name) ? anchors.slice(Math.floor(anchors.length / 2)) : anchors));
   }
   return cache.get(key);
 }

@@ -73,3 +73,14 @@ test("durations never read 0.0 s", async () => {
   assert.equal(duration(0.042), "42 ms");
   assert.equal(duration(1.25), "1.3 s");
 });
+
+test("exact tables from the kernel replace the anchors", async () => {
+  const { colormap, setTables } = await import("./colormap.js");
+  const lut = new Uint8Array(768);
+  for (let i = 0; i < 256; i++) lut.set([i, 255 - i, 7], i * 3);
+  setTables({ coolwarm: lut, nonsense: lut });
+  assert.equal(colormap("coolwarm")[3 * 10], 10);
+  assert.equal(colormap("coolwarm", { half: true })[0], 128, "the positive half starts at the middle");
+  setTables({});
+  assert.notEqual(colormap("coolwarm")[2], 7, "back to the anchors");
+});

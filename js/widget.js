@@ -17,7 +17,7 @@
 
 import { decode } from "./wire.js";
 import { OVERLAY } from "./heatmap.js";
-import { isDiverging } from "./colormap.js";
+import { isDiverging, setTables } from "./colormap.js";
 import { isSigned } from "./normalize.js";
 import { alphaReadout, alphaToSlider, createPlayer, sliderToAlpha } from "./scrubber.js";
 import { buildDom, h } from "./dom.js";
@@ -62,6 +62,8 @@ function render({ model, el }) {
     modelHandlers.push([name, fn]);
   };
   const interactive = model.get("interactive") !== false;
+  const luts = model.get("vocabulary")?.colormaps;
+  if (luts) setTables(Object.fromEntries(Object.entries(luts).map(([name, wire]) => [name, decode(wire).data])));
 
   // ---- view state (front end only) ----------------------------------------------------------
   const view = {

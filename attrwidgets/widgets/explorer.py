@@ -59,6 +59,25 @@ def sigma_vocabulary() -> dict[str, dict[str, Any]]:
     }  # fmt: skip
 
 
+MATPLOTLIB_NAMES = {"coolwarm": "coolwarm", "purplegreen": "PRGn", "inferno": "inferno", "viridis": "viridis",
+                    "hot": "hot", "gray": "gray"}  # fmt: skip
+"""The front end's colour maps (js/colormap.js) and the matplotlib tables they are."""
+
+
+def colormap_tables() -> dict[str, dict[str, Any]]:
+    """matplotlib's 256-entry RGB tables of the front end's colour maps, wire-encoded (uint8, (256, 3))."""
+    import matplotlib as mpl
+    import numpy as np
+
+    from attrwidgets.widgets._wire import encode
+
+    out = {}
+    for name, mpl_name in MATPLOTLIB_NAMES.items():
+        rgba = mpl.colormaps[mpl_name](np.linspace(0.0, 1.0, 256))
+        out[name] = encode((rgba[:, :3] * 255).round().astype(np.uint8))
+    return out
+
+
 SIGN_MODES = ("both", "positive", "negative", "absolute")
 COLORMAPS = ("auto", "coolwarm", "purplegreen", "inferno", "viridis", "hot", "gray")
 REDUCTIONS = ("sum", "abs_sum", "sum_abs", "max_abs", "l2")
@@ -153,7 +172,8 @@ class Explorer(anywidget.AnyWidget):
     methods = t.List().tag(sync=True)
     """The method menu: every registry entry with its controls (see ``_methods.spec``)."""
     vocabulary = t.Dict().tag(sync=True)
-    """Tables defined here once and read by the front end: ``sigma`` (per baseline), ``steps_choices``."""
+    """Tables defined here once and read by the front end: ``sigma`` (per baseline), ``steps_choices``,
+    ``colormaps`` (matplotlib's 256-entry tables)."""
 
     # -- kernel controls -----------------------------------------------------------------------------
     method = t.Unicode("integrated_gradients").tag(sync=True)
@@ -217,7 +237,7 @@ class Explorer(anywidget.AnyWidget):
         method = traits.pop("method", "integrated_gradients")
         options = traits.pop("options", {})
         self._resetting = True  # no requests while the traits are first set
-        vocabulary = {"sigma": sigma_vocabulary(), "steps_choices": list(STEPS_CHOICES)}
+        vocabulary = {"sigma": sigma_vocabulary(), "steps_choices": list(STEPS_CHOICES), "colormaps": colormap_tables()}
         super().__init__(
             baselines=names, methods=menu, vocabulary=vocabulary, image=explainer.image_payload(), **traits
         )

@@ -263,3 +263,15 @@ def test_a_sampling_method_at_a_layer_says_why_it_has_no_running_means(model, im
     assert ex.attribution.values.shape[1] == 4, "attributed at the layer's output"
     assert decode(ex.result["samples"]["counts"]).tolist() == [8]
     assert any("at a layer" in note for note in ex.result["notes"])
+
+
+def test_colour_maps_are_matplotlibs_own_tables(model, image):
+    import matplotlib as mpl
+
+    ex = explore(model, image, steps=4, sync=True)
+    tables = ex.vocabulary["colormaps"]
+    assert set(tables) == {"coolwarm", "purplegreen", "inferno", "viridis", "hot", "gray"}
+    inferno = decode(tables["inferno"])
+    assert inferno.shape == (256, 3) and inferno.dtype == np.uint8
+    expected = (np.asarray(mpl.colormaps["inferno"](0.5)[:3]) * 255).round()
+    np.testing.assert_allclose(inferno[128], expected, atol=2)

@@ -188,6 +188,7 @@ def perturbation() -> None:
         pp = ev.pixel_perturbation(model, x, m, preprocess=pre, progress=False)
         pp_most = ev.pixel_perturbation(model, x, m, order="most", preprocess=pre, progress=False)
         de = ev.deletion(model, x, m, preprocess=pre, progress=False)
+        de_blur = ev.deletion(model, x, m, replace="blur", preprocess=pre, progress=False)
         ins = ev.insertion(model, x, m, preprocess=pre, progress=False)
         out["methods"][label] = {
             "attribution_seconds": t_attr,
@@ -196,6 +197,7 @@ def perturbation() -> None:
             "most_first_change": pp_most.change.mean(0).tolist(),
             "deletion_auc": de.auc.tolist(),
             "deletion_logit_auc": de.area("scores").tolist(),
+            "deletion_blur_auc": de_blur.auc.tolist(),
             "insertion_auc": ins.auc.tolist(),
         }
         print(label, f"{t_attr:.1f}s", "pp", round(pp.mean_auc, 5), "del", round(de.mean_auc, 4),
@@ -235,13 +237,15 @@ def report() -> str:
 
     if (d := load("perturbation")) is not None:
         lines += [f"Perturbation ({d['machine']['date']}, photos: {', '.join(d['photos'])}); mean over photos.", "",
-                  "| method | pixel perturbation AUC (least first, ↓) | change at 10 % | deletion AUC (↓) | "
-                  "insertion AUC (↑) | change at 10 %, most first (↑) | attribution time (s) |",
-                  "|---|---|---|---|---|---|---|"]  # fmt: skip
+                  "| method | pixel perturbation AUC (least first, ↓) | change at 10 % | deletion AUC, black (↓) | "
+                  "deletion AUC, blur (↓) | insertion AUC (↑) | 10 % most first (↑) | attribution (s) |",
+                  "|---|---|---|---|---|---|---|---|"]  # fmt: skip
         for name, m in sorted(d["methods"].items(), key=lambda kv: mean(kv[1]["pixel_perturbation_auc"])):
             lines.append(
                 f"| {name} | {mean(m['pixel_perturbation_auc']):.5f} | {m['pixel_perturbation_change'][-1]:.3f} | "
-                f"{mean(m['deletion_auc']):.4f} | {mean(m['insertion_auc']):.4f} | {m['most_first_change'][-1]:.3f} | "
+                f"{mean(m['deletion_auc']):.4f} | "
+                + (f"{mean(m['deletion_blur_auc']):.4f} | " if "deletion_blur_auc" in m else "– | ")
+                + f"{mean(m['insertion_auc']):.4f} | {m['most_first_change'][-1]:.3f} | "
                 f"{m['attribution_seconds']:.1f} |"
             )
         lines.append("")

@@ -142,7 +142,9 @@ export function createMapPanels({ view, canvas, left, root }) {
     const sign = data.nonNegative && view.sign === "both" ? "positive" : panelSign(view.reduction, view.sign);
     const signed = isSigned(sign);
     const { lut } = resolveColormap(view.cmap, signed);
-    const caption = reductionCaption(view.reduction, data.nonNegative && view.sign === "both" ? "positive" : view.sign, view.clip);
+    const magnitude = data.nonNegative && view.sign === "both";
+    const caption = { ...reductionCaption(view.reduction, magnitude ? "positive" : view.sign, view.clip) };
+    if (magnitude) caption.subtitle = "no negative values: a magnitude";
     const barAt = (pos) => [pos[0] + 10, pos[1] + ph + 6, pw - 20];
     const rects = {};
     const scales = {};

@@ -1,10 +1,11 @@
 // Where things go: the four image panels in a 2 × 2 grid and the curves beside them (or below
 // when the width is short). Pure: sizes in CSS pixels from the width the widget has.
 
-/** Panel sizes: the longer image side is `side` ∈ [min, max]; `title` above and `bar` below each. */
-export const PANEL = { min: 150, max: 260, floor: 96, gap: 14, title: 36, bar: 46, rowGap: 6 };
+/** Panel sizes: the longer image side is `side` ∈ [min, max] (up to `wide` from `wideFrom` CSS pixels
+ * of width: a 1920-wide screen is used); `title` above and `bar` below each. */
+export const PANEL = { min: 150, max: 260, wide: 360, wideFrom: 1400, floor: 96, gap: 14, title: 36, bar: 46, rowGap: 6 };
 /** Curve canvas: at least `min` wide beside the panels, at most `max` wide. */
-export const CURVES = { min: 360, max: 560, gap: 16, below: 440 };
+export const CURVES = { min: 360, max: 560, wide: 900, gap: 16, below: 440 };
 /** Panel names in drawing order: row 1 at α, row 2 the attribution up to α and the final one. */
 export const PANELS = ["input", "grad", "cumulative", "final"];
 
@@ -23,7 +24,7 @@ export function figureLayout(available, ih, iw) {
   let side = Math.floor((room - CURVES.gap - CURVES.min - PANEL.gap) / 2);
   const beside = side >= PANEL.min;
   if (!beside) side = Math.floor((room - PANEL.gap) / 2);
-  side = clamp(side, PANEL.floor, PANEL.max);
+  side = clamp(side, PANEL.floor, room >= PANEL.wideFrom ? PANEL.wide : PANEL.max);
   const s = side / Math.max(ih, iw, 1);
   const pw = Math.max(1, Math.round(iw * s));
   const ph = Math.max(1, Math.round(ih * s));
@@ -34,8 +35,9 @@ export function figureLayout(available, ih, iw) {
   PANELS.forEach((name, i) => {
     cells[name] = [(i % 2) * (pw + PANEL.gap), Math.floor(i / 2) * (rowH + PANEL.rowGap) + PANEL.title];
   });
+  const curvesMax = room >= PANEL.wideFrom ? CURVES.wide : CURVES.max;
   const curves = beside
-    ? { width: clamp(room - width - CURVES.gap, CURVES.min, CURVES.max), height: Math.max(CURVES.below, height), beside }
+    ? { width: clamp(room - width - CURVES.gap, CURVES.min, curvesMax), height: Math.max(CURVES.below, height), beside }
     : { width: clamp(room, 200, CURVES.max), height: CURVES.below, beside };
   return { panel: [pw, ph], width, height, cells, curves };
 }
@@ -51,7 +53,7 @@ export function rowLayout(available, ih, iw, count, curves = true) {
   let side = Math.floor((room - gaps - (curves ? CURVES.gap + CURVES.min : 0)) / n);
   const beside = curves && side >= PANEL.min;
   if (!beside) side = Math.floor((room - gaps) / n);
-  side = clamp(side, PANEL.floor, PANEL.max);
+  side = clamp(side, PANEL.floor, room >= PANEL.wideFrom ? PANEL.wide : PANEL.max);
   const s = side / Math.max(ih, iw, 1);
   const pw = Math.max(1, Math.round(iw * s));
   const ph = Math.max(1, Math.round(ih * s));

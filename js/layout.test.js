@@ -33,3 +33,10 @@ test("narrow: the curves go below at the full width; the panels keep the aspect 
   assert.ok(tiny.width <= 300 && tiny.panel[0] >= PANEL.floor);
   assert.equal(figureLayout(0, 10, 10).curves.beside, true, "unknown width: assume 1000 px");
 });
+
+test("a 1920-wide screen is used: larger panels, the curves still beside", () => {
+  const f = figureLayout(1880, 224, 224);
+  assert.ok(f.panel[0] > 300 && f.panel[0] <= PANEL.wide, `panel ${f.panel[0]}`);
+  assert.ok(f.curves.beside && f.width + CURVES.gap + f.curves.width <= 1880);
+  assert.ok(1880 - (f.width + CURVES.gap + f.curves.width) < 300, "little width left empty");
+});

@@ -159,7 +159,9 @@ export function createPanels({ view, canvas, left, root }) {
 
     const along = pathImage(image.data, data.baseline.data, a, pixels, channels);
     const g = heat("grad", fi);
-    const c = heat("cum", fi);
+    // ∫ from 0 to 0 is nothing: at α = 0 the accumulated panel is empty, whatever weight the
+    // rule gives the point at α = 0 (the trapezoid's first point counts only once α moves on)
+    const c = a <= 0 ? { ...heat("cum", fi), data: new Float32Array(ih * iw) } : heat("cum", fi);
     // the image under a heatmap is faded (more as the heat gets more opaque) so the colours read
     const fade = 0.6 * view.opacity;
     const input = fadedInput(fade);

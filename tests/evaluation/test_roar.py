@@ -42,7 +42,7 @@ def fit(model, images, labels, seed):
 
 def test_true_map_beats_random_under_roar(tmp_path):
     rng_before = torch.get_rng_state()
-    result = roar(make_model, task(300, 0), task(200, 1), {"truth": true_map, "gradient": "gradient"},
+    result = roar(make_model, task(200, 0), task(150, 1), {"truth": true_map, "gradient": "gradient"},
                   fractions=(0.1, 0.5), seeds=(0, 1), fit=fit, store=str(tmp_path), progress=False)  # fmt: skip
     assert torch.equal(torch.get_rng_state(), rng_before)  # seeded inside, restored after
     assert isinstance(result, RoarResult)

@@ -30,7 +30,14 @@ def cluster():
     if ray.is_initialized():  # someone else's cluster: use it, leave it running
         yield
         return
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    for attempt in range(3):  # Ray gives a node 30 s to register: a busy machine can miss that once
+        try:
+            ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, configure_logging=False)
+            break
+        except Exception:
+            ray.shutdown()
+            if attempt == 2:
+                raise
     context = ray.data.DataContext.get_current()
     bars, context.enable_progress_bars = context.enable_progress_bars, False
     try:

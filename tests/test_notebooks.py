@@ -1,8 +1,8 @@
 """The notebooks run from top to bottom in a fresh kernel, and Binder can install what they need.
 
 - ``test_notebook_runs`` (slow) executes every notebook in ``notebooks/`` with nbclient in a fresh
-  kernel, in a temporary folder. It fails on any error output or when the notebook shows fewer
-  figures than :data:`FIGURES` says. Every figure shown is also written to
+  kernel, in a temporary folder. It fails on any error output, when the notebook shows fewer
+  figures than :data:`FIGURES` says, or fewer than it wrote to ``figures/``. Every figure shown is also written to
   ``<tmp_path>/outputs/<notebook>-<cell>-<n>.png`` so a person can look at them
   (``pytest -m slow tests/test_notebooks.py --basetemp=nb-out`` keeps them in ``nb-out/``).
 - ``test_notebooks_are_stripped``: notebooks are committed without outputs.
@@ -86,6 +86,8 @@ def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
         assert data.startswith(b"\x89PNG"), f"cell {cell}: an image/png output that is not a PNG"
         (out / f"{path.stem}-{cell:02d}-{counts[cell]}.png").write_bytes(data)
     assert len(images) >= FIGURES[path.name], f"{len(images)} figures shown, expected {FIGURES[path.name]}"
+    written = sorted((tmp_path / "figures").glob("*.png")) if (tmp_path / "figures").is_dir() else []
+    assert len(images) >= len(written), f"{len(written)} figures written to figures/ but only {len(images)} shown"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

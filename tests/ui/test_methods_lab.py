@@ -106,7 +106,7 @@ def test_sample_scrubber_redraws_with_no_kernel_message(lab_server, open_noteboo
     page = nbp.page
     view = explorer_view(page)
     nbp.run_all()
-    view.wait_result(timeout=90_000)
+    view.wait_result(timeout=180_000)
     assert view.root.get_attribute("data-view") == "samples"
     scrubber = page.locator("input.aw-samples")
     assert scrubber.get_attribute("max") == "5", "1, 2, 4, 8, 16, 32 samples"
@@ -128,6 +128,6 @@ def test_sample_scrubber_redraws_with_no_kernel_message(lab_server, open_noteboo
     assert box.input_value() == "15", "σ shown as a percentage of the input range"
     box.fill("25")
     box.press("Enter")
-    view.wait_result(newer_than=view.state()["result"], timeout=60_000)
+    view.wait_result(newer_than=view.state()["result"], timeout=180_000)
     assert page.locator("input.aw-opt-sigma-box").input_value() == "25"
     assert not page.aw_errors, page.aw_errors

@@ -11,28 +11,10 @@ from torch import nn
 
 import attrwidgets as aw
 from tests.probes import Recorder, make_cnn
+from tests.test_hostile_inputs import images, options  # the inputs, and what each method needs
 
 METHODS = sorted(aw.REGISTRY)
 PROGRESS = ["expected_gradients", "integrated_gradients", "occlusion", "smoothgrad"]
-
-
-def images(n: int, size: int = 8) -> torch.Tensor:
-    return torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-
-
-def options(name: str, model: nn.Module, x: torch.Tensor) -> dict:
-    """The options each method needs to run on a SmallCNN ``model`` and inputs shaped like ``x``."""
-    if name in ("grad_cam", "guided_grad_cam"):
-        return {"layer": model.features[4]}
-    if name == "expected_gradients":
-        return {"references": torch.rand(4, *x.shape[1:], dtype=x.dtype), "samples": 3}
-    if name == "smoothgrad":
-        return {"samples": 2}
-    if name == "integrated_gradients":
-        return {"steps": 4}
-    if name == "occlusion":
-        return {"window": 4}
-    return {}
 
 
 # -- 16. progress and base_options checked before any forward ------------------------------------

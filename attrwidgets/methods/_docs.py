@@ -23,6 +23,21 @@ inputs : (N, ...) float tensor
 target : None, int, list of int or tensor
     The output index to explain; None is the predicted class. One int (or a one-element
     tensor) applies to every input; a list or tensor gives one per input.""",
+    "preprocess": """\
+preprocess : callable, optional
+    Applied before the model, inside the differentiated function (e.g. normalisation).""",
+    "relu_rule_returns": """\
+Returns
+-------
+Attribution
+    ``values`` (shape of the inputs) and ``score`` F(x).
+
+Warns
+-----
+UserWarning
+    When the forward calls ``torch.relu`` / ``F.relu`` / ``Tensor.relu`` outside an ``nn.ReLU``
+    module: module hooks cannot reach those calls, so those parts of the model get the plain
+    gradient.""",
     "memory": """\
 memory : int or str, optional
     Budget for this call beyond the model itself (default ``attrwidgets.config.memory``, 1 GiB):
@@ -50,7 +65,7 @@ def shared_docs(fn: Callable) -> Callable:
         key = line.strip()
         if key.startswith("{") and key.endswith("}") and key[1:-1] in SHARED:
             indent = line[: len(line) - len(line.lstrip())]
-            lines.extend(indent + part for part in SHARED[key[1:-1]].split("\n"))
+            lines.extend(indent + part if part else "" for part in SHARED[key[1:-1]].split("\n"))
         else:
             lines.append(line)
     fn.__doc__ = "\n".join(lines)

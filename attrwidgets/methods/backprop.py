@@ -62,22 +62,11 @@ def guided_backprop(
     Parameters
     ----------
     {model_inputs_target}
-    preprocess : callable, optional
-        Applied before the model, inside the differentiated function.
+    {preprocess}
     {forward_kwargs}
     {memory}
 
-    Returns
-    -------
-    Attribution
-        ``values`` (shape of the inputs) and ``score`` F(x).
-
-    Warns
-    -----
-    UserWarning
-        When the forward calls ``torch.relu`` / ``F.relu`` / ``Tensor.relu`` outside an ``nn.ReLU``
-        module: module hooks cannot reach those calls, so those parts of the model get the plain
-        gradient.
+    {relu_rule_returns}
 
     Notes
     -----
@@ -130,21 +119,11 @@ def deconvnet(
     Parameters
     ----------
     {model_inputs_target}
-    preprocess : callable, optional
-        Applied before the model, inside the differentiated function.
+    {preprocess}
     {forward_kwargs}
     {memory}
 
-    Returns
-    -------
-    Attribution
-        ``values`` (shape of the inputs) and ``score`` F(x).
-
-    Warns
-    -----
-    UserWarning
-        When the forward calls ``torch.relu`` / ``F.relu`` / ``Tensor.relu`` outside an ``nn.ReLU``
-        module: those parts of the model get the plain gradient.
+    {relu_rule_returns}
 
     Notes
     -----

@@ -64,8 +64,7 @@ def grad_cam(
         A module of the model that runs once per forward and outputs (N, K, h, w) feature maps.
         Default: the last ``nn.Conv2d`` in ``model.modules()`` order (the paper uses the last
         convolutional layer, where the maps are most class-specific and still spatial).
-    preprocess : callable, optional
-        Applied before the model, inside the differentiated function.
+    {preprocess}
     {forward_kwargs}
     {memory}
 

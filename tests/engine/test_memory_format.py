@@ -174,14 +174,11 @@ def test_auto_is_for_convolutions_on_a_cpu_only(device, images, monkeypatch) -> 
     assert not Explained(cnn, images.to(device)).channels_last_candidate()
 
 
-class LateViewNet(nn.Module):
+class LateViewNet(ViewNet):
     """Takes channels-last for its first forward, then (in a later chunk) raises a layout error on it."""
 
     def __init__(self) -> None:
         super().__init__()
-        torch.manual_seed(4)
-        self.conv = nn.Conv2d(3, 4, 3, padding=1, dtype=torch.float64)
-        self.fc = nn.Linear(4 * 12 * 12, 5, dtype=torch.float64)
         self.formats: list[bool] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -559,6 +559,16 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
+@pytest.fixture
+def offline(page):
+    """The page refuses every request that would leave the machine; the list of what it refused."""
+    outside: list[str] = []
+    page.context.route(
+        re.compile(r"^(https?|wss?)://"), lambda route: (outside.append(route.request.url), route.abort())
+    )
+    return outside
+
+
 @pytest.fixture(scope="session")
 def explorer_view():
     """``explorer_view(page)`` → an :class:`ExplorerView`; ``.assert_not_blank(stats)`` checks pixels."""

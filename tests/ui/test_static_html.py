@@ -27,12 +27,8 @@ def html_file(tmp_path_factory):
     return path
 
 
-def test_static_html_scrubber_offline(html_file, page, explorer_view, artifacts):
-    outside = []
-    page.context.route(
-        re.compile(r"^(https?|wss?)://"),
-        lambda route: (outside.append(route.request.url), route.abort()),
-    )
+def test_static_html_scrubber_offline(html_file, page, offline, explorer_view, artifacts):
+    outside = offline
     page.goto(html_file.as_uri())
     view = explorer_view(page)
     page.wait_for_selector(".aw-root[data-drawn]:not([data-drawn='0'])", timeout=20_000)

@@ -3,8 +3,6 @@ and the path view's α = 1 panels agree: the accumulated attribution at α = 1 i
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 
@@ -16,21 +14,13 @@ def model_and_image():
     return load_digits_cnn(), images[3]
 
 
-def _offline(page):
-    outside = []
-    page.context.route(
-        re.compile(r"^(https?|wss?)://"), lambda route: (outside.append(route.request.url), route.abort())
-    )
-    return outside
-
-
-def test_static_smoothgrad_scrubs_samples_offline(model_and_image, tmp_path, page, explorer_view, artifacts):
+def test_static_smoothgrad_scrubs_samples_offline(model_and_image, tmp_path, page, offline, explorer_view, artifacts):
     from attrwidgets import explore
 
     model, image = model_and_image
     ex = explore(model, image, method="smoothgrad", samples=16, sync=True)
     path = ex.save_html(tmp_path / "smoothgrad.html")
-    outside = _offline(page)
+    outside = offline
     page.goto(path.as_uri())
     view = explorer_view(page)
     page.wait_for_selector(".aw-root[data-view='samples'][data-drawn]:not([data-drawn='0'])", timeout=20_000)
@@ -48,13 +38,12 @@ def test_static_smoothgrad_scrubs_samples_offline(model_and_image, tmp_path, pag
     assert not outside and not page.aw_errors, (outside, page.aw_errors)
 
 
-def test_static_path_at_alpha_one_the_panels_agree(model_and_image, tmp_path, page, explorer_view):
+def test_static_path_at_alpha_one_the_panels_agree(model_and_image, tmp_path, page, offline, explorer_view):
     from attrwidgets import explore
 
     model, image = model_and_image
     ex = explore(model, image, steps=16, sync=True)
     path = ex.save_html(tmp_path / "ig.html")
-    _offline(page)
     page.goto(path.as_uri())
     explorer_view(page)
     page.wait_for_selector(".aw-root[data-view='path'][data-drawn]:not([data-drawn='0'])", timeout=20_000)

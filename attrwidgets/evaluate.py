@@ -443,19 +443,30 @@ def fit_classifier(
     """
     context = _seeded_rng(seed)
     try:
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-        shuffle = torch.Generator().manual_seed(seed)
-        model.train()
-        for _ in range(epochs):
-            order = torch.randperm(len(labels), generator=shuffle).to(images.device)
-            for batch in order.split(batch_size):
-                optimizer.zero_grad()
-                loss = nn.functional.cross_entropy(model(images[batch]), labels[batch])
-                loss.backward()
-                optimizer.step()
+        train_epochs(model, images, labels, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
     finally:
         context.__exit__(None, None, None)
     return model.eval()
+
+
+def train_epochs(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, epochs: int, batch_size: int, lr: float, seed: int
+) -> None:
+    """Adam on cross-entropy over ``epochs`` passes, shuffled by a generator seeded with ``seed``.
+
+    The one training loop of the project (ROAR's retraining, the demo's digits CNN); the caller
+    seeds the initialisation and the global RNG as it needs.
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    shuffle = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(labels), generator=shuffle).to(images.device)
+        for batch in order.split(batch_size):
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(model(images[batch]), labels[batch])
+            loss.backward()
+            optimizer.step()
 
 
 def _accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch: int = 512) -> float:

@@ -16,6 +16,7 @@ from torch import nn
 
 from attrwidgets.demo.data import DIGITS_WEIGHTS, digits_data
 from attrwidgets.demo.models import DigitsCNN
+from attrwidgets.evaluate import train_epochs
 
 __all__ = ["accuracy", "train"]
 
@@ -49,16 +50,7 @@ def train(*, epochs: int = 20, batch_size: int = 32, lr: float = 3e-3, seed: int
     try:
         torch.manual_seed(seed)
         model = DigitsCNN()
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-        shuffle = torch.Generator().manual_seed(seed)
-        model.train()
-        for _ in range(epochs):
-            order = torch.randperm(len(labels), generator=shuffle)
-            for batch in order.split(batch_size):
-                optimizer.zero_grad()
-                loss = nn.functional.cross_entropy(model(images[batch]), labels[batch])
-                loss.backward()
-                optimizer.step()
+        train_epochs(model, images, labels, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
     return model.eval()

@@ -289,26 +289,13 @@ class PathExplainer:
         grad_scale = _frame_scales(grad)
         cum_scale = _frame_scales(cumulative)
         target = int(attribution.target[0])
-        score = float(attribution.score[0])
-        baseline_score = float(attribution.baseline_score[0])
-        total = float(attribution.values[0].double().sum())
-        relative = attribution.relative_delta
         return {
-            "stage": stage,
-            "params": _shown(params),
-            "target": target,
-            "target_label": self.label(target),
-            "score": score,
-            "baseline_score": baseline_score,
-            "sum": total,
-            "delta": float(attribution.delta[0]),
-            "relative_delta": float(relative[0]) if relative is not None else math.nan,
+            **self._summary(attribution, params, stage, notes),
             "evaluations": int(trace.evaluations),
             "rule_used": str(attribution.params.get("rule", params.get("rule", ""))),
             "converged": bool(attribution.params.get("converged", True)),
             "max_steps": int(attribution.params.get("max_steps", 0) or 0),
             "steps": int(trace.alphas.shape[1]),
-            "notes": notes,
             "curve": {
                 "alphas": encode(trace.alphas[0], "float32"),
                 "scores": encode(trace.scores[0], "float32"),
@@ -363,6 +350,23 @@ class PathExplainer:
             out.append(entry)
         return out
 
+    def _summary(self, attribution: Any, params: dict[str, Any], stage: str, notes: list[str]) -> dict[str, Any]:
+        """What every payload says of its result: the target, F(x), F(x′), Σ values and the gap."""
+        target = int(attribution.target[0])
+        relative = attribution.relative_delta
+        return {
+            "stage": stage,
+            "params": _shown(params),
+            "target": target,
+            "target_label": self.label(target),
+            "score": float(attribution.score[0]) if attribution.score is not None else math.nan,
+            "baseline_score": float(attribution.baseline_score[0]) if attribution.baseline_score is not None else None,
+            "sum": float(attribution.values[0].double().sum()),
+            "delta": float(attribution.delta[0]) if attribution.delta is not None else None,
+            "relative_delta": float(relative[0]) if relative is not None else None,
+            "notes": notes,
+        }
+
     def _map_payload(
         self, attribution: Any, base: torch.Tensor | None, params: dict[str, Any], stage: str, notes: list[str]
     ) -> dict[str, Any]:
@@ -372,22 +376,10 @@ class PathExplainer:
             baseline_pixels = encode(_to_pixels(base, self.display))
             room -= len(baseline_pixels["view"])
         target = int(attribution.target[0])
-        score = float(attribution.score[0]) if attribution.score is not None else math.nan
-        baseline_score = float(attribution.baseline_score[0]) if attribution.baseline_score is not None else None
-        relative = attribution.relative_delta
         method = REGISTRY.get(attribution.method)
         parts = self._parts(attribution)
         return {
-            "stage": stage,
-            "params": _shown(params),
-            "target": target,
-            "target_label": self.label(target),
-            "score": score,
-            "baseline_score": baseline_score,
-            "sum": float(attribution.values[0].double().sum()),
-            "delta": float(attribution.delta[0]) if attribution.delta is not None else None,
-            "relative_delta": float(relative[0]) if relative is not None else None,
-            "notes": notes,
+            **self._summary(attribution, params, stage, notes),
             "final_map": self._final_map(attribution.values, room // 2),
             "baseline_image": baseline_pixels,
             "parts": parts,

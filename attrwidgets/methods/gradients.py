@@ -58,12 +58,7 @@ def gradient(
     Simonyan, Vedaldi & Zisserman, "Deep Inside Convolutional Networks: Visualising Image
     Classification Models and Saliency Maps", ICLR workshop 2014, arXiv:1312.6034.
     """
-    explained = Explained(model, inputs, preprocess, layer=layer, forward_kwargs=forward_kwargs)
-    with ModelGuard(explained.module):
-        at_x = first_pass(explained, explained.inputs, target, memory=memory)
-    params = {"layer": explained.layer_name} if layer is not None else {}
-    return Attribution(values=at_x.grad.detach(), target=at_x.target, method="gradient", params=params,
-                       score=at_x.score)  # fmt: skip
+    return _at_inputs("gradient", model, inputs, target, layer, forward_kwargs, preprocess, memory)
 
 
 @register(
@@ -99,10 +94,14 @@ def input_x_gradient(
     Shrikumar, Greenside, Shcherbina & Kundaje, "Not Just a Black Box: Learning Important Features
     Through Propagating Activation Differences", 2016, arXiv:1605.01713.
     """
+    return _at_inputs("input_x_gradient", model, inputs, target, layer, forward_kwargs, preprocess, memory)
+
+
+def _at_inputs(method: str, model, inputs, target, layer, forward_kwargs, preprocess, memory) -> Attribution:
+    """The pass at the inputs (or the layer's output): its gradient, times the point for input × gradient."""
     explained = Explained(model, inputs, preprocess, layer=layer, forward_kwargs=forward_kwargs)
     with ModelGuard(explained.module):
         at_x = first_pass(explained, explained.inputs, target, memory=memory)
-    values = (at_x.grad * at_x.z).detach()
+    values = at_x.grad if method == "gradient" else at_x.grad * at_x.z
     params = {"layer": explained.layer_name} if layer is not None else {}
-    return Attribution(values=values, target=at_x.target, method="input_x_gradient", params=params,
-                       score=at_x.score)  # fmt: skip
+    return Attribution(values=values.detach(), target=at_x.target, method=method, params=params, score=at_x.score)

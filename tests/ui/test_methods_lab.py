@@ -123,7 +123,19 @@ def test_sample_scrubber_redraws_with_no_kernel_message(lab_server, open_noteboo
     page.wait_for_timeout(QUIET_MS)
     assert "first 8 of 32" in page.locator(".aw-samples-value").text_content()
     assert len(nbp.sent("comm_msg")) == sent, "scrubbing samples never talks to the kernel"
-    # σ: a slider applied on release, and its box on Enter
+    assert not page.aw_errors, page.aw_errors
+
+
+def test_sigma_box_applies_on_enter(lab_server, open_notebook, explorer_view):
+    # σ: a slider applied on release, and its box on Enter (its own notebook and kernel: in the
+    # whole suite this step once waited 180 s for a result after the scrubbing above; see the note)
+    nb = _notebook()
+    nb.cells[0].source = SETUP.replace("labels=[", 'method="smoothgrad", samples=8, labels=[')
+    nbp = open_notebook(lab_server, nb, name="sigma.ipynb")
+    page = nbp.page
+    view = explorer_view(page)
+    nbp.run_all()
+    view.wait_result(timeout=180_000)
     box = page.locator("input.aw-opt-sigma-box")
     assert box.input_value() == "15", "σ shown as a percentage of the input range"
     box.fill("25")

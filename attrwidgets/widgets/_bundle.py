@@ -42,7 +42,7 @@ def _imports(source: str) -> list[tuple[list[str], str]]:
     return found
 
 
-def _order(sources: dict[str, str]) -> list[str]:
+def _order(sources: dict[str, str], entry: str = ENTRY) -> list[str]:
     order: list[str] = []
     visiting: set[str] = set()
 
@@ -61,7 +61,7 @@ def _order(sources: dict[str, str]) -> list[str]:
         visiting.discard(name)
         order.append(name)
 
-    visit(ENTRY)
+    visit(entry)
     return order
 
 
@@ -78,17 +78,21 @@ def _rewrite_imports(source: str) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _bundle(directory: str, export_default: bool, stamp: tuple[float, ...]) -> str:
+def _bundle(directory: str, entry: str, export_default: bool, stamp: tuple[float, ...]) -> str:
     folder = Path(directory)
     sources = {
         p.stem: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.js")) if not p.name.endswith(".test.js")
     }
-    parts = [f"// attrwidgets explorer: js/{{{','.join(_order(sources))}}}.js joined by attrwidgets/widgets/_bundle.py"]
-    for name in _order(sources):
+    if entry not in sources:
+        msg = f"js/{entry}.js is missing: no widget entry of that name in {folder}"
+        raise FileNotFoundError(msg)
+    order = _order(sources, entry)
+    parts = [f"// attrwidgets {entry}: js/{{{','.join(order)}}}.js joined by attrwidgets/widgets/_bundle.py"]
+    for name in order:
         body = _rewrite_imports(sources[name])
-        if name == ENTRY:
+        if name == entry:
             if not _DEFAULT.search(body):
-                msg = f"js/{ENTRY}.js has no `export default`"
+                msg = f"js/{entry}.js has no `export default`"
                 raise ValueError(msg)
             if not export_default:
                 body = _DEFAULT.sub("const __aw_default = ", body, count=1)
@@ -115,9 +119,11 @@ def scope(name: str) -> tuple[str, str]:
     return _scope(name, _rewrite_imports(source)), _scope_name(name)
 
 
-def bundle(*, export_default: bool = True) -> str:
-    """The joined module. With ``export_default=False`` the widget is bound to ``__aw_default``
-    instead of exported (for an inline ``<script type="module">`` in the static HTML export)."""
+def bundle(entry: str = ENTRY, *, export_default: bool = True) -> str:
+    """The joined module of one widget: ``entry`` names its module in ``js/`` (``"widget"``, the
+    explorer; other widgets have entries of their own, sharing the rest), joined with everything it
+    imports. With ``export_default=False`` the widget is bound to ``__aw_default`` instead of
+    exported (for an inline ``<script type="module">`` in the static HTML export)."""
     folder = js_dir()
     stamp = tuple(p.stat().st_mtime for p in sorted(folder.glob("*.js")))
-    return _bundle(str(folder), export_default, stamp)
+    return _bundle(str(folder), entry, export_default, stamp)

@@ -91,23 +91,24 @@ def script_module(source: str) -> str:
     return _END_TAG.sub(r"<\\/\1", source)
 
 
-def page(state: dict[str, Any], *, title: str) -> str:
-    """The HTML of the static page for a widget ``state`` (trait name → value)."""
+def page(state: dict[str, Any], *, title: str, entry: str = "widget") -> str:
+    """The HTML of the static page for a widget ``state`` (trait name → value); ``entry`` names
+    the widget's module in ``js/`` (the explorer's by default)."""
     shim, shim_var = scope(SHIM)
     return _PAGE.format(
         title=html.escape(title),
         app_id=APP_ID,
         state_id=STATE_ID,
         state=script_json(state),
-        module=script_module(bundle(export_default=False)),
+        module=script_module(bundle(entry, export_default=False)),
         shim=script_module(shim),
         shim_var=shim_var,
         ids=json.dumps({"stateId": STATE_ID, "appId": APP_ID}),
     )
 
 
-def write(path: str | Path, state: dict[str, Any], *, title: str) -> Path:
+def write(path: str | Path, state: dict[str, Any], *, title: str, entry: str = "widget") -> Path:
     """Write :func:`page` to ``path`` (UTF-8) and return the path."""
     path = Path(path)
-    path.write_text(page(state, title=title), encoding="utf-8")
+    path.write_text(page(state, title=title, entry=entry), encoding="utf-8")
     return path

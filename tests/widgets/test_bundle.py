@@ -68,3 +68,19 @@ def test_channel_reductions_match_the_kernel():
     text = (js_dir() / "channels.js").read_text(encoding="utf-8")
     ids = re.findall(r'^  \["(\w+)", "', text, re.MULTILINE)
     assert tuple(ids) == REDUCTIONS
+
+
+def test_a_second_entry_joins_only_what_it_imports(tmp_path, monkeypatch):
+    # another widget (compare, text) has an entry module of its own in js/, sharing the rest
+    from attrwidgets.widgets import _bundle
+
+    (tmp_path / "widget.js").write_text('import { a } from "./shared.js";\nexport default { a };\n')
+    (tmp_path / "other.js").write_text('import { b } from "./shared.js";\nexport default { render() { return b; } };\n')
+    (tmp_path / "shared.js").write_text("export const a = 1;\nexport const b = 2;\n")
+    (tmp_path / "unused.js").write_text("export const c = 3;\n")
+    monkeypatch.setattr(_bundle, "js_dir", lambda: tmp_path)
+    text = _bundle.bundle("other")
+    assert "js/other.js" in text and "js/shared.js" in text
+    assert "js/widget.js" not in text and "js/unused.js" not in text
+    with pytest.raises(FileNotFoundError, match="nothing.js"):
+        _bundle.bundle("nothing")

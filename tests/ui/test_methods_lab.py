@@ -127,8 +127,8 @@ def test_sample_scrubber_redraws_with_no_kernel_message(lab_server, open_noteboo
 
 
 def test_sigma_box_applies_on_enter(lab_server, open_notebook, explorer_view):
-    # σ: a slider applied on release, and its box on Enter (its own notebook and kernel: in the
-    # whole suite this step once waited 180 s for a result after the scrubbing above; see the note)
+    # σ: a slider applied on release, and its box on Enter. The result stamp is read before Enter:
+    # read after it, a fast kernel's new result was already the stamp and the wait never ended.
     nb = _notebook()
     nb.cells[0].source = SETUP.replace("labels=[", 'method="smoothgrad", samples=8, labels=[')
     nbp = open_notebook(lab_server, nb, name="sigma.ipynb")
@@ -138,8 +138,9 @@ def test_sigma_box_applies_on_enter(lab_server, open_notebook, explorer_view):
     view.wait_result(timeout=180_000)
     box = page.locator("input.aw-opt-sigma-box")
     assert box.input_value() == "15", "σ shown as a percentage of the input range"
+    before = view.state()["result"]
     box.fill("25")
     box.press("Enter")
-    view.wait_result(newer_than=view.state()["result"], timeout=180_000)
+    view.wait_result(newer_than=before, timeout=180_000)
     assert page.locator("input.aw-opt-sigma-box").input_value() == "25"
     assert not page.aw_errors, page.aw_errors

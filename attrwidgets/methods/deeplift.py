@@ -128,7 +128,11 @@ def deeplift(
 
     RevealCancel needs the terms of the linear layer: they are taken from an ``nn.Linear`` or
     ``nn.Conv1d/2d/3d`` whose output is the nonlinearity's input, possibly through a BatchNorm in
-    eval mode (folded into the weights). Where the input comes from anything else (a sum of
+    eval mode (folded into the weights). The terms are those of the one ``F.linear`` /
+    ``F.conv*d`` call that applies the module's weight in its ``forward``, on the tensor that call
+    receives, so padding done inside ``forward`` ("same" padding of TensorFlow ports) is part of
+    them; a forward that returns anything but that call's output counts as "anything else".
+    Where the input comes from anything else (a sum of
     branches, a pooling, a functional op) the split is Δx⁺ = max(Δx, 0), Δx⁻ = min(Δx, 0), which
     makes RevealCancel equal to Rescale at that nonlinearity. Functional activations
     (``F.relu``, ``torch.sigmoid`` inside ``forward``) and other nonlinear modules (softmax, layer

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from attrwidgets.hooks import ModelGuard
 from attrwidgets.methods._engine import accumulator_dtype  # multipliers: float16 eps underflows
@@ -33,6 +34,8 @@ ELEMENTWISE = (
 )  # fmt: skip
 #: Layers whose positive and negative contributions RevealCancel splits (Linear rule, §3.5.1).
 LINEAR = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+#: The functional ops that apply such a layer's weight; their call inside the layer's forward is recorded.
+FUNCTIONAL_LINEAR = (F.linear, F.conv1d, F.conv2d, F.conv3d)
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 MAXPOOLS = {
     nn.MaxPool1d: F.max_pool1d, nn.MaxPool2d: F.max_pool2d, nn.MaxPool3d: F.max_pool3d,
@@ -106,12 +109,47 @@ class _Custom(torch.autograd.Function):
         return rule.backward(grad), None, None
 
 
-class _LinearTerms:
-    """A linear map without bias, W·a (Linear or Conv, optionally followed by an eval BatchNorm)."""
+class _LinearCall(TorchFunctionMode):
+    """Records, during one linear module's forward, the functional op that applies its weight.
 
-    def __init__(self, module: nn.Module, src: torch.Tensor, scale: torch.Tensor | None = None) -> None:
+    The op's own input is recorded, not the module's: a forward may pad first ("same" padding
+    computed in ``forward``, as TensorFlow ports do), and the terms W·a must be those of the
+    tensor the weight really meets.
+    """
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        super().__init__()
+        self.weight = weight
+        self.calls: list[tuple[Callable[..., torch.Tensor], torch.Tensor, tuple, dict, object]] = []
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if func in FUNCTIONAL_LINEAR:
+            named = dict(zip(("input", "weight", "bias"), args, strict=False)) | kwargs
+            if named.get("weight") is self.weight and isinstance(named.get("input"), torch.Tensor):
+                rest = {k: v for k, v in kwargs.items() if k not in ("input", "weight", "bias")}
+                self.calls.append((func, named["input"], args[3:], rest, out))
+        return out
+
+
+class _LinearTerms:
+    """A linear map without bias, W·a (Linear or Conv, optionally followed by an eval BatchNorm).
+
+    ``op(a, w, None, *args, **kwargs)`` is the functional call recorded in the module's forward and
+    ``src`` the input it received there.
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        src: torch.Tensor,
+        op: tuple[Callable[..., torch.Tensor], tuple, dict],
+        scale: torch.Tensor | None = None,
+    ) -> None:
         self.module = module
-        self.src = src  # the layer's input: RevealCancel's backward goes straight to it
+        self.src = src  # the op's input: RevealCancel's backward goes straight to it
+        self.op = op
         self.scale = scale
 
     def composed(self, norm: nn.Module) -> _LinearTerms:
@@ -120,7 +158,7 @@ class _LinearTerms:
             scale = scale * norm.weight.detach()
         if self.scale is not None:
             scale = scale * self.scale
-        return _LinearTerms(self.module, self.src, scale)
+        return _LinearTerms(self.module, self.src, self.op, scale)
 
     def weight(self, dtype: torch.dtype) -> torch.Tensor:
         w = self.module.weight.detach().to(dtype)
@@ -129,9 +167,8 @@ class _LinearTerms:
         return w
 
     def apply(self, a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        if isinstance(self.module, nn.Linear):
-            return F.linear(a, w)
-        return self.module._conv_forward(a, w, None)
+        func, args, kwargs = self.op
+        return func(a, w, None, *args, **kwargs)
 
     def transpose(self, g: torch.Tensor, w: torch.Tensor, shape: torch.Size) -> torch.Tensor:
         """Wᵀ g (the vector-Jacobian product of the linear map) for a stack of gradients."""
@@ -203,21 +240,23 @@ class _Rules:
         self.rows = 0
         self.seen = 0
         self.pending: dict[int, list[torch.Tensor]] = {}
+        self.watching: dict[int, list[_LinearCall]] = {}
         self.terms: dict[int, tuple[torch.Tensor, _LinearTerms]] = {}
         for module in model.modules():
             if isinstance(module, ELEMENTWISE) or type(module) in MAXPOOLS:
                 guard.forward_pre_hook(module, self.before)
                 guard.forward_hook(module, self.after)
             elif rule == "reveal_cancel" and isinstance(module, LINEAR):
-                guard.forward_hook(module, self.record_linear)
+                guard.forward_pre_hook(module, self.watch_linear)
+                guard.forward_hook(module, self.record_linear, always_call=True)
             elif rule == "reveal_cancel" and isinstance(module, NORMS):
                 guard.forward_hook(module, self.record_norm)
 
     def begin(self, rows: int) -> None:
-        self.rows, self.pending, self.terms = rows, {}, {}
+        self.rows, self.pending, self.terms, self.watching = rows, {}, {}, {}
 
     def end(self) -> None:
-        self.pending, self.terms = {}, {}
+        self.pending, self.terms, self.watching = {}, {}, {}
 
     def _check(self, module: nn.Module, tensor: object) -> bool:
         if not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point():
@@ -233,9 +272,25 @@ class _Rules:
         return True
 
     # -- RevealCancel: the terms of linear layers --------------------------------------------------
+    def watch_linear(self, module: nn.Module, args: tuple) -> None:
+        weight = getattr(module, "weight", None)
+        if isinstance(weight, torch.Tensor):
+            mode = _LinearCall(weight)
+            mode.__enter__()
+            self.watching.setdefault(id(module), []).append(mode)
+
     def record_linear(self, module: nn.Module, args: tuple, out: object) -> None:
-        if args and self._check(module, args[0]) and isinstance(out, torch.Tensor):
-            self.terms[id(out)] = (out, _LinearTerms(module, args[0]))
+        stack = self.watching.get(id(module))
+        if not stack:
+            return
+        mode = stack.pop()
+        mode.__exit__(None, None, None)  # always called (also when the forward raised): the mode never leaks
+        # The terms are known when the module's output is exactly what one call of its weight returned.
+        if len(mode.calls) != 1 or not isinstance(out, torch.Tensor):
+            return
+        func, src, extra, kwargs, result = mode.calls[0]
+        if result is out and self._check(module, src):
+            self.terms[id(out)] = (out, _LinearTerms(module, src, (func, extra, kwargs)))
 
     def record_norm(self, module: nn.Module, args: tuple, out: object) -> None:
         if module.training or module.running_var is None or not args or not isinstance(out, torch.Tensor):

@@ -32,6 +32,13 @@ class Control:
     ``kind`` is one of int, float, choice, bool, baseline, module, tensor, steps (an int or
     "auto"), seed. ``low``/``high`` bound numbers (the kernel clamps to them, whatever a front end
     sends); ``choices`` lists a choice's values.
+
+    ``unit``: ``"fraction"`` for a float that is a fraction of the input's value range (a widget
+    shows it in percent), else ``""``. ``none``: what a ``module`` control's None means, in a word
+    ("inputs", "default"). ``when``: the control matters only while another control has a value,
+    ``("steps", "auto")``, or does not, ``("steps", "!auto")``; a widget hides it otherwise.
+    ``auto``: for a control whose good default depends on the input, a function of the input's
+    shape giving it (used when the function's default is None).
     """
 
     name: str
@@ -41,11 +48,36 @@ class Control:
     high: float | None = None
     choices: tuple[Any, ...] = ()
     doc: str = ""
+    unit: str = ""
+    none: str = "default"
+    when: tuple[str, Any] | None = None
+    auto: Callable[[tuple[int, ...]], Any] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             msg = f"control {self.name!r}: kind {self.kind!r} is not one of {KINDS}"
             raise ValueError(msg)
+        if self.unit not in ("", "fraction"):
+            msg = f"control {self.name!r}: unit {self.unit!r} is not '' or 'fraction'"
+            raise ValueError(msg)
+        if self.when is not None and (len(self.when) != 2 or not isinstance(self.when[0], str)):
+            msg = f"control {self.name!r}: when={self.when!r} is not (control name, value)"
+            raise ValueError(msg)
+
+    def applies(self, options: dict[str, Any]) -> bool:
+        """Whether this control matters with ``options`` (see ``when``)."""
+        if self.when is None:
+            return True
+        name, value = self.when
+        if isinstance(value, str) and value.startswith("!"):
+            return options.get(name) != value[1:]
+        return options.get(name) == value
+
+    def default_for(self, shape: tuple[int, ...]) -> Any:
+        """The default for inputs of ``shape``: ``auto(shape)`` where the default is None."""
+        if self.default is None and self.auto is not None:
+            return self.auto(tuple(shape))
+        return self.default
 
     def clamp(self, value: Any) -> Any:
         """A value from an untrusted front end, made valid: numbers (or their text) clamped to
@@ -75,7 +107,7 @@ class Control:
     @property
     def fraction_of_range(self) -> bool:
         """Whether the value is a fraction of the input's value range (shown as a percentage)."""
-        return self.kind == "float" and "fraction of the input range" in self.doc
+        return self.unit == "fraction"
 
 
 def _short(value: object, limit: int = 40) -> str:

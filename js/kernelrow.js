@@ -59,7 +59,21 @@ export function shownValue(d, value, integer) {
 }
 
 /**
+ * Whether a control matters with these options (pure): its `when` is [name, value] (shown while
+ * options[name] is value) or [name, "!value"] (shown while it is not); no `when`: always.
+ */
+export function applies(c, options) {
+  if (!Array.isArray(c.when) || c.when.length !== 2) return true;
+  const [name, value] = c.when;
+  const current = options[name];
+  if (typeof value === "string" && value.startsWith("!")) return String(current) !== value.slice(1);
+  return String(current) === String(value);
+}
+
+/**
  * Build the controls of one method into `row`, showing `options`; `commit(name, value)` sends one.
+ * A control that does not apply with these options (its `when`) is hidden; the row is rebuilt
+ * whenever the options change.
  * @returns {{elements: Object<string, HTMLElement>, destroy: () => void}}
  */
 export function buildControls(row, spec, options, { commit, interactive }) {
@@ -72,6 +86,7 @@ export function buildControls(row, spec, options, { commit, interactive }) {
     if (d.element === "baseline" || d.element === "none") continue;
     const value = options[c.name] ?? c.default;
     const label = h("label", { class: "aw-control", "data-control": c.name, title: c.doc || c.name }, c.name === "sigma" ? "σ" : c.name);
+    if (!applies(c, { ...defaultsOf(spec), ...options })) label.hidden = true;
     const integer = c.kind !== "float";
     if (d.element === "select") {
       const sel = input("select", { class: `aw-opt aw-opt-${c.name}` });
@@ -124,6 +139,11 @@ export function buildControls(row, spec, options, { commit, interactive }) {
     row.append(label);
   }
   return { elements, destroy: () => events.abort() };
+}
+
+/** The registry defaults of a method's controls, by name (pure). */
+export function defaultsOf(spec) {
+  return Object.fromEntries((spec?.controls || []).map((c) => [c.name, c.default]));
 }
 
 /** Whether a method's controls include the shared baseline menu. */

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { SLIDER_STEPS, describeControl, fromSlider, shownValue, takesBaseline, toSlider } from "./kernelrow.js";
+import { SLIDER_STEPS, applies, defaultsOf, describeControl, fromSlider, shownValue, takesBaseline, toSlider } from "./kernelrow.js";
 
 const sigma = { name: "sigma", kind: "float", low: 0, high: 1, choices: [], percent: true };
 const samples = { name: "samples", kind: "int", low: 1, high: 1000, choices: [] };
@@ -38,4 +38,19 @@ test("takesBaseline reads the controls", () => {
   assert.equal(takesBaseline({ controls: [{ kind: "baseline" }] }), true);
   assert.equal(takesBaseline({ controls: [sigma] }), false);
   assert.equal(takesBaseline(undefined), false);
+});
+
+test("a control with `when` applies only while the other control has (or lacks) the value", () => {
+  const tolerance = { name: "tolerance", when: ["steps", "auto"] };
+  const rule = { name: "rule", when: ["steps", "!auto"] };
+  assert.equal(applies(tolerance, { steps: "auto" }), true);
+  assert.equal(applies(tolerance, { steps: 32 }), false);
+  assert.equal(applies(rule, { steps: "auto" }), false);
+  assert.equal(applies(rule, { steps: 32 }), true);
+  assert.equal(applies({ name: "sigma" }, {}), true, "no when: always");
+  assert.equal(applies({ name: "x", when: ["steps"] }, {}), true, "a malformed when shows the control");
+  assert.deepEqual(defaultsOf({ controls: [{ name: "steps", default: "auto" }, { name: "rule", default: "gausslegendre" }] }), {
+    steps: "auto",
+    rule: "gausslegendre",
+  });
 });

@@ -74,13 +74,6 @@ export function syncKernelControls(els, model, interactive, commit) {
   for (const c of [baselineSel, sigmaIn, colorIn, targetSel]) c.disabled = !interactive;
   sigmaIn.disabled = !interactive || !sigmaSpec;
   els.sigmaSlider.disabled = sigmaIn.disabled;
-  const rule = els._controls.elements.rule;
-  const steps = options.steps;
-  if (rule && steps !== undefined) {
-    // with steps = auto the path has its own adaptive mesh: no rule to choose
-    rule.disabled = !interactive || steps === "auto";
-    rule.title = steps === "auto" ? "steps = auto uses its own adaptive trapezoid mesh; pick a number of steps to choose a rule" : "quadrature rule along the path";
-  }
   note.textContent = interactive
     ? ""
     : "Static page: these controls need a running kernel. The scrubbers and the display controls work.";

@@ -17,7 +17,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 #: The layer control of the methods that can attribute at a module's output.
-LAYER = Control("layer", "module", None, doc="attribute at this module's output (e.g. the embeddings); None: inputs")
+LAYER = Control(
+    "layer", "module", None, doc="attribute at this module's output (e.g. the embeddings); None: inputs", none="inputs"
+)
 
 __all__ = ["gradient", "input_x_gradient"]
 

@@ -40,7 +40,8 @@ IG_OPTIONS = ("baseline", "steps", "rule", "tolerance", "max_steps")
 
 @register(
     controls=(
-        Control("sigma", "float", 0.15, 0.0, 1.0, doc="noise standard deviation as a fraction of the input range"),
+        Control("sigma", "float", 0.15, 0.0, 1.0, doc="noise standard deviation as a fraction of the input range",
+                unit="fraction"),
         Control("samples", "int", 50, 1, 1000, doc="noisy copies per input"),
         Control("seed", "seed", 0, 0, 2**31 - 1, doc="seed of the noise"),
         Control("variant", "choice", "smoothgrad", choices=VARIANTS, doc="how the noisy maps are combined"),

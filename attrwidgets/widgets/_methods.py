@@ -83,6 +83,7 @@ def _control_spec(control: Control, layers: list[str]) -> dict[str, Any]:
         "choices": list(control.choices),
         "doc": control.doc,
         "percent": control.fraction_of_range,
+        "when": None if control.when is None else list(control.when),
     }
     if control.kind == "steps":
         out["high"] = min(control.high or STEPS_MAX, STEPS_MAX)
@@ -90,7 +91,7 @@ def _control_spec(control: Control, layers: list[str]) -> dict[str, Any]:
     if control.kind == "module":
         # None first: the method's own default (the inputs, or Grad-CAM's last convolution)
         out["choices"] = [None, *layers]
-        out["none"] = "inputs" if "None: inputs" in control.doc else "default"
+        out["none"] = control.none
     return out
 
 
@@ -125,21 +126,28 @@ def _option_controls(method: Method) -> dict[str, Control]:
     return {c.name: c for c in method.controls if c.kind in OPTION_KINDS}
 
 
-def defaults(method: Method, *, layers: list[str]) -> dict[str, Any]:
-    """The options a method starts with: the registry's defaults (a layer is None: the method's own choice)."""
-    return {name: control.default for name, control in _option_controls(method).items()}
+def defaults(method: Method, *, layers: list[str], shape: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """The options a method starts with: the registry's defaults (a layer is None: the method's own
+    choice); a control whose default depends on the input (``Control.auto``) gets the one for
+    inputs of ``shape`` (N, ...), e.g. an occlusion window sized to the image."""
+    return {
+        name: control.default if shape is None else control.default_for(shape)
+        for name, control in _option_controls(method).items()
+    }
 
 
-def validate(method: Method, options: dict[str, Any], *, layers: list[str]) -> dict[str, Any]:
+def validate(
+    method: Method, options: dict[str, Any], *, layers: list[str], shape: tuple[int, ...] | None = None
+) -> dict[str, Any]:
     """``options`` checked against the method's controls: unknown names and bad values raise
     ``ValueError`` (naming what is accepted), numbers are clamped to the control's range (steps also
-    to :data:`STEPS_MAX`); the result holds every option, defaults filled in."""
+    to :data:`STEPS_MAX`); the result holds every option, defaults (for inputs of ``shape``) filled in."""
     controls = _option_controls(method)
     unknown = sorted(set(options) - set(controls))
     if unknown:
         msg = f"{method.name} has no option {unknown}; its options are {sorted(controls) or 'none'}"
         raise ValueError(msg)
-    out = defaults(method, layers=layers)
+    out = defaults(method, layers=layers, shape=shape)
     for name, value in options.items():
         control = controls[name]
         if control.kind == "module":

@@ -301,7 +301,8 @@ class Explorer(anywidget.AnyWidget):
             msg = f"options must be a dict of the method's controls, not {_show(value)}"
             raise t.TraitError(msg)
         try:
-            return _methods.validate(REGISTRY[self.method], value, layers=self._layers)
+            shape = tuple(self._explainer.image.shape)
+            return _methods.validate(REGISTRY[self.method], value, layers=self._layers, shape=shape)
         except (ValueError, TypeError) as error:
             raise t.TraitError(str(error)) from None
 
@@ -614,7 +615,7 @@ def explore(
                 raise ValueError(msg)
             options[name] = value = modules[id(value)]
         _check_keyword(control, value)
-    options = _methods.validate(entry, options, layers=layers)
+    options = _methods.validate(entry, options, layers=layers, shape=tuple(explainer.image.shape))
     mirrored = {name: options[name] for name in _mirrored(method)}
     return Explorer(
         explainer, sync=sync, target=int(target), baseline=baseline, method=method, options=options, **mirrored, **kw

@@ -275,3 +275,40 @@ def test_colour_maps_are_matplotlibs_own_tables(model, image):
     assert inferno.shape == (256, 3) and inferno.dtype == np.uint8
     expected = (np.asarray(mpl.colormaps["inferno"](0.5)[:3]) * 255).round()
     np.testing.assert_allclose(inferno[128], expected, atol=2)
+
+
+def test_controls_say_their_unit_and_when_they_apply(model, image):
+    ex = explore(model, image, sync=True)
+    menu = {m["name"]: {c["name"]: c for c in m["controls"]} for m in ex.methods}
+    ig = menu["integrated_gradients"]
+    assert ig["tolerance"]["when"] == ["steps", "auto"] and ig["max_steps"]["when"] == ["steps", "auto"]
+    assert ig["rule"]["when"] == ["steps", "!auto"] and ig["steps"]["when"] is None
+    assert menu["smoothgrad"]["sigma"]["percent"] is True, "σ is a fraction of the input range: shown in percent"
+    assert menu["smoothgrad"]["samples"]["percent"] is False
+    assert menu["gradient"]["layer"]["none"] == "inputs" and menu["grad_cam"]["layer"]["none"] == "default"
+    rule = REGISTRY["integrated_gradients"].controls
+    by_name = {c.name: c for c in rule}
+    assert by_name["tolerance"].applies({"steps": "auto"}) and not by_name["tolerance"].applies({"steps": 32})
+    assert by_name["rule"].applies({"steps": 32}) and not by_name["rule"].applies({"steps": "auto"})
+    with pytest.raises(ValueError, match="unit"):
+        Control("x", "float", 0.1, unit="percent")
+    ex.close()
+
+
+def test_occlusion_defaults_scale_with_the_image(model):
+    # window 8 / stride 4 was 3025 windows on a 224² photo (198 s in the explorer on this CPU)
+    from attrwidgets.methods.occlusion import auto_stride, auto_window
+
+    assert (auto_window((1, 3, 224, 224)), auto_stride((1, 3, 224, 224))) == (28, 14)
+    assert (auto_window((1, 1, 28, 28)), auto_stride((1, 1, 28, 28))) == (4, 2)
+    assert (auto_window((2, 1, 8, 8)), auto_stride((2, 1, 8, 8))) == (1, 1)
+    x = torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(0))
+    attr = aw.occlusion(model, x)
+    assert attr.parts["score_drop"].shape == (1, 19, 23), "window 5, stride 2 on 40 × 48"
+    explicit = aw.occlusion(model, x, window=5, stride=2)
+    torch.testing.assert_close(attr.values, explicit.values)
+    ex = explore(model, x[0], method="occlusion", sync=True)
+    assert ex.options["window"] == 5 and ex.options["stride"] == 2
+    ex.options = {**ex.options, "window": 8}
+    assert ex.options == {"window": 8, "stride": 2}
+    ex.close()

@@ -54,7 +54,8 @@ forward_kwargs : dict, optional
     input into every point and chunk; anything else is passed unchanged.""",
     "progress": """\
 progress : callable, optional
-    ``progress(done, total)`` after every chunk of points; raise from it to cancel.""",
+    ``progress(done, total)`` before the first chunk of points (``done`` 0) and after every
+    chunk; raise from it to cancel (nothing more is computed).""",
 }
 
 

@@ -214,13 +214,16 @@ def evaluate(
 
     ``per_point=None``: the first point goes alone and is measured (the tensors autograd saves),
     which also settles the memory format of the call's batches; the rest follow in chunks sized
-    from that cost, ``fixed`` bytes being held already. ``progress(done)`` after every chunk.
+    from that cost, ``fixed`` bytes being held already. ``progress(done)`` before the first chunk
+    (``done`` = 0) and after every chunk.
     """
     memory_bytes = parse_memory(memory)
     device = explained.device or explained.inputs.device
     done = 0
     if count <= 0:
         return per_point or 1
+    if progress is not None:
+        progress(0)  # before any work: a caller that wants to stop (the explorer's Cancel) can, here
     if per_point is None:
         per_point = _attempt(explained, 0, 1, build, consume, grad, measure=True)
         done = 1

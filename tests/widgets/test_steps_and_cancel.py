@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+import torch
 
 from attrwidgets.widgets import explore
 from attrwidgets.widgets.explorer import COARSE_RULE, COARSE_STEPS, STEPS_CHOICES, Explorer
@@ -120,4 +121,46 @@ def test_steps_refuses_non_numbers(model, image, bad, dispatch):
     ex = explore(model, image, steps=4, dispatch=dispatch)
     with pytest.raises(Exception, match="steps"):
         ex.steps = bad
+    ex.close()
+
+
+class _Gate(torch.nn.Module):
+    """Wraps a model; its ``hold``-th forward waits for ``go`` (so a test can cancel mid-call)."""
+
+    def __init__(self, inner: torch.nn.Module, hold: int) -> None:
+        super().__init__()
+        self.inner, self.hold, self.calls = inner, hold, 0
+        self.inside, self.go = threading.Event(), threading.Event()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.calls == self.hold:
+            self.inside.set()
+            self.go.wait(30)
+        return self.inner(x)
+
+
+@pytest.mark.parametrize(
+    ("method", "options"),
+    [
+        ("integrated_gradients", {"steps": 64}),
+        ("integrated_gradients", {"steps": "auto"}),
+        ("smoothgrad", {"samples": 200}),
+        ("expected_gradients", {"samples": 200}),
+        ("occlusion", {"window": 2, "stride": 1}),
+    ],
+)
+def test_cancel_stops_within_the_chunk_in_flight(model, image, dispatch, method, options):
+    # the issue's "one of nine tries ran on to the end": after Cancel no further model call may start
+    gate = _Gate(model, hold=4)
+    refs = torch.rand(8, *image.shape, generator=torch.Generator().manual_seed(2))
+    ex = explore(gate, image, method=method, dispatch=dispatch, references=refs, **options)
+    assert gate.inside.wait(30), "the computation reached its fourth forward"
+    ex._on_message(ex, {"type": "cancel"}, [])
+    at_cancel = gate.calls
+    gate.go.set()
+    assert ex.session.wait(30)
+    dispatch.pump()
+    assert gate.calls == at_cancel, f"{gate.calls - at_cancel} forwards ran after Cancel"
+    assert ex.status["state"] == "idle" and "cancelled" in ex.status["message"]
     ex.close()

@@ -6,18 +6,21 @@ from attrwidgets.config import config
 from attrwidgets.datasets import attribute_dataset
 from attrwidgets.methods import *  # noqa: F403  (every method, by the names methods.__all__ lists)
 from attrwidgets.registry import REGISTRY
-from attrwidgets.widgets import Explorer, explore
+from attrwidgets.widgets import Compare, Explorer, compare, compare_inputs, explore
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "REGISTRY",
     "Attribution",
+    "Compare",
     "Explorer",
     "Trace",
     "__version__",
     "attribute_dataset",
     "baselines",
+    "compare",
+    "compare_inputs",
     "config",
     "evaluate",
     "explore",

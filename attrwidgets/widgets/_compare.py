@@ -1,0 +1,353 @@
+"""What the compare grid and the side-by-side debug view compute, and how their panels travel.
+
+A :class:`Grid` holds the model, one or more images (on the model's device) and a list of
+:class:`PanelSpec` (row, column, input, method, baseline, which target). :meth:`Grid.compute`
+fills one panel per call (the session calls it once per stage, so panels arrive one by one) and
+returns the payload of every panel done so far:
+
+- ``panels``: per panel its channel-summed map at display size (``map``, float16) **in one unit
+  for the whole grid** (``unit``: the largest |value| of all maps done), so the same value is the
+  same bytes in every panel; ``clip``: the panel's own 99th percentile of |map| in that unit; the
+  target, F(x), F(x′), Σ values and the completeness gap.
+- ``locked``: the 99th percentile of |map| over every panel done, in the same unit: the one
+  colour scale of the locked view (per-panel view: each panel's ``clip``).
+- ``frames``: for path methods, the attribution accumulated up to α at a few α (float16, same
+  unit), for the α scrubber.
+
+Each finished panel is cached by everything it depends on, so a new request recomputes only the
+panels whose inputs changed (a new picked class recomputes one column, not the grid). The full
+attributions stay in the kernel (:attr:`Grid.attributions`) for ``save_npz``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from attrwidgets.baselines import make_baseline
+from attrwidgets.hooks import ModelGuard
+from attrwidgets.model import Explained, grad_enabled, model_device
+from attrwidgets.registry import REGISTRY
+from attrwidgets.widgets._capture import capture, install
+from attrwidgets.widgets._compute import as_image, select_frames
+from attrwidgets.widgets._wire import MAX_UPDATE_BYTES, decode, display_size, downsample, encode
+
+__all__ = ["CLIP", "DRAWS", "Grid", "PanelSpec", "heat_rgb", "panel_colours"]
+
+CLIP = 99.0
+"""Percentile of |values| where the colour scale ends (as in the Distill baselines article)."""
+DRAWS = 16
+"""Draws of a random baseline (uniform, gaussian) that Expected Gradients averages over."""
+MAX_FRAMES = 9
+"""α points of a path panel sent for the α scrubber."""
+FRAME_PIXELS = 64 * 64
+"""Most pixels of one α frame of one panel."""
+_MARGIN = 64 * 1024  # the JSON part of an update
+_OVERLAY = {"opacity": 0.8, "knee": 0.4, "floor": 0.2}  # js/heatmap.js OVERLAY, mirrored by heat_rgb
+
+
+@dataclass(frozen=True)
+class PanelSpec:
+    """One panel: where it sits, which input, method and baseline, and which target.
+
+    ``target`` is "fixed" (the grid's target), "predicted" (the input's own top class) or
+    "picked" (the class the user picks).
+    """
+
+    row: int
+    col: int
+    input: int
+    method: str
+    baseline: str | None
+    target: str = "fixed"
+
+
+def _quantile(values: np.ndarray, q: float) -> float:
+    mags = np.abs(values[np.isfinite(values)])
+    if mags.size == 0:
+        return 0.0
+    return float(np.percentile(mags, q))
+
+
+def _clip_scale(values: np.ndarray, q: float = CLIP) -> float:
+    """js/normalize.js clipScale: the percentile, else the largest magnitude, else 1."""
+    scale = _quantile(values, q)
+    if not scale > 0:
+        scale = float(np.max(np.abs(values))) if values.size else 0.0
+    return scale if scale > 0 else 1.0
+
+
+class Grid:
+    """The panels of a compare view; see the module docstring.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The classifier.
+    images : sequence
+        The inputs, each as :func:`~attrwidgets.widgets._compute.as_image` accepts.
+    specs : sequence of PanelSpec
+        The panels, in the order they are computed.
+    preprocess, references, labels :
+        As for :func:`attrwidgets.explore`.
+    options : dict
+        Per method name, the keyword arguments it is called with (steps, samples, ...).
+    seed : int
+        Seed of the random baselines.
+    """
+
+    def __init__(
+        self,
+        model: Callable[[torch.Tensor], torch.Tensor],
+        images: Sequence[object],
+        specs: Sequence[PanelSpec],
+        *,
+        preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        references: torch.Tensor | None = None,
+        labels: Sequence[str] | None = None,
+        options: dict[str, dict[str, Any]] | None = None,
+        seed: int = 0,
+        display_pixels: int = 224 * 224,
+        max_bytes: int = MAX_UPDATE_BYTES,
+    ) -> None:
+        install()
+        device = (model_device(model) if isinstance(model, nn.Module) else None) or torch.device("cpu")
+        self.model = model
+        self.preprocess = preprocess
+        self.references = references
+        self.labels = list(labels) if labels is not None else None
+        self.options = {k: dict(v) for k, v in (options or {}).items()}
+        self.seed = int(seed)
+        self.specs = list(specs)
+        self.max_bytes = int(max_bytes)
+        self.inputs = [Explained(model, as_image(im).to(device), preprocess).inputs for im in images]
+        self.logits = [self._forward(x)[0].float().cpu() for x in self.inputs]
+        self.classes = int(self.logits[0].numel())
+        # one map size for every panel: what the room allows at most, at most display_pixels
+        room = self.max_bytes - _MARGIN - self._frames_room()
+        per_panel = max(16, room // (2 * max(1, len(self.specs))))
+        h, w = self.inputs[0].shape[-2:]
+        self.size = display_size(int(h), int(w), min(display_pixels, per_panel))
+        self.frame_size = display_size(int(h), int(w), FRAME_PIXELS)
+        self._cache: dict[tuple, dict[str, Any]] = {}
+        self.attributions: dict[tuple[int, int], Any] = {}
+        """(row, col) → the full :class:`~attrwidgets.Attribution` of the newest request's panels."""
+
+    # -- facts -------------------------------------------------------------------------------------
+    def label(self, index: int) -> str:
+        if self.labels is not None and 0 <= index < len(self.labels):
+            return str(self.labels[index])
+        return f"class {index}"
+
+    def predicted(self, i: int) -> int:
+        return int(self.logits[i].argmax())
+
+    def top_classes(self, i: int, k: int = 5) -> list[dict[str, Any]]:
+        probs = torch.softmax(self.logits[i].double(), dim=0)
+        order = torch.argsort(self.logits[i], descending=True)[:k].tolist()
+        return [{"index": int(c), "label": self.label(int(c)), "prob": float(probs[c])} for c in order]
+
+    def _frames_room(self) -> int:
+        paths = sum(1 for s in self.specs if "trace" in REGISTRY[s.method].produces)
+        return paths * MAX_FRAMES * FRAME_PIXELS * 2
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        explained = Explained(self.model, x, self.preprocess)
+        with ModelGuard(explained.module), grad_enabled(), torch.no_grad():
+            return explained.logits(x).detach()
+
+    def images_payload(self) -> list[dict[str, Any]]:
+        """Each input at map size, (h, w, 3) uint8."""
+        return [encode(_pixels(x, self.size)) for x in self.inputs]
+
+    def baseline_thumb(self, name: str | None, size: tuple[int, int] = (56, 56)) -> dict[str, Any] | None:
+        """A small picture of a baseline (the first draw), or None."""
+        if name is None:
+            return None
+        x = self.inputs[0]
+        base = self.references[:1].to(x) if name == "references" else self.baseline(name, x)
+        return encode(_pixels(base, display_size(*x.shape[-2:], size[0] * size[1])))
+
+    # -- one panel --------------------------------------------------------------------------------
+    def baseline(self, name: str, x: torch.Tensor, seed: int | None = None) -> torch.Tensor:
+        """The baseline tensor ``name`` for input ``x`` (one draw)."""
+        return make_baseline(name, x, references=self.references, seed=self.seed if seed is None else seed)
+
+    def draws(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """What Expected Gradients averages over for the column ``name``: the training set for
+        "references", ``DRAWS`` draws of a random baseline, the one baseline otherwise."""
+        if name == "references":
+            return self.references
+        if name in ("uniform", "gaussian"):
+            return torch.cat([self.baseline(name, x, self.seed + k) for k in range(DRAWS)])
+        return self.baseline(name, x)
+
+    def target_of(self, spec: PanelSpec, target: int, picked: int) -> int:
+        if spec.target == "predicted":
+            return self.predicted(spec.input)
+        if spec.target == "picked":
+            return picked
+        return target
+
+    def kwargs(self, spec: PanelSpec) -> dict[str, Any]:
+        """The keyword arguments the panel's method is called with (its baseline or references)."""
+        method = REGISTRY[spec.method]
+        kwargs = dict(self.options.get(spec.method, {}))
+        x = self.inputs[spec.input]
+        if spec.baseline is not None and "baseline" in method.options:
+            kwargs["baseline"] = self.baseline(spec.baseline, x)
+        elif spec.baseline is not None and "references" in method.options:
+            kwargs["references"] = self.draws(spec.baseline, x)
+        elif "references" in method.options:
+            kwargs["references"] = self.references
+        return kwargs
+
+    def _key(self, spec: PanelSpec, target: int) -> tuple:
+        options = tuple(sorted((k, repr(v)) for k, v in self.options.get(spec.method, {}).items()))
+        takes = REGISTRY[spec.method].options & {"baseline", "references"}
+        return (spec.input, spec.method, spec.baseline if takes else None, target, options, self.seed)
+
+    def panel(self, spec: PanelSpec, target: int, progress: Callable[[int, int], None] | None) -> dict[str, Any]:
+        """Compute (or take from the cache) one panel."""
+        key = self._key(spec, target)
+        if key in self._cache:
+            return self._cache[key]
+        method = REGISTRY[spec.method]
+        kwargs = self.kwargs(spec)
+        if progress is not None and "progress" in method.options:
+            kwargs["progress"] = progress
+        started = time.perf_counter()
+        with capture() as caught:
+            attribution = method.fn(self.model, self.inputs[spec.input], target, preprocess=self.preprocess, **kwargs)
+        seconds = time.perf_counter() - started
+        values = attribution.values[0].detach()
+        heat = values.sum(0) if values.dim() == 3 else values
+        small = downsample(heat, self.size).cpu().numpy().astype(np.float64)
+        entry: dict[str, Any] = {
+            "map": small,
+            "attribution": attribution,
+            "notes": [str(w.message) for w in caught],
+            "seconds": seconds,
+        }
+        trace = attribution.trace
+        if trace is not None and trace.cumulative_maps is not None:
+            alphas = trace.alphas[0].double().cpu()
+            frames = select_frames(alphas.tolist(), MAX_FRAMES)
+            entry["frame_alphas"] = alphas[frames].numpy()
+            entry["frames"] = downsample(trace.cumulative_maps[0, frames].float(), self.frame_size).cpu().numpy()
+        if len(self._cache) > 4 * max(1, len(self.specs)):
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[key] = entry
+        return entry
+
+    # -- a request ----------------------------------------------------------------------------------
+    def compute(self, params: dict[str, Any], stage: str, progress: Callable[[int, int], None]) -> dict[str, Any]:
+        """Fill panel ``params["upto"]`` and return the payload of panels 0..upto."""
+        upto = int(params["upto"])
+        target, picked = int(params.get("target", 0)), int(params.get("picked", 0))
+        done = []
+        for k, spec in enumerate(self.specs[: upto + 1]):
+            progress(k, upto + 1)
+            entry = self.panel(spec, self.target_of(spec, target, picked), progress if k == upto else None)
+            done.append((spec, entry))
+        self.attributions = {(s.row, s.col): e["attribution"] for s, e in done}
+        return self.payload(done, stage)
+
+    def payload(self, done: list[tuple[PanelSpec, dict[str, Any]]], stage: str) -> dict[str, Any]:
+        """The wire payload of the panels in ``done``; see the module docstring."""
+        peak = max((float(np.abs(e["map"]).max()) for _, e in done), default=0.0)
+        unit = peak if math.isfinite(peak) and peak > 0 else 1.0
+        all_values = np.concatenate([e["map"].ravel() for _, e in done]) / unit if done else np.zeros(1)
+        panels = []
+        for spec, entry in done:
+            a = entry["attribution"]
+            rel = a.relative_delta
+            target = int(a.target[0])
+            panel: dict[str, Any] = {
+                "row": spec.row,
+                "col": spec.col,
+                "input": spec.input,
+                "method": spec.method,
+                "baseline": spec.baseline,
+                "map": encode(entry["map"] / unit, "float16"),
+                "clip": _clip_scale(entry["map"] / unit),
+                "target": target,
+                "target_label": self.label(target),
+                "score": _num(a.score),
+                "baseline_score": _num(a.baseline_score),
+                "sum": float(a.values[0].double().sum()),
+                "delta": _num(a.delta),
+                "relative_delta": _num(rel),
+                "seconds": entry["seconds"],
+                "notes": entry["notes"],
+            }
+            if "frames" in entry:
+                panel["frames"] = {
+                    "alphas": encode(entry["frame_alphas"], "float32"),
+                    "maps": encode(entry["frames"] / unit, "float16"),
+                }
+            panels.append(panel)
+        return {
+            "stage": stage,
+            "panels": panels,
+            "unit": unit,
+            "locked": _clip_scale(all_values),
+            "done": len(done),
+            "total": len(self.specs),
+            "size": list(self.size),
+        }
+
+
+def _num(value: torch.Tensor | None) -> float | None:
+    if value is None:
+        return None
+    number = float(value[0])
+    return number if math.isfinite(number) else None
+
+
+def _pixels(image: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """(1, C, H, W) in [0, 1] → (h, w, 3) uint8 (grey repeated to RGB)."""
+    small = downsample(image[0], size).clamp(0, 1)
+    if small.shape[0] == 1:
+        small = small.repeat(3, 1, 1)
+    return (small.permute(1, 2, 0) * 255).round().to(torch.uint8).cpu().numpy()
+
+
+# -- colours: the same sums as js/heatmap.js (heatOf, blend, ghost) -----------------------------------
+def ghost(rgb: np.ndarray, amount: float = 0.5) -> np.ndarray:
+    """js/heatmap.js ghost: the image faded towards a light grey of its own luminance."""
+    rgb = rgb.astype(np.float64)
+    luma = rgb @ np.array([0.299, 0.587, 0.114])
+    grey = 96 + 0.6 * luma
+    return rgb + amount * (grey[..., None] - rgb)
+
+
+def heat_rgb(norm: np.ndarray, base: np.ndarray, lut: np.ndarray, opacity: float = _OVERLAY["opacity"]) -> np.ndarray:
+    """js/heatmap.js blend for a signed map ``norm`` in [-1, 1] over ``base`` (h, w, 3), with the
+    (256, 3) table ``lut``; returns float RGB 0..255."""
+    x = np.nan_to_num(np.clip(norm, -1, 1))
+    m = np.abs(x)
+    n = len(lut) - 1
+    lifted = _OVERLAY["floor"] + (1 - _OVERLAY["floor"]) * m
+    t = 0.5 + 0.5 * np.sign(x) * lifted
+    index = np.clip(np.round(t * n), 0, n).astype(int)
+    alpha = np.where(m == 0, 0.0, opacity * np.minimum(1.0, m / _OVERLAY["knee"]))
+    colour = lut[index].astype(np.float64)
+    return base + alpha[..., None] * (colour - base)
+
+
+def panel_colours(result: dict[str, Any], index: int, *, per_panel: bool, lut: np.ndarray) -> np.ndarray:
+    """The heat colours (no image under them: a flat grey) of panel ``index`` of a payload, from
+    its bytes: what the browser draws in the locked (one scale) or per-panel view."""
+    panel = result["panels"][index]
+    values = decode(panel["map"]).astype(np.float64)
+    scale = panel["clip"] if per_panel else result["locked"]
+    base = np.full((*values.shape, 3), 170.0)
+    return heat_rgb(values / scale, base, lut)

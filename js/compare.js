@@ -1,0 +1,243 @@
+// The compare grid (anywidget front end) of attrwidgets/widgets/compare.py: rows of panels (methods
+// × baselines, or inputs × {own prediction, picked class}), one canvas per panel, one colour scale
+// across them (or each its own), a hover readout in every panel at once, the completeness gap under
+// each, an α scrubber moving every path panel together, and a PNG button. Only `target`/`picked`
+// go to the kernel; scale, opacity and α redraw from the data here (also in the static export).
+// Every label is set with textContent, never as HTML.
+
+import { decode } from "./wire.js";
+import { colormap, setTables } from "./colormap.js";
+import { h } from "./dom.js";
+import { SLIDER_MAX, alphaToSlider, sliderToAlpha } from "./scrubber.js";
+import { baseRgba, decodePanels, gapLevel, gapText, panelPixels, panelScale, readoutText, statusText, valueAt, valuesAt } from "./compare_draw.js";
+import { COMPARE_STYLE } from "./compare_style.js";
+
+function render({ model, el }) {
+  const events = new AbortController();
+  const on = (target, type, fn) => target.addEventListener(type, fn, { signal: events.signal });
+  const handlers = [];
+  const onModel = (name, fn) => {
+    model.on(name, fn);
+    handlers.push([name, fn]);
+  };
+  const interactive = model.get("interactive") !== false;
+  const luts = model.get("vocabulary")?.colormaps;
+  if (luts) setTables(Object.fromEntries(Object.entries(luts).map(([name, wire]) => [name, decode(wire).data])));
+  const lut = colormap("coolwarm");
+  const grid = model.get("grid");
+  const view = { scale: model.get("scale") || "locked", alpha: Number(model.get("alpha") ?? 1), opacity: Number(model.get("opacity") ?? 0.8) };
+
+  const bases = grid.images.map((im) => baseRgba(decode(im)));
+  const [ih, iw] = grid.images[0].shape;
+
+  // ---- elements ----------------------------------------------------------------------------------
+  const title = h("div", { class: "aw-title" });
+  const status = h("div", { class: "aw-cmp-status" });
+  const toggle = h("input", { type: "checkbox", class: "aw-cmp-scale" });
+  toggle.checked = view.scale === "panel";
+  const scaleNote = h("span", { class: "aw-cmp-scale-note" });
+  const alpha = h("input", { type: "range", class: "aw-cmp-alpha", min: 0, max: SLIDER_MAX, value: alphaToSlider(view.alpha) });
+  const alphaText = h("span", { class: "aw-cmp-alpha-value" });
+  const png = h("button", { class: "aw-cmp-png", type: "button", text: "PNG" });
+  const picker = h("select", { class: "aw-cmp-picked" });
+  for (const c of model.get("classes") || []) picker.append(h("option", { value: c.index, text: `${c.label} (${c.index})` }));
+  picker.disabled = !interactive;
+  const pickLabel = h("label", {}, grid.kind === "inputs" ? "picked class " : "class explained ", picker);
+  const toolbar = h(
+    "div",
+    { class: "aw-row aw-cmp-toolbar" },
+    h("label", {}, toggle, "each panel its own scale"),
+    scaleNote,
+    pickLabel,
+    h("label", { class: "aw-cmp-scrub" }, "α ", alpha),
+    alphaText,
+    png,
+  );
+  if (!interactive) toolbar.append(h("span", { class: "aw-note", text: "static page: the class picker needs a kernel" }));
+
+  const table = h("div", { class: "aw-cmp-grid" });
+  const cols = grid.columns.length;
+  table.style.gridTemplateColumns = `auto repeat(${cols}, minmax(0, ${iw}px))`;
+  table.append(h("div", { class: "aw-cmp-corner" }));
+  grid.columns.forEach((c) => {
+    const head = h("div", { class: "aw-cmp-colhead" }, h("span", { class: "aw-cmp-coltitle", text: c.title }));
+    if (c.thumb) {
+      const im = decode(c.thumb);
+      const cv = h("canvas", { class: "aw-cmp-thumb", width: im.shape[1], height: im.shape[0] });
+      cv.getContext("2d").putImageData(new ImageData(baseRgba(im, 0), im.shape[1], im.shape[0]), 0, 0);
+      head.append(cv);
+    }
+    table.append(head);
+  });
+  const cells = []; // [row][col] → {canvas, readout, gap, caption, marker}
+  grid.rows.forEach((row, r) => {
+    const head = h("div", { class: "aw-cmp-rowhead" }, h("div", { class: "aw-cmp-rowtitle", text: row.title }));
+    if (grid.kind === "inputs") {
+      const im = decode(grid.images[row.input]);
+      const cv = h("canvas", { class: "aw-cmp-input", width: im.shape[1], height: im.shape[0] });
+      cv.getContext("2d").putImageData(new ImageData(baseRgba(im, 0), im.shape[1], im.shape[0]), 0, 0);
+      const list = h("ol", { class: "aw-cmp-top" });
+      for (const line of row.lines) list.append(h("li", { text: line }));
+      head.append(cv, list);
+    }
+    table.append(head);
+    cells.push([]);
+    for (let c = 0; c < cols; c++) {
+      const canvas = h("canvas", { class: "aw-cmp-panel", width: iw, height: ih, "data-row": r, "data-col": c, "data-drawn": 0 });
+      const marker = h("div", { class: "aw-cmp-marker" });
+      const caption = h("div", { class: "aw-cmp-caption" });
+      const readout = h("div", { class: "aw-cmp-readout" });
+      const gap = h("div", { class: "aw-cmp-gap" });
+      const cell = h("div", { class: "aw-cmp-cell", "data-row": r, "data-col": c }, caption, h("div", { class: "aw-cmp-frame" }, canvas, marker), readout, gap);
+      table.append(cell);
+      cells[r].push({ canvas, marker, caption, readout, gap, cell });
+    }
+  });
+  const style = h("style", { text: COMPARE_STYLE });
+  const root = h("div", { class: "aw-root aw-compare" }, style, title, status, toolbar, table);
+  el.replaceChildren(root);
+
+  // ---- drawing -----------------------------------------------------------------------------------
+  let result = null;
+  let decoded = [];
+  let hover = null; // {u, v} while the pointer is over a panel
+  const where = (p) => cells[p.row][p.col];
+
+  function drawPanels() {
+    if (!result) return;
+    const hasFrames = decoded.some((d) => d.frames);
+    alpha.disabled = !hasFrames;
+    alphaText.textContent = hasFrames ? `α = ${view.alpha.toFixed(2)}` : "";
+    result.panels.forEach((p, i) => {
+      const cell = where(p);
+      const values = valuesAt(decoded[i], view.alpha);
+      const scale = panelScale(result, i, view.scale);
+      const pixels = panelPixels(values.data, scale, bases[p.input], lut, view.opacity);
+      const [h0, w0] = values.shape;
+      cell.canvas.width = w0;
+      cell.canvas.height = h0;
+      cell.canvas.getContext("2d").putImageData(new ImageData(pixels, w0, h0), 0, 0);
+      cell.canvas.dataset.drawn = String(Number(cell.canvas.dataset.drawn) + 1);
+      cell.canvas.dataset.scale = String(scale * result.unit);
+      cell.canvas.dataset.alpha = String(values.alpha);
+      cell.caption.textContent = grid.kind === "inputs" ? `${grid.columns[p.col].title}: ${p.target_label}` : `${p.target_label}`;
+      cell.gap.textContent = gapText(p);
+      cell.gap.dataset.level = gapLevel(p);
+      cell.cell.dataset.done = "1";
+    });
+    scaleNote.textContent =
+      view.scale === "panel" ? "colours compare within a panel only" : `one colour scale: ±${(result.locked * result.unit).toPrecision(3)} (99th percentile of all panels)`;
+    showHover();
+    root.dataset.drawn = String(Number(root.dataset.drawn || 0) + 1);
+  }
+
+  function showHover() {
+    if (!result) return;
+    result.panels.forEach((p, i) => {
+      const cell = where(p);
+      if (!hover) {
+        cell.readout.textContent = "";
+        cell.marker.style.display = "none";
+        return;
+      }
+      const values = valuesAt(decoded[i], view.alpha);
+      cell.readout.textContent = readoutText(valueAt(values, result.unit, hover.u, hover.v));
+      cell.marker.style.display = "block";
+      cell.marker.style.left = `${100 * hover.u}%`;
+      cell.marker.style.top = `${100 * hover.v}%`;
+    });
+  }
+
+  function showStatus() {
+    const s = model.get("status") || {};
+    status.textContent = statusText(s, result);
+    status.dataset.state = s.state || "idle";
+  }
+
+  function onResult() {
+    result = model.get("result");
+    if (!result || !result.panels) return;
+    decoded = decodePanels(result);
+    root.dataset.result = String(result.generation ?? 0);
+    root.dataset.done = String(result.done);
+    drawPanels();
+    showStatus();
+  }
+
+  // ---- events ------------------------------------------------------------------------------------
+  for (const row of cells)
+    for (const cell of row) {
+      on(cell.canvas, "pointermove", (e) => {
+        const box = cell.canvas.getBoundingClientRect();
+        hover = { u: Math.min(0.9999, Math.max(0, (e.clientX - box.left) / box.width)), v: Math.min(0.9999, Math.max(0, (e.clientY - box.top) / box.height)) };
+        showHover();
+      });
+      on(cell.canvas, "pointerleave", () => {
+        hover = null;
+        showHover();
+      });
+    }
+  on(toggle, "change", () => {
+    view.scale = toggle.checked ? "panel" : "locked";
+    if (interactive) {
+      model.set("scale", view.scale);
+      model.save_changes();
+    }
+    drawPanels();
+  });
+  on(alpha, "input", () => {
+    view.alpha = sliderToAlpha(alpha.value);
+    drawPanels();
+  });
+  on(picker, "change", () => {
+    const name = grid.kind === "inputs" ? "picked" : "target";
+    model.set(name, Number(picker.value));
+    model.save_changes();
+  });
+  on(png, "click", () => {
+    const link = h("a", { download: "compare.png", href: snapshot(table).toDataURL("image/png") });
+    link.click();
+  });
+  const sync = () => {
+    title.textContent = model.get("title") || (grid.kind === "inputs" ? "Side by side, one colour scale" : "Methods × baselines, one colour scale");
+    picker.value = String(model.get(grid.kind === "inputs" ? "picked" : "target"));
+    const scale = model.get("scale");
+    if (scale && scale !== view.scale) {
+      view.scale = scale;
+      toggle.checked = scale === "panel";
+      drawPanels();
+    }
+  };
+  onModel("change:result", onResult);
+  onModel("change:status", showStatus);
+  onModel("change:scale", sync);
+  onModel("change:target", sync);
+  onModel("change:picked", sync);
+  sync();
+  onResult();
+  showStatus();
+
+  return () => {
+    events.abort();
+    for (const [name, fn] of handlers) model.off(name, fn);
+  };
+}
+
+/** The panels of the grid side by side on one canvas (what the PNG button saves). */
+function snapshot(table) {
+  const canvases = [...table.querySelectorAll("canvas.aw-cmp-panel")];
+  const rows = Math.max(...canvases.map((c) => Number(c.dataset.row))) + 1;
+  const cols = Math.max(...canvases.map((c) => Number(c.dataset.col))) + 1;
+  const w = canvases[0].width;
+  const hh = canvases[0].height;
+  const out = document.createElement("canvas");
+  out.width = cols * (w + 4);
+  out.height = rows * (hh + 4);
+  const ctx = out.getContext("2d");
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, out.width, out.height);
+  for (const c of canvases) ctx.drawImage(c, Number(c.dataset.col) * (w + 4), Number(c.dataset.row) * (hh + 4));
+  return out;
+}
+
+export default { render };

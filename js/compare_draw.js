@@ -1,0 +1,90 @@
+// The compare grid's pixels and words, without the DOM: which scale a panel is drawn with, which
+// map it shows at α, its RGBA pixels over the ghosted input, the hover readout, the gap line.
+// The payload is described in attrwidgets/widgets/_compare.py: every map is in one `unit` for the
+// whole grid, so in the locked view one value is one colour in every panel.
+
+import { decode } from "./wire.js";
+import { ghost, blend, pathImage, resize } from "./heatmap.js";
+import { normalize } from "./normalize.js";
+import { nearestIndex } from "./scrubber.js";
+import { fmt } from "./text.js";
+
+/** The divisor of panel `i` (in the grid's unit): the grid's one scale, or the panel's own. */
+export function panelScale(result, i, mode) {
+  const s = mode === "panel" ? result.panels[i].clip : result.locked;
+  return Number.isFinite(s) && s > 0 ? s : 1;
+}
+
+/**
+ * The decoded panels of a result: map (h, w) and, for path panels, the α frames.
+ * @returns {{map: {data: Float32Array, shape: number[]}, frames: null|{alphas: Float32Array, maps: {data: Float32Array, shape: number[]}}}[]}
+ */
+export function decodePanels(result) {
+  return (result?.panels || []).map((p) => ({
+    map: decode(p.map),
+    frames: p.frames ? { alphas: decode(p.frames.alphas).data, maps: decode(p.frames.maps) } : null,
+  }));
+}
+
+/**
+ * What panel shows at `alpha`: the final map at α = 1 (or without frames), else the attribution
+ * accumulated up to the nearest frame's α, resized to the map's size. Values in the grid's unit.
+ * @returns {{data: Float32Array, shape: number[], alpha: number}}
+ */
+export function valuesAt(decoded, alpha) {
+  const { map, frames } = decoded;
+  if (!frames || alpha >= 1 || frames.alphas.length === 0) return { ...map, alpha: 1 };
+  const k = nearestIndex(frames.alphas, alpha);
+  const [, fh, fw] = frames.maps.shape;
+  const one = frames.maps.data.subarray(k * fh * fw, (k + 1) * fh * fw);
+  const [h, w] = map.shape;
+  return { data: resize(one, fh, fw, h, w), shape: [h, w], alpha: frames.alphas[k] };
+}
+
+/** An (h, w, 3) uint8 image as RGBA, faded so the heat on top reads. */
+export function baseRgba(image, amount = 0.5) {
+  const [h, w, c] = image.shape;
+  return ghost(pathImage(image.data, null, 1, h * w, c), amount);
+}
+
+/** RGBA pixels of one panel: `values` (grid unit) divided by `scale`, blended over `base`. */
+export function panelPixels(values, scale, base, lut, opacity) {
+  const { data } = normalize(values, { sign: "both", scale });
+  return blend(base, data, lut, { opacity, signed: true });
+}
+
+/** The value under the pointer at (u, v) ∈ [0, 1)² of a panel, in the attribution's own units. */
+export function valueAt(values, unit, u, v) {
+  const [h, w] = values.shape;
+  const y = Math.min(h - 1, Math.max(0, Math.floor(v * h)));
+  const x = Math.min(w - 1, Math.max(0, Math.floor(u * w)));
+  return { x, y, value: values.data[y * w + x] * unit };
+}
+
+/** The hover readout under a panel. */
+export function readoutText({ value }) {
+  return `value here: ${fmt(value, 3)}`;
+}
+
+/** The completeness line under a panel (attrwidgets/widgets/compare.py gap_text says the same). */
+export function gapText(p) {
+  if (p.delta === null || p.delta === undefined) return `Σ = ${fmt(p.sum, 3)} (no completeness claim)`;
+  const share = Number.isFinite(p.relative_delta) ? ` (${fmt(100 * p.relative_delta, 2)} %)` : "";
+  return `Σ = ${fmt(p.sum, 3)}, F(x) − F(x′) = ${fmt(p.score - p.baseline_score, 3)}, gap ${fmt(p.delta, 2)}${share}`;
+}
+
+/** How good the gap is: "ok" below 5 %, "warn" above, "none" without a claim. */
+export function gapLevel(p) {
+  if (p.delta === null || p.delta === undefined || !Number.isFinite(p.relative_delta)) return "none";
+  return p.relative_delta <= 0.05 ? "ok" : "warn";
+}
+
+/** The status line: "3 of 12 panels", and the session's message while computing. */
+export function statusText(status, result) {
+  const done = result?.done ?? 0;
+  const total = result?.total ?? status?.total ?? 0;
+  const count = `${done} of ${total} panels`;
+  if (status?.state === "error") return `error: ${status.message}${status.hint ? ` — ${status.hint}` : ""}`;
+  if (status?.state === "computing") return `${count} · ${status.message}`;
+  return done === total && total > 0 ? `all ${total} panels computed` : count;
+}

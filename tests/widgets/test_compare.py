@@ -1,0 +1,228 @@
+"""The compare grid and the side-by-side view: payload size, one colour scale on the bytes sent,
+every panel equal to its method called directly, progressive filling, errors, exports."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import matplotlib as mpl
+import numpy as np
+import pytest
+import torch
+
+import attrwidgets as aw
+from attrwidgets.baselines import make_baseline
+from attrwidgets.widgets._compare import DRAWS, panel_colours
+from attrwidgets.widgets._wire import MAX_UPDATE_BYTES, decode, payload_bytes
+from attrwidgets.widgets.compare import DEFAULT_BASELINES, compare, compare_inputs
+from tests.widgets.conftest import TinyCNN
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*completeness gap:UserWarning")
+
+LABELS = [f"class {i}" for i in range(5)] + ["<img src=x onerror=alert(1)>"]
+LUT = (mpl.colormaps["coolwarm"](np.linspace(0, 1, 256))[:, :3] * 255).round()
+
+
+@pytest.fixture
+def image() -> torch.Tensor:
+    return torch.rand(3, 20, 20, generator=torch.Generator().manual_seed(1))
+
+
+@pytest.fixture(scope="module")
+def grid():
+    """One 7 × 2 grid (the six baselines and the training set) shared by the tests that only read it."""
+    torch.manual_seed(0)
+    model = TinyCNN().eval()
+    image = torch.rand(3, 20, 20, generator=torch.Generator().manual_seed(1))
+    refs = torch.rand(5, 3, 20, 20, generator=torch.Generator().manual_seed(2))
+    w = compare(model, image, references=refs, labels=LABELS, steps=6, samples=6, sync=True)
+    w.test_model, w.test_image = model, image
+    yield w
+    w.close()
+
+
+def test_payload_of_a_6x2_grid_stays_under_2_mib_at_display_size():
+    torch.manual_seed(0)  # a cheap model: what is measured is the payload, at an ImageNet size
+    cheap = torch.nn.Sequential(torch.nn.AvgPool2d(8), torch.nn.Flatten(), torch.nn.Linear(3 * 28 * 28, 6)).eval()
+    big = torch.rand(3, 224, 224, generator=torch.Generator().manual_seed(3))
+    w = compare(cheap, big, steps=9, samples=9, sync=True)
+    try:
+        result = w.result
+        assert result["done"] == result["total"] == 12
+        sent = payload_bytes(result)
+        assert sent <= MAX_UPDATE_BYTES, sent
+        h, wd = result["size"]
+        assert h * wd >= 180 * 180, "maps are downsampled only as far as the room needs"
+        assert all(decode(p["map"]).shape == (h, wd) for p in result["panels"])
+        assert all("frames" in p for p in result["panels"]), "both methods have α frames"
+        assert payload_bytes(w.grid) <= MAX_UPDATE_BYTES
+    finally:
+        w.close()
+
+
+def test_one_scale_one_value_one_colour_on_the_bytes_sent(grid):
+    result = grid.result
+
+    def pairs(per_panel: bool) -> dict[bytes, set[tuple]]:
+        seen: dict[bytes, set[tuple]] = {}
+        for i, panel in enumerate(result["panels"]):
+            values = decode(panel["map"]).ravel()
+            colours = panel_colours(result, i, per_panel=per_panel, lut=LUT).reshape(-1, 3)
+            for v, c in zip(values, colours, strict=True):
+                seen.setdefault(v.tobytes(), set()).add(tuple(np.round(c, 6)))
+        return seen
+
+    locked = pairs(per_panel=False)
+    assert len(locked) > 100
+    assert all(len(c) == 1 for c in locked.values()), "locked: each value has one colour in every panel"
+    own = pairs(per_panel=True)
+    assert any(len(c) > 1 for c in own.values()), "per-panel scales colour some value differently"
+    clips = {p["clip"] for p in result["panels"]}
+    assert len(clips) > 1
+    assert result["locked"] == pytest.approx(
+        np.percentile(np.abs(np.concatenate([decode(p["map"]).astype(np.float64).ravel() for p in result["panels"]])),
+                      99), rel=1e-3)  # fmt: skip
+
+
+def test_every_panel_equals_its_method_called_directly(grid):
+    model, x = grid.test_model, grid.test_image[None]
+    refs = grid._grid.references
+    target = grid.target
+    assert target == int(model(x).argmax())
+    for (row, col), attribution in grid.attributions.items():
+        name = grid.grid["columns"][col]["title"]
+        if row == 0:
+            base = make_baseline(name, x, references=refs, seed=0)
+            direct = aw.integrated_gradients(model, x, target, baseline=base, steps=6, rule="gausslegendre")
+        else:
+            if name == "references":
+                draws = refs
+            elif name in ("uniform", "gaussian"):
+                draws = torch.cat([make_baseline(name, x, seed=k) for k in range(DRAWS)])
+            else:
+                draws = make_baseline(name, x, references=refs, seed=0)
+            direct = aw.expected_gradients(model, x, target, references=draws, samples=6, seed=0)
+        torch.testing.assert_close(attribution.values, direct.values, rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(attribution.delta, direct.delta, rtol=1e-4, atol=1e-7)
+    assert len(grid.attributions) == 2 * (len(DEFAULT_BASELINES) + 1)
+
+
+def test_panels_fill_one_by_one_and_the_newest_request_wins(model, image):
+    posted = []
+    w = compare(model, image, steps=4, samples=4, dispatch=posted.append, methods=["integrated_gradients"])
+    seen = []
+    w.observe(lambda c: seen.append((c.new["done"], c.new["panels"][0]["target"], c.new["final"])), names="result")
+    w.target = 3  # a new request while the first may be running
+    assert w.wait(60)
+    assert seen[-1] == (6, 3, True), seen
+    new = [s for s in seen if s[1] == 3]
+    assert [s[0] for s in new] == list(range(1, 7)), "every panel of the newest request arrives, in order"
+    assert w.status["state"] == "idle"
+    w.close()
+
+
+def test_compare_inputs_explains_each_own_class_and_the_picked_one(model, image):
+    other = image.flip(-1) * 0.5
+    w = compare_inputs(model, [image, other], labels=LABELS, picked=2, sync=True, steps=4)
+    try:
+        by = {(p["row"], p["col"]): p for p in w.result["panels"]}
+        for i, x in enumerate((image, other)):
+            assert by[(i, 0)]["target"] == int(model(x[None]).argmax())
+            assert by[(i, 1)]["target"] == 2
+        assert len(w.grid["rows"][0]["lines"]) == 5
+        own = {k: v for k, v in w._grid._cache.items() if k[3] != 2}
+        w.picked = 4  # recomputes the picked column only: the own-class panels come from the cache
+        after = {(p["row"], p["col"]): p for p in w.result["panels"]}
+        assert after[(0, 1)]["target"] == after[(1, 1)]["target"] == 4
+        assert all(k in w._grid._cache for k in own)
+        assert after[(0, 0)]["seconds"] == by[(0, 0)]["seconds"]
+        assert w.result["locked"] > 0
+    finally:
+        w.close()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "words"),
+    [
+        ({"baselines": ["black", "pink"]}, ValueError, ["baselines", "'pink'", "choose from"]),
+        ({"baselines": "black"}, TypeError, ["baselines must be a list"]),
+        ({"baselines": []}, ValueError, ["baselines is empty"]),
+        ({"baselines": ["black", "black"]}, ValueError, ["twice"]),
+        ({"methods": ["integrated_gradient"]}, ValueError, ["methods", "'integrated_gradient'", "choose from"]),
+        ({"baselines": ["references"]}, ValueError, ["references=train_images"]),
+        ({"target": 6}, ValueError, ["target=6", "0..5"]),
+        ({"labels": ["a", "b"]}, ValueError, ["labels has 2 names", "6 classes"]),
+        ({"steps": 0}, ValueError, ["steps must be"]),
+        ({"scale": "global"}, ValueError, ["scale must be one of"]),
+        ({"references": torch.rand(3, 20, 20)}, ValueError, ["references must be a (M, C, H, W)"]),
+    ],
+)
+def test_bad_arguments_say_what_and_what_to_do(model, image, kwargs, error, words):
+    with pytest.raises(error) as caught:
+        compare(model, image, sync=True, **kwargs)
+    for word in words:
+        assert word in str(caught.value)
+
+
+def test_bad_inputs_of_compare_inputs(model, image):
+    with pytest.raises(TypeError, match="inputs must be a list of images"):
+        compare_inputs(model, image)
+    with pytest.raises(ValueError, match="inputs is empty"):
+        compare_inputs(model, [])
+    with pytest.raises(ValueError, match="one shape"):
+        compare_inputs(model, [image, image[:, :10]])
+    with pytest.raises(ValueError, match="picked=9"):
+        compare_inputs(model, [image], picked=9)
+    with pytest.raises(ValueError, match="method: 'gradcam'"):
+        compare_inputs(model, [image], method="gradcam")
+    with pytest.raises(TypeError, match=r"image must be a torch\.Tensor"):
+        compare(model, "cat.png")
+
+
+def test_the_browser_may_not_write_kernel_traits(grid):
+    before = grid.result["generation"]
+    grid.set_state({"result": {}, "scale": "panel", "opacity": float("nan")})
+    assert grid.result["generation"] == before
+    assert grid.scale == "panel"
+    assert grid.opacity == 0.8
+    assert "refused" in grid.status["message"]
+    grid.scale = "locked"
+
+
+def test_exports_are_valid_files(grid, tmp_path):
+    image = grid.test_image
+    png = grid.save_png(tmp_path / "grid.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from PIL import Image
+
+    with Image.open(png) as im:
+        assert im.size[0] > 600
+    npz = grid.save_npz(tmp_path / "grid.npz")
+    with np.load(npz) as data:
+        panels = json.loads(str(data["panels"]))
+        assert len(panels) == 14
+        for p in panels:
+            values = data[f"values_r{p['row']}_c{p['col']}"]
+            assert values.shape == (1, 3, 20, 20)
+            np.testing.assert_allclose(values, grid.attributions[(p["row"], p["col"])].values.numpy(), rtol=1e-6)
+            assert p["params"]
+        np.testing.assert_allclose(data["input_0"][0], image.numpy())
+    page = grid.save_html(tmp_path / "grid.html").read_text(encoding="utf-8")
+    assert "<img src=x" not in page, "labels travel escaped"
+    assert "js/compare.js" in page
+    state = re.search(r'<script type="application/json" id="aw-state">(.*?)</script>', page, re.DOTALL).group(1)
+    loaded = json.loads(state)
+    assert loaded["interactive"] is False
+    assert len(loaded["result"]["panels"]) == 14
+
+
+def test_the_misclassified_demo_pair_really_is_misclassified():
+    from attrwidgets.demo import imagenet_labels, imagenet_preprocess, load_efficientnet_lite0
+    from attrwidgets.demo.mistakes import MISTAKE, zoomed_pair
+
+    model, pre, labels = load_efficientnet_lite0(), imagenet_preprocess(), imagenet_labels()
+    photo, zoom = zoomed_pair()
+    with torch.no_grad():
+        said = [labels[int(model(pre(x[None])).argmax())] for x in (photo, zoom)]
+    assert said == [MISTAKE["right"], MISTAKE["wrong"]]

@@ -6,7 +6,7 @@ from attrwidgets.config import config
 from attrwidgets.datasets import attribute_dataset
 from attrwidgets.methods import *  # noqa: F403  (every method, by the names methods.__all__ lists)
 from attrwidgets.registry import REGISTRY
-from attrwidgets.widgets import Compare, Explorer, compare, compare_inputs, explore
+from attrwidgets.widgets import Compare, Explorer, TextExplorer, compare, compare_inputs, explore, explore_text
 
 __version__ = "0.1.0.dev0"
 
@@ -15,6 +15,7 @@ __all__ = [
     "Attribution",
     "Compare",
     "Explorer",
+    "TextExplorer",
     "Trace",
     "__version__",
     "attribute_dataset",
@@ -24,5 +25,6 @@ __all__ = [
     "config",
     "evaluate",
     "explore",
+    "explore_text",
 ]
 __all__ += methods.__all__  # the method functions are listed once, in attrwidgets.methods

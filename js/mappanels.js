@@ -52,7 +52,16 @@ export function createMapPanels({ view, canvas, left, root }) {
   let image = null;
   let data = null;
   let cache = new Map();
+  // composed RGBA pixels by what they were made of: while the sample scrubber moves, only the
+  // running-mean panel changes, so the input, its ghost and the other panels are not recomposed
+  let pixelsMemo = new Map();
   let drawn = 0;
+
+  function memo(key, make) {
+    if (pixelsMemo.size > 48) pixelsMemo = new Map(); // an opacity drag makes a new key per value
+    if (!pixelsMemo.has(key)) pixelsMemo.set(key, make());
+    return pixelsMemo.get(key);
+  }
 
   function heatOf(key, channels, shape, scale, sign, nearest = false) {
     const full = `${key}:${view.reduction}:${sign}:${view.clip}`;
@@ -63,6 +72,7 @@ export function createMapPanels({ view, canvas, left, root }) {
     const [ih, iw] = image.shape;
     const up = nearest ? resizeNearest(reduced, fh, fw, ih, iw) : resize(reduced, fh, fw, ih, iw);
     const out = normalize(up, { sign, clip: view.clip });
+    out.key = full;
     cache.set(full, out);
     return out;
   }
@@ -135,9 +145,9 @@ export function createMapPanels({ view, canvas, left, root }) {
     ctx.fillRect(0, 0, width, height);
 
     const pixels = ih * iw;
-    const original = pathImage(image.data, null, 1, pixels, channels);
+    const original = memo("input", () => pathImage(image.data, null, 1, pixels, channels));
     const fade = 0.6 * view.opacity;
-    const under = ghost(original, fade);
+    const under = memo(`ghost:input:${fade}`, () => ghost(original, fade));
     // a map with no negative values (Grad-CAM, FullGrad's |·|, SmoothGrad², VarGrad) is a magnitude
     const sign = data.nonNegative && view.sign === "both" ? "positive" : panelSign(view.reduction, view.sign);
     const signed = isSigned(sign);
@@ -148,8 +158,9 @@ export function createMapPanels({ view, canvas, left, root }) {
     const barAt = (pos) => [pos[0] + 10, pos[1] + ph + 6, pw - 20];
     const rects = {};
     const scales = {};
-    const heat = (name, pos, h, title, sub, base = under) => {
-      putPanel(ctx, blend(base, h.data, lut, { opacity: view.opacity, signed }), pos, fig.panel);
+    const heat = (name, pos, h, title, sub, base = under, baseKey = "input") => {
+      const key = `blend:${baseKey}:${fade}:${h.key}:${view.cmap}:${signed}:${view.opacity}`;
+      putPanel(ctx, memo(key, () => blend(base, h.data, lut, { opacity: view.opacity, signed })), pos, fig.panel);
       titles(ctx, pos, pw, title, sub);
       drawBar(ctx, lut, signed, h.scale, ...barAt(pos), `attribution (${caption.bar})`);
       rects[name] = pos;
@@ -162,7 +173,7 @@ export function createMapPanels({ view, canvas, left, root }) {
       const K = s.counts.length;
       const ki = Math.min(K - 1, Math.max(0, k));
       const [t0, t1, t2, t3] = samplePanelTitles(s.counts, ki, s.n);
-      const sampleImage = s.sampleImage ? pathImage(s.sampleImage.data, null, 1, pixels, channels) : original;
+      const sampleImage = s.sampleImage ? memo("sample", () => pathImage(s.sampleImage.data, null, 1, pixels, channels)) : original;
       putPanel(ctx, sampleImage, positions[0], fig.panel);
       titles(ctx, positions[0], pw, t0[1], s.sampleImage ? t0[2] : "(not recorded: the input)");
       rects.sample = positions[0];
@@ -170,7 +181,8 @@ export function createMapPanels({ view, canvas, left, root }) {
         const f = frame(s.maps, i);
         return heatOf(`frame${i}`, f.data, s.maps.shape.slice(1), s.scales[i], sign);
       };
-      heat("sample_map", positions[1], frameMap(0), t1[1], K > 1 ? t1[2] : "(not recorded)", ghost(sampleImage, fade));
+      const sampleGhost = memo(`ghost:sample:${fade}`, () => ghost(sampleImage, fade));
+      heat("sample_map", positions[1], frameMap(0), t1[1], K > 1 ? t1[2] : "(not recorded)", sampleGhost, "sample");
       // at k = n the running mean IS the final map: drawn from the same data, pixel for pixel
       heat("running", positions[2], ki === K - 1 ? finalHeat() : frameMap(ki), t2[1], t2[2]);
       heat("final", positions[3], finalHeat(), t3[1], caption.subtitle);
@@ -201,13 +213,16 @@ export function createMapPanels({ view, canvas, left, root }) {
     setImage(next) {
       image = next;
       cache = new Map();
+      pixelsMemo = new Map();
     },
     setResult(next) {
       data = next;
       cache = new Map();
+      pixelsMemo = new Map();
     },
     clear() {
       cache = new Map();
+      pixelsMemo = new Map();
     },
   };
 }

@@ -120,7 +120,9 @@ function render({ model, el }) {
       cell.canvas.dataset.drawn = String(Number(cell.canvas.dataset.drawn) + 1);
       cell.canvas.dataset.scale = String(scale * result.unit);
       cell.canvas.dataset.alpha = String(values.alpha);
-      cell.caption.textContent = grid.kind === "inputs" ? `${grid.columns[p.col].title}: ${p.target_label}` : `${p.target_label}`;
+      const what = grid.kind === "inputs" ? `${grid.columns[p.col].title}: ${p.target_label}` : `${p.target_label}`;
+      cell.caption.textContent = p.level === "coarse" ? `${what} · coarse` : what;
+      cell.cell.dataset.level = p.level || "full";
       cell.gap.textContent = gapText(p);
       cell.gap.dataset.level = gapLevel(p);
       cell.cell.dataset.done = "1";

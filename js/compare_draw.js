@@ -83,8 +83,9 @@ export function gapLevel(p) {
 export function statusText(status, result) {
   const done = result?.done ?? 0;
   const total = result?.total ?? status?.total ?? 0;
-  const count = `${done} of ${total} panels`;
+  const full = result?.full ?? done;
+  const count = full < done ? `${done} of ${total} panels (${full} refined, the rest a coarse first answer)` : `${done} of ${total} panels`;
   if (status?.state === "error") return `error: ${status.message}${status.hint ? ` — ${status.hint}` : ""}`;
   if (status?.state === "computing") return `${count} · ${status.message}`;
-  return done === total && total > 0 ? `all ${total} panels computed` : count;
+  return full === total && total > 0 ? `all ${total} panels computed` : count;
 }

@@ -62,4 +62,5 @@ test("gap line and level; status line counts the panels", () => {
   assert.equal(gapLevel({ sum: 1, delta: null }), "none");
   assert.equal(statusText({ state: "computing", message: "computing ig · blur (3/12)" }, { done: 2, total: 12 }), "2 of 12 panels · computing ig · blur (3/12)");
   assert.equal(statusText({ state: "idle" }, { done: 12, total: 12 }), "all 12 panels computed");
+  assert.match(statusText({ state: "computing", message: "m" }, { done: 12, full: 3, total: 12 }), /3 refined/);
 });

@@ -45,6 +45,9 @@ CLIP = 99.0
 """Percentile of |values| where the colour scale ends (as in the Distill baselines article)."""
 DRAWS = 16
 """Draws of a random baseline (uniform, gaussian) that Expected Gradients averages over."""
+COARSE = {"steps": 4, "samples": 4}
+"""Points of the quick first answer of every panel (Integrated Gradients' steps, Expected Gradients'
+samples), computed for the whole grid before any panel is refined."""
 MAX_FRAMES = 9
 """α points of a path panel sent for the α scrubber."""
 FRAME_PIXELS = 64 * 64
@@ -196,10 +199,31 @@ class Grid:
             return picked
         return target
 
-    def kwargs(self, spec: PanelSpec) -> dict[str, Any]:
+    def method_options(self, spec: PanelSpec, level: str = "full") -> dict[str, Any]:
+        """The method's own options: as given, or fewer points for the "coarse" first answer."""
+        options = dict(self.options.get(spec.method, {}))
+        if level == "coarse":
+            for name in COARSE:
+                if isinstance(options.get(name), int):
+                    options[name] = min(options[name], COARSE[name])
+        return options
+
+    def levels(self) -> list[str]:
+        """The levels of the plan: coarse then full when a coarse panel is much cheaper, else full only."""
+        for spec in self.specs:
+            options = self.options.get(spec.method, {})
+            if any(isinstance(options.get(n), int) and options[n] > 2 * c for n, c in COARSE.items()):
+                return ["coarse", "full"]
+        return ["full"]
+
+    def plan(self) -> list[tuple[str, int]]:
+        """The order panels are computed in: every panel coarse (when that pays), then every panel full."""
+        return [(level, i) for level in self.levels() for i in range(len(self.specs))]
+
+    def kwargs(self, spec: PanelSpec, level: str = "full") -> dict[str, Any]:
         """The keyword arguments the panel's method is called with (its baseline or references)."""
         method = REGISTRY[spec.method]
-        kwargs = dict(self.options.get(spec.method, {}))
+        kwargs = self.method_options(spec, level)
         x = self.inputs[spec.input]
         if spec.baseline is not None and "baseline" in method.options:
             kwargs["baseline"] = self.baseline(spec.baseline, x)
@@ -209,18 +233,20 @@ class Grid:
             kwargs["references"] = self.references
         return kwargs
 
-    def _key(self, spec: PanelSpec, target: int) -> tuple:
-        options = tuple(sorted((k, repr(v)) for k, v in self.options.get(spec.method, {}).items()))
+    def _key(self, spec: PanelSpec, target: int, level: str) -> tuple:
+        options = tuple(sorted((k, repr(v)) for k, v in self.method_options(spec, level).items()))
         takes = REGISTRY[spec.method].options & {"baseline", "references"}
         return (spec.input, spec.method, spec.baseline if takes else None, target, options, self.seed)
 
-    def panel(self, spec: PanelSpec, target: int, progress: Callable[[int, int], None] | None) -> dict[str, Any]:
+    def panel(
+        self, spec: PanelSpec, target: int, progress: Callable[[int, int], None] | None, level: str = "full"
+    ) -> dict[str, Any]:
         """Compute (or take from the cache) one panel."""
-        key = self._key(spec, target)
+        key = self._key(spec, target, level)
         if key in self._cache:
             return self._cache[key]
         method = REGISTRY[spec.method]
-        kwargs = self.kwargs(spec)
+        kwargs = self.kwargs(spec, level)
         if progress is not None and "progress" in method.options:
             kwargs["progress"] = progress
         started = time.perf_counter()
@@ -235,6 +261,7 @@ class Grid:
             "attribution": attribution,
             "notes": [str(w.message) for w in caught],
             "seconds": seconds,
+            "level": level,
         }
         trace = attribution.trace
         if trace is not None and trace.cumulative_maps is not None:
@@ -249,14 +276,19 @@ class Grid:
 
     # -- a request ----------------------------------------------------------------------------------
     def compute(self, params: dict[str, Any], stage: str, progress: Callable[[int, int], None]) -> dict[str, Any]:
-        """Fill panel ``params["upto"]`` and return the payload of panels 0..upto."""
+        """Fill step ``params["upto"]`` of :meth:`plan` and return the payload of every panel with a
+        result by then (its best level). Only the best level of each panel is computed, so a
+        synchronous call of the last step computes each panel once, at full level."""
         upto = int(params["upto"])
         target, picked = int(params.get("target", 0)), int(params.get("picked", 0))
+        best: dict[int, str] = {}
+        for level, i in self.plan()[: upto + 1]:
+            best[i] = level
         done = []
-        for k, spec in enumerate(self.specs[: upto + 1]):
-            progress(k, upto + 1)
-            entry = self.panel(spec, self.target_of(spec, target, picked), progress if k == upto else None)
-            done.append((spec, entry))
+        for count, (i, level) in enumerate(sorted(best.items())):
+            progress(count, len(best))
+            spec = self.specs[i]
+            done.append((spec, self.panel(spec, self.target_of(spec, target, picked), progress, level)))
         self.attributions = {(s.row, s.col): e["attribution"] for s, e in done}
         return self.payload(done, stage)
 
@@ -286,6 +318,7 @@ class Grid:
                 "delta": _num(a.delta),
                 "relative_delta": _num(rel),
                 "seconds": entry["seconds"],
+                "level": entry["level"],
                 "notes": entry["notes"],
             }
             if "frames" in entry:
@@ -300,6 +333,7 @@ class Grid:
             "unit": unit,
             "locked": _clip_scale(all_values),
             "done": len(done),
+            "full": sum(1 for _, e in done if e["level"] == "full"),
             "total": len(self.specs),
             "size": list(self.size),
         }

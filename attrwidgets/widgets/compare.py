@@ -139,7 +139,9 @@ class Compare(anywidget.AnyWidget):
 
     # -- requests ---------------------------------------------------------------------------------------
     def _plan(self, params: dict[str, Any]) -> list[Stage]:
-        names = [f"{s.method} · {s.baseline or s.target}" for s in self._grid.specs]
+        specs = self._grid.specs
+        plan = self._grid.plan()
+        names = [f"{level} {specs[i].method} · {specs[i].baseline or specs[i].target}" for level, i in plan]
         return [Stage(name, {**params, "upto": k}) for k, name in enumerate(names)]
 
     def _request(self, change: t.Bunch | None = None) -> int | None:

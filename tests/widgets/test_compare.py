@@ -122,6 +122,18 @@ def test_panels_fill_one_by_one_and_the_newest_request_wins(model, image):
     w.close()
 
 
+def test_a_coarse_grid_first_then_every_panel_refined(model, image):
+    w = compare(model, image, steps=9, samples=9, dispatch=lambda callback: None, baselines=["black", "white"])
+    levels = []
+    w.observe(lambda c: levels.append([p["level"] for p in c.new["panels"]]), names="result")
+    assert w.wait(60)
+    assert len(levels) == 8, "4 coarse panels, then 4 refined"
+    assert levels[3] == ["coarse"] * 4
+    assert levels[-1] == ["full"] * 4
+    assert levels[4] == ["full", "coarse", "coarse", "coarse"]
+    w.close()
+
+
 def test_compare_inputs_explains_each_own_class_and_the_picked_one(model, image):
     other = image.flip(-1) * 0.5
     w = compare_inputs(model, [image, other], labels=LABELS, picked=2, sync=True, steps=4)

@@ -21,7 +21,9 @@ import { showNotes, showStatus } from "./sync.js";
 import { SHOW_MODES, chipColors, chips, predictionText, rowCurves, sharedScale, tokenValues, unpackText } from "./tokens.js";
 
 const TEXT_STYLE = `
-.aw-text .aw-text-rows { display: flex; flex-direction: column; gap: 8px; max-width: 640px; }
+.aw-text .aw-left { width: 640px; }
+.aw-text .aw-text-rows { display: flex; flex-direction: column; gap: 8px; }
+.aw-text .aw-method { max-width: 260px; }
 .aw-text .aw-text-row { border-left: 3px solid #dde3ee; padding-left: 8px; }
 .aw-text .aw-text-row[data-picked] { border-left-color: #1f4e9c; }
 .aw-text .aw-text-pred { font-size: 12px; color: #445; margin-bottom: 2px; cursor: pointer; }
@@ -148,13 +150,14 @@ function render({ model, el }) {
     legendLo.textContent = `−${fmt(scale)}`;
     legendHi.textContent = `+${fmt(scale)}`;
     legendText.textContent = data.path
-      ? `${view.show === "gradient" ? "gradient at α" : "attribution up to α"} (one scale for every sentence)`
-      : "token scores (one scale for every sentence)";
+      ? `${view.show === "gradient" ? "gradient at α" : "attribution up to α"}: red for the explained class, blue against; one scale for every sentence`
+      : "token scores: red for the explained class, blue against; one scale for every sentence";
     root.setAttribute("data-scale", String(scale));
     if (data.path) {
       const a = rows[view.row]?.alpha;
       const { alpha } = alphaReadout(view.alpha, null);
-      alphaText.textContent = `${alpha}${a === null || a === undefined ? "" : ` · chips show the path point at α = ${a.toFixed(3)}`}`;
+      const same = a === null || a === undefined || Math.abs(a - view.alpha) < 5e-4;
+      alphaText.textContent = same ? alpha : `${alpha} · chips show the nearest path point, α = ${a.toFixed(3)}`;
     }
     drawn++;
     root.setAttribute("data-drawn", String(drawn));
@@ -195,8 +198,10 @@ function render({ model, el }) {
     const choices = model.get("vocabulary")?.steps_choices || STEPS_CHOICES;
     const values = choices.includes(steps) || steps === undefined ? choices : [...choices, steps];
     setOptions(stepsSel, values.map((v) => [v, v === "auto" ? "auto (gap < 1 %)" : String(v)]), steps ?? "auto");
-    if (document.activeElement !== textIn) textIn.value = (model.get("texts") || []).join("\n");
-    title.textContent = model.get("title") || (data ? `${data.raw.method_title} at ${data.raw.layer}` : "Token explorer");
+    const texts = model.get("texts") || [];
+    if (document.activeElement !== textIn) textIn.value = texts.join("\n");
+    textIn.rows = Math.max(1, Math.min(6, texts.length));
+    title.textContent = model.get("title") || (data ? `${data.raw.method_title} at the layer “${data.raw.layer}”` : "Token explorer");
   }
 
   function onResult() {

@@ -56,7 +56,7 @@ def method_menu(references: bool = False) -> list[dict[str, Any]]:
     out = []
     for m in text_methods():
         missing = [c.name for c in m.controls if c.kind == "tensor" and c.default is None and not references]
-        why = f"needs {', '.join(missing)}: not available in the token explorer yet" if missing else ""
+        why = f"needs {', '.join(missing)}" if missing else ""
         steps = next((c for c in m.controls if c.name == "steps"), None)
         out.append({"name": m.name, "title": method_title(m.name), "available": not missing, "why": why,
                     "steps": steps is not None, "trace": "trace" in m.produces})  # fmt: skip

@@ -276,6 +276,7 @@ def explore_text(
     sync: bool = False,
     top_k: int = 5,
     max_frames: int | None = None,
+    dispatch: Callable[[Callable[[], None]], None] | None = None,
     **controls: Any,
 ) -> TextExplorer:
     """Open the token explorer: sentences as token chips, red positive and blue negative.
@@ -309,6 +310,8 @@ def explore_text(
         Classes in the target picker.
     max_frames : int, optional
         Most α points whose per-token data are sent (default 64; the curves use every point).
+    dispatch : callable, optional
+        Runs the session's callbacks (default: the kernel's IO loop; see :class:`~attrwidgets.widgets.Session`).
     **controls :
         The method's own options (``steps``, ``rule``, ``samples``, ``sigma``, …, checked against
         the registry) and the display options ``alpha``, ``clip`` (percentile, 50..100), ``merge``
@@ -331,7 +334,7 @@ def explore_text(
     unknown = sorted(set(controls) - set(_DISPLAY))
     if unknown:
         valid = sorted({*option_names, *_DISPLAY, "layer", "labels", "target", "baseline", "sync", "top_k",
-                        "max_frames", "tokenizer", "method"})  # fmt: skip
+                        "max_frames", "tokenizer", "method", "dispatch"})  # fmt: skip
         msg = f"explore_text() got unknown keyword(s) {unknown} for method={method!r}; the options are {valid}"
         raise TypeError(msg)
     frames = {"max_frames": max_frames} if max_frames is not None else {}
@@ -347,5 +350,5 @@ def explore_text(
         options = validate_options(method, options)
     except t.TraitError as error:
         raise ValueError(str(error)) from None
-    return TextExplorer(explainer, texts, sync=sync, top_k=top_k, method=method, options=options,
+    return TextExplorer(explainer, texts, sync=sync, top_k=top_k, method=method, options=options, dispatch=dispatch,
                         target=-1 if target is None else int(target), baseline=baseline, **controls)  # fmt: skip

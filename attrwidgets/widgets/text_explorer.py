@@ -112,6 +112,7 @@ class TextExplorer(anywidget.AnyWidget):
         self.session = Session(explainer, on_result=self._on_result, on_status=self._on_status,
                                plan=Explorer._plan, sync=sync, dispatch=dispatch)  # fmt: skip
         self.observe(self._request, names=list(_KERNEL_CONTROLS))
+        self.on_msg(self._on_message)
         self._request()
 
     # -- validation ------------------------------------------------------------------------------------
@@ -214,19 +215,15 @@ class TextExplorer(anywidget.AnyWidget):
             self.attribution = attribution
         self.result = {**payload, "generation": generation, "final": final}
 
-    def _on_status(self, state: str, message: str, progress: float | None, hint: str, generation: int) -> None:
-        self.status = {"state": state, "message": message, "progress": progress, "hint": hint, "generation": generation}
+    def cancel(self) -> None:
+        """Stop the running computation at its next chunk; the last result stays on screen."""
+        self.session.cancel()
 
-    @property
-    def error(self) -> BaseException | None:
-        """The exception of the last failed computation (with its traceback), or None."""
-        return self.session.error
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the newest request is computed and its answer is in ``result``; see ``Explorer.wait``."""
-        done = self.session.wait(timeout)
-        self.session.flush()
-        return done
+    # the explorer's own: one session behind the widget, the same answers and statuses
+    _on_message = Explorer._on_message
+    _on_status = Explorer._on_status
+    error = Explorer.error
+    wait = Explorer.wait
 
     def close(self) -> None:
         """Stop the worker thread and close the widget."""

@@ -9,7 +9,7 @@ import { decode } from "./wire.js";
 import { colormap, setTables } from "./colormap.js";
 import { h } from "./dom.js";
 import { SLIDER_MAX, alphaToSlider, sliderToAlpha } from "./scrubber.js";
-import { baseRgba, decodePanels, gapLevel, gapText, panelPixels, panelScale, readoutText, statusText, valueAt, valuesAt } from "./compare_draw.js";
+import { baseRgba, decodePanels, gapLevel, gapShort, gapText, panelPixels, panelScale, readoutText, statusText, valueAt, valuesAt } from "./compare_draw.js";
 import { COMPARE_STYLE } from "./compare_style.js";
 
 function render({ model, el }) {
@@ -57,7 +57,8 @@ function render({ model, el }) {
 
   const table = h("div", { class: "aw-cmp-grid" });
   const cols = grid.columns.length;
-  table.style.gridTemplateColumns = `auto repeat(${cols}, minmax(0, ${iw}px))`;
+  table.style.gridTemplateColumns = `minmax(90px, 150px) repeat(${cols}, minmax(0, 1fr))`;
+  table.style.maxWidth = `${160 + cols * Math.max(140, Math.min(260, iw))}px`;
   table.append(h("div", { class: "aw-cmp-corner" }));
   grid.columns.forEach((c) => {
     const head = h("div", { class: "aw-cmp-colhead" }, h("span", { class: "aw-cmp-coltitle", text: c.title }));
@@ -94,7 +95,9 @@ function render({ model, el }) {
     }
   });
   const style = h("style", { text: COMPARE_STYLE });
-  const root = h("div", { class: "aw-root aw-compare" }, style, title, status, toolbar, table);
+  const legend = h("div", { class: "aw-cmp-legend", text: "gap: how far Σ attributions is from F(x) − F(x′), in % of F(x) − F(x′) (hover it for the numbers)" });
+  const root = h("div", { class: "aw-root aw-compare" }, style, title, status, toolbar, table, legend);
+  if (iw < 100) root.dataset.pixelated = "";
   el.replaceChildren(root);
 
   // ---- drawing -----------------------------------------------------------------------------------
@@ -120,10 +123,11 @@ function render({ model, el }) {
       cell.canvas.dataset.drawn = String(Number(cell.canvas.dataset.drawn) + 1);
       cell.canvas.dataset.scale = String(scale * result.unit);
       cell.canvas.dataset.alpha = String(values.alpha);
-      const what = grid.kind === "inputs" ? `${grid.columns[p.col].title}: ${p.target_label}` : `${p.target_label}`;
-      cell.caption.textContent = p.level === "coarse" ? `${what} · coarse` : what;
+      const what = grid.kind === "inputs" ? `${grid.columns[p.col].title}: ${p.target_label}` : "";
+      cell.caption.textContent = p.level === "coarse" ? `${what}${what ? " · " : ""}coarse first answer` : what;
       cell.cell.dataset.level = p.level || "full";
-      cell.gap.textContent = gapText(p);
+      cell.gap.textContent = gapShort(p);
+      cell.gap.title = gapText(p);
       cell.gap.dataset.level = gapLevel(p);
       cell.cell.dataset.done = "1";
     });

@@ -63,7 +63,7 @@ export function valueAt(values, unit, u, v) {
 
 /** The hover readout under a panel. */
 export function readoutText({ value }) {
-  return `value here: ${fmt(value, 3)}`;
+  return `value ${fmt(value, 3)}`;
 }
 
 /** The completeness line under a panel (attrwidgets/widgets/compare.py gap_text says the same). */
@@ -71,6 +71,13 @@ export function gapText(p) {
   if (p.delta === null || p.delta === undefined) return `Σ = ${fmt(p.sum, 3)} (no completeness claim)`;
   const share = Number.isFinite(p.relative_delta) ? ` (${fmt(100 * p.relative_delta, 2)} %)` : "";
   return `Σ = ${fmt(p.sum, 3)}, F(x) − F(x′) = ${fmt(p.score - p.baseline_score, 3)}, gap ${fmt(p.delta, 2)}${share}`;
+}
+
+/** The short gap line shown under a panel: |Σ − (F(x) − F(x′))| / |F(x) − F(x′)| (the full line is its tooltip). */
+export function gapShort(p) {
+  if (p.delta === null || p.delta === undefined) return "no completeness claim";
+  if (!Number.isFinite(p.relative_delta)) return `gap ${fmt(p.delta, 2)}`;
+  return `gap ${fmt(100 * p.relative_delta, 2)} %`;
 }
 
 /** How good the gap is: "ok" below 5 %, "warn" above, "none" without a claim. */

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { decodePanels, gapLevel, gapText, panelPixels, panelScale, statusText, valueAt, valuesAt } from "./compare_draw.js";
+import { decodePanels, gapLevel, gapShort, gapText, panelPixels, panelScale, statusText, valueAt, valuesAt } from "./compare_draw.js";
 import { colormap } from "./colormap.js";
 
 function wire(values, dtype = "float32", shape = [values.length]) {
@@ -58,6 +58,7 @@ test("gap line and level; status line counts the panels", () => {
   const p = { sum: 1.02, score: 3, baseline_score: 2, delta: 0.02, relative_delta: 0.02 };
   assert.match(gapText(p), /gap 0\.02 \(2 %\)/);
   assert.equal(gapLevel(p), "ok");
+  assert.equal(gapShort(p), "gap 2 %");
   assert.equal(gapLevel({ ...p, relative_delta: 0.3 }), "warn");
   assert.equal(gapLevel({ sum: 1, delta: null }), "none");
   assert.equal(statusText({ state: "computing", message: "computing ig · blur (3/12)" }, { done: 2, total: 12 }), "2 of 12 panels · computing ig · blur (3/12)");

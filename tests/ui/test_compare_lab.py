@@ -1,0 +1,142 @@
+"""The compare grid in JupyterLab 4 and in its static export, on the bundled digits CNN.
+
+In Lab: every one of the 6 × 2 panels is drawn (a coarse first answer, then refined), hovering one
+panel shows a readout and a marker in every panel at once, toggling per-panel scales changes the
+colours with no kernel message, and a label holding HTML stays text. Offline, from ``file://``:
+the exported grid draws, hovers and toggles with no request leaving the machine. Screenshots at
+1280×800 go to ``tests/ui/artifacts/compare*.png`` (and ``$AW_SHOTS`` when set).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import nbformat
+
+from tests.ui.conftest import canvas_stats
+
+EVIL = "<img src=x onerror=alert(1)>"
+SETUP = f"""\
+import torch
+from attrwidgets import compare
+from attrwidgets.demo import digits_data, load_digits_cnn
+
+model = load_digits_cnn()
+images, _ = digits_data()
+image = images[3]
+labels = [str(i) for i in range(10)]
+labels[int(model(image[None]).argmax())] = {EVIL!r}
+w = compare(model, image, labels=labels, steps=12, samples=12)
+w
+"""
+PANELS = 12
+
+
+def _notebook() -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(SETUP)]
+    return nb
+
+
+def _hashes(page) -> list[int]:
+    return [
+        canvas_stats(page, f"canvas.aw-cmp-panel[data-row='{r}'][data-col='{c}']")["hash"]
+        for r in range(2)
+        for c in range(PANELS // 2)
+    ]
+
+
+def _check_panels(page) -> None:
+    for r in range(2):
+        for c in range(PANELS // 2):
+            stats = canvas_stats(page, f"canvas.aw-cmp-panel[data-row='{r}'][data-col='{c}']")
+            assert stats["opaque"] == stats["width"] * stats["height"], (r, c, stats)
+            assert stats["colours"] >= 32, f"panel ({r}, {c}) looks blank: {stats}"
+
+
+def _hover_everywhere(page) -> list[str]:
+    box = page.locator("canvas.aw-cmp-panel").nth(2).bounding_box()
+    page.mouse.move(box["x"] + 0.45 * box["width"], box["y"] + 0.4 * box["height"])
+    page.wait_for_function("[...document.querySelectorAll('.aw-cmp-readout')].every(e => e.textContent)")
+    shown = page.eval_on_selector_all(".aw-cmp-marker", "els => els.map(e => getComputedStyle(e).display)")
+    assert shown == ["block"] * PANELS, "a marker on every panel"
+    return page.eval_on_selector_all(".aw-cmp-readout", "els => els.map(e => e.textContent)")
+
+
+def _toggle_changes_colours(page) -> None:
+    before = _hashes(page)
+    drawn = int(page.locator(".aw-compare").get_attribute("data-drawn"))
+    page.locator("input.aw-cmp-scale").check()
+    page.wait_for_function(f"Number(document.querySelector('.aw-compare').dataset.drawn) > {drawn}")
+    after = _hashes(page)
+    changed = sum(a != b for a, b in zip(before, after, strict=True))
+    assert changed >= PANELS - 1, f"per-panel scales recoloured only {changed} of {PANELS} panels"
+    assert "within a panel" in page.locator(".aw-cmp-scale-note").text_content()
+
+
+def _shot(page, artifacts: Path, name: str) -> None:
+    page.evaluate("() => document.querySelector('.aw-compare').scrollIntoView({block: 'start'})")
+    path = artifacts / f"{name}.png"
+    page.screenshot(path=str(path))
+    extra = os.environ.get("AW_SHOTS")
+    if extra:
+        Path(extra).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(extra) / f"{name}.png")
+
+
+def test_compare_grid_in_lab(lab_server, open_notebook, artifacts):
+    nbp = open_notebook(lab_server, _notebook(), name="compare.ipynb")
+    page = nbp.page
+    page.set_viewport_size({"width": 1280, "height": 800})
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    nbp.run_all()
+    page.wait_for_selector(".aw-compare[data-done='12']", timeout=90_000)
+    page.wait_for_function(
+        "document.querySelector('.aw-cmp-status').textContent === 'all 12 panels computed'", timeout=90_000
+    )
+    assert page.locator(".aw-cmp-cell[data-level='full']").count() == PANELS
+    _check_panels(page)
+    readouts = _hover_everywhere(page)
+    assert all(text.startswith("value ") for text in readouts), readouts
+    assert len(set(readouts)) > 1, "each panel reads its own value at the same pixel"
+    assert all("gap" in g for g in page.eval_on_selector_all(".aw-cmp-gap", "els => els.map(e => e.textContent)"))
+
+    sent = len(nbp.sent("comm_msg"))
+    _toggle_changes_colours(page)
+    page.wait_for_timeout(300)
+    assert len(nbp.sent("comm_msg")) <= sent + 1, "the toggle redraws in the browser (one trait sync at most)"
+
+    options = page.eval_on_selector_all("select.aw-cmp-picked option", "els => els.map(e => e.textContent)")
+    assert any(EVIL in text for text in options), options
+    assert page.locator(".aw-compare img").count() == 0, "a label is text, never markup"
+    assert not dialogs
+    _shot(page, artifacts, "compare_lab")
+    assert not page.aw_errors, page.aw_errors
+
+
+def test_compare_grid_static_export_offline(page, offline, artifacts, tmp_path):
+    from attrwidgets import compare
+    from attrwidgets.demo import digits_data, load_digits_cnn
+
+    model = load_digits_cnn()
+    images, _ = digits_data()
+    labels = [str(i) for i in range(9)] + [EVIL]
+    w = compare(model, images[3], labels=labels, steps=12, samples=12, sync=True)
+    path = w.save_html(tmp_path / "grid.html")
+    w.close()
+
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(path.as_uri())
+    page.wait_for_selector(".aw-compare[data-drawn]", timeout=20_000)
+    _check_panels(page)
+    readouts = _hover_everywhere(page)
+    assert all(text.startswith("value ") for text in readouts), readouts
+    _toggle_changes_colours(page)
+    assert page.locator(".aw-compare img").count() == 0
+    _shot(page, artifacts, "compare_static")
+    assert not offline, f"the static page asked the network for {offline}"
+    assert not page.aw_errors, page.aw_errors

@@ -141,7 +141,7 @@ function render({ model, el }) {
         return chip;
       });
       const pred = h("div", { class: "aw-text-pred", text: `${i + 1}. ${predictionText(row)}` });
-      const box = h("div", { class: "aw-text-row", "data-row": i, "data-picked": i === view.row && data.rows.length > 1 }, pred,
+      const box = h("div", { class: "aw-text-row", "data-row": i, "data-picked": i === view.row && data.rows.length > 1 && Boolean(data.path) }, pred,
         h("div", { class: "aw-chips" }, ...chipEls));
       rowsBox.append(box);
     });

@@ -7,20 +7,31 @@ text (no img element, no dialog). A screenshot at 1280×800 goes to ``tests/ui/a
 
 from __future__ import annotations
 
+import inspect
+
 import nbformat
 import pytest
 
+from attrwidgets.demo.text import review_classifier, tokenize
+
 HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def tok(text, vocab=None):
+    """The demo's tokenizer with "beautifully" in two WordPiece pieces and a hostile token at the end."""
+    words = [p for w in tokenize(text) for p in (["beautiful", "##ly"] if w == "beautifully" else [w])]
+    return [*vocab.ids(words), 1], [*words, "<img src=x onerror=alert(1)>"]
+
+
 SETUP = f"""\
+import functools
 import attrwidgets as aw
 from attrwidgets.demo.text import LABELS, review_classifier, tokenize
 
 model, vocab = review_classifier()
-def tok(text):  # the demo's tokenizer, and a hostile token at the end of every sentence
-    words = tokenize(text)
-    return [*vocab.ids(words), 1], [*words, {HOSTILE!r}]
-
-w = aw.explore_text(model, ["a moving , beautifully acted film .", "boring and predictable"], tokenizer=tok,
+{inspect.getsource(tok)}
+w = aw.explore_text(model, ["a moving , beautifully acted film .", "boring and predictable"],
+                    tokenizer=functools.partial(tok, vocab=vocab),
                     labels=LABELS, steps=16, rule="riemann_trapezoid")
 w
 """
@@ -38,7 +49,7 @@ def _notebook() -> nbformat.NotebookNode:
 
 def _check_chips(page, dialogs: list[str]) -> list[list[list]]:
     rows = page.evaluate(CHIPS)
-    assert [len(r) for r in rows] == [8, 4], f"one chip per token and the hostile one: {rows}"
+    assert [len(r) for r in rows] == [9, 4], f"one chip per token and the hostile one: {rows}"
     assert [r[-1][0] for r in rows] == [HOSTILE, HOSTILE], "the hostile token is shown as its text"
     assert page.locator(".aw-root img").count() == 0, "no img element from a token"
     assert not dialogs, f"a token ran script: {dialogs}"
@@ -68,6 +79,16 @@ def _scrub(page, view) -> None:
     page.locator("select.aw-show").select_option("attribution")
 
 
+def _merge(page) -> None:
+    pieces = page.evaluate(CHIPS)[0]
+    page.locator("input.aw-merge").check()
+    merged = page.evaluate(CHIPS)[0]
+    assert [c[0] for c in merged][:5] == ["a", "moving", ",", "beautifully", "acted"]
+    assert merged[3][1] == pytest.approx(pieces[3][1] + pieces[4][1], abs=1e-6), "a word's score: its pieces' sum"
+    page.locator("input.aw-merge").uncheck()
+    assert page.evaluate(CHIPS)[0] == pieces
+
+
 def test_text_explorer_in_lab(lab_server, open_notebook, explorer_view, artifacts):
     nbp = open_notebook(lab_server, _notebook(), name="text.ipynb")
     page = nbp.page
@@ -84,11 +105,10 @@ def test_text_explorer_in_lab(lab_server, open_notebook, explorer_view, artifact
 
     sent = len(nbp.sent("comm_msg"))
     _scrub(page, view)
-    assert page.locator("input.aw-merge").count() == 1
-    page.locator("input.aw-merge").check()
-    page.locator("input.aw-merge").uncheck()
+    _merge(page)
     page.wait_for_timeout(300)
     assert len(nbp.sent("comm_msg")) == sent, "α, show and merge never talk to the kernel"
+    page.locator("input.aw-alpha").fill("500")
     page.evaluate("() => document.querySelector('.aw-root').scrollIntoView({block: 'start'})")
     page.screenshot(path=str(artifacts / "text_lab.png"))
 
@@ -105,16 +125,14 @@ def test_text_explorer_in_lab(lab_server, open_notebook, explorer_view, artifact
 
 @pytest.fixture(scope="module")
 def text_page(tmp_path_factory):
+    import functools
+
     import attrwidgets as aw
-    from attrwidgets.demo.text import LABELS, review_classifier, tokenize
+    from attrwidgets.demo.text import LABELS
 
     model, vocab = review_classifier()
-
-    def tok(text):
-        words = tokenize(text)
-        return [*vocab.ids(words), 1], [*words, HOSTILE]
-
-    w = aw.explore_text(model, ["a moving , beautifully acted film .", "boring and predictable"], tokenizer=tok,
+    w = aw.explore_text(model, ["a moving , beautifully acted film .", "boring and predictable"],
+                        tokenizer=functools.partial(tok, vocab=vocab),
                         labels=LABELS, steps=16, rule="riemann_trapezoid", sync=True)  # fmt: skip
     return w.save_html(tmp_path_factory.mktemp("text") / "text.html")
 
@@ -129,5 +147,6 @@ def test_text_export_offline(text_page, page, offline, explorer_view):
     view.assert_not_blank(view.canvas(view.CURVE), "the exported curves")
     assert page.locator("select.aw-method").is_disabled() and page.locator("textarea.aw-text-input").is_disabled()
     _scrub(page, view)
+    _merge(page)
     assert not offline, f"the page asked the network for {offline}"
     assert not dialogs and not page.aw_errors, (dialogs, page.aw_errors)

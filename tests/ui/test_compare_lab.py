@@ -3,7 +3,7 @@
 In Lab: every one of the 6 × 2 panels is drawn (a coarse first answer, then refined), hovering one
 panel shows a readout and a marker in every panel at once, toggling per-panel scales changes the
 colours with no kernel message, and a label holding HTML stays text. Offline, from ``file://``:
-the exported grid draws, hovers and toggles with no request leaving the machine. Screenshots at
+the exported grid draws, hovers, toggles, scrubs α and saves a PNG with no request leaving the machine. Screenshots at
 1280×800 go to ``tests/ui/artifacts/compare*.png`` (and ``$AW_SHOTS`` when set).
 """
 
@@ -137,6 +137,17 @@ def test_compare_grid_static_export_offline(page, offline, artifacts, tmp_path):
     assert all(text.startswith("value ") for text in readouts), readouts
     _toggle_changes_colours(page)
     assert page.locator(".aw-compare img").count() == 0
+    # α moves every path panel together (both methods keep a trace), with no kernel
+    before = _hashes(page)
+    page.locator("input.aw-cmp-alpha").fill("300")
+    alphas = page.eval_on_selector_all("canvas.aw-cmp-panel", "els => els.map(e => Number(e.dataset.alpha))")
+    assert all(0 < a < 0.6 for a in alphas), alphas
+    assert sum(a != b for a, b in zip(before, _hashes(page), strict=True)) >= PANELS - 1
+    with page.expect_download() as download:
+        page.locator("button.aw-cmp-png").click()
+    saved = tmp_path / "button.png"
+    download.value.save_as(saved)
+    assert saved.read_bytes()[:4] == b"\x89PNG"
     _shot(page, artifacts, "compare_static")
     assert not offline, f"the static page asked the network for {offline}"
     assert not page.aw_errors, page.aw_errors

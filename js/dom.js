@@ -55,6 +55,7 @@ export function buildDom(view) {
   const sigmaLabel = h("label", {}, "σ", sigmaSlider, sigmaIn, sigmaUnit);
   const colorLabel = h("label", {}, "colour", colorIn);
   const baselineBox = h("span", { class: "aw-baseline-box" }, h("label", {}, "baseline", baselineSel), sigmaLabel, colorLabel);
+  const evalSel = input("select", { class: "aw-evaluation", title: "test the final map: remove its pixels in order and watch the output, against random orders (forwards only)" });
   const note = h("span", { class: "aw-note" });
   const kernelRow = h(
     "div",
@@ -64,6 +65,7 @@ export function buildDom(view) {
     baselineBox,
     controlsBox,
     h("label", {}, "target", targetSel),
+    h("label", {}, "check", evalSel),
     note,
   );
   const status = h("div", { class: "aw-status", "data-state": "idle" });
@@ -106,7 +108,11 @@ export function buildDom(view) {
   const notes = h("div", { class: "aw-notes" });
   // the scrubbers above the panels: on a laptop screen they stay in sight with the top row
   const left = h("div", { class: "aw-left" }, scrubRow, alphaText, samplesRow, canvas, viewRow);
-  const curveBox = h("div", { class: "aw-curve-box" }, curve, classes);
+  const evalCanvas = h("canvas", { class: "aw-eval-canvas" });
+  const evalText = h("div", { class: "aw-eval-text" });
+  const evalBox = h("div", { class: "aw-eval" }, evalCanvas, evalText);
+  evalBox.style.display = "none";
+  const curveBox = h("div", { class: "aw-curve-box" }, curve, classes, evalBox);
   const figures = h("div", { class: "aw-figures" }, left, curveBox);
 
   root.append(title, kernelRow, status, figures, completeness, notes);
@@ -134,6 +140,10 @@ export function buildDom(view) {
     controlsBox,
     baselineBox,
     targetSel,
+    evalSel,
+    evalBox,
+    evalCanvas,
+    evalText,
     note,
     status,
     cancel,

@@ -86,7 +86,7 @@ export function buildControls(row, spec, options, { commit, interactive }) {
     if (d.element === "baseline" || d.element === "none") continue;
     const value = options[c.name] ?? c.default;
     const label = h("label", { class: "aw-control", "data-control": c.name, title: c.doc || c.name }, c.name === "sigma" ? "σ" : c.name);
-    if (!applies(c, { ...defaultsOf(spec), ...options })) label.hidden = true;
+    if (!applies(c, { ...defaultsOf(spec), ...options })) label.style.display = "none"; // CSS outranks `hidden`
     const integer = c.kind !== "float";
     if (d.element === "select") {
       const sel = input("select", { class: `aw-opt aw-opt-${c.name}` });

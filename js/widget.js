@@ -20,7 +20,7 @@ import { OVERLAY } from "./heatmap.js";
 import { isDiverging, setTables } from "./colormap.js";
 import { isSigned } from "./normalize.js";
 import { alphaReadout, alphaToSlider, createPlayer, sliderToAlpha } from "./scrubber.js";
-import { buildDom, h } from "./dom.js";
+import { buildDom, h, setOptions } from "./dom.js";
 import { isComplete, unpack } from "./result.js";
 import { createPanels } from "./panels.js";
 import { createMapPanels } from "./mappanels.js";
@@ -28,6 +28,7 @@ import { createCurveBox } from "./curvebox.js";
 import { drawSampleCurves, nearestCount } from "./samplecurves.js";
 import { figureLayout } from "./layout.js";
 import { showCompleteness, showNotes, showStatus, showTitle, sigmaTable, syncKernelControls } from "./sync.js";
+import { EVALUATION_CHOICES, drawEvaluation, evaluationCaption } from "./evalcurve.js";
 
 /**
  * @typedef {object} Traits
@@ -344,6 +345,29 @@ function render({ model, el }) {
   on(colorIn, "change", () => sendKernel("color", colorIn.value));
 
   const syncControls = () => syncKernelControls(els, model, interactive, sendOption);
+  setOptions(els.evalSel, EVALUATION_CHOICES, model.get("evaluation") || "off");
+  els.evalSel.disabled = !interactive;
+  on(els.evalSel, "change", () => sendKernel("evaluation", els.evalSel.value));
+  let evalDrawn = 0;
+  function showEvaluation() {
+    const r = model.get("evaluation_result");
+    els.evalSel.value = model.get("evaluation") || "off";
+    els.evalBox.style.display = r === null || r === undefined ? "none" : "";
+    els.evalText.textContent = evaluationCaption(r);
+    const width = Math.max(240, Math.min(420, els.curveBox.clientWidth || 360));
+    const height = 230;
+    const dpr = window.devicePixelRatio || 1;
+    els.evalCanvas.width = Math.round(width * dpr);
+    els.evalCanvas.height = Math.round(height * dpr);
+    els.evalCanvas.style.width = `${width}px`;
+    els.evalCanvas.style.height = `${height}px`;
+    const ctx = els.evalCanvas.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    if (drawEvaluation(ctx, r, { width, height })) els.evalBox.setAttribute("data-drawn", String(++evalDrawn));
+  }
+  onModel("change:evaluation_result", showEvaluation);
+  onModel("change:evaluation", showEvaluation);
+  showEvaluation();
   onModel("change:image", () => {
     loadImage();
     scheduleDraw();

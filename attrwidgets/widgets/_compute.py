@@ -26,11 +26,21 @@ from attrwidgets.hooks import ModelGuard
 from attrwidgets.model import Explained, grad_enabled, model_device
 from attrwidgets.registry import REGISTRY
 from attrwidgets.widgets._capture import capture, install
+from attrwidgets.widgets._evaluation import evaluation_payload, on_pixels
 from attrwidgets.widgets._methods import OPTION_KINDS, view_of
 from attrwidgets.widgets._samples import Recorder, RunningMeans
 from attrwidgets.widgets._wire import MAX_UPDATE_BYTES, display_size, downsample, encode
 
 __all__ = ["PathExplainer", "as_image", "select_frames"]
+
+EVALUATE = "evaluate"
+"""The name of the stage that evaluates the final map (see :mod:`._evaluation`)."""
+
+
+def _map_key(params: dict[str, Any]) -> str:
+    """What decides a map: every parameter but the evaluation's own choice."""
+    return repr(sorted((k, repr(v)) for k, v in params.items() if k != "evaluation"))
+
 
 DISPLAY_PIXELS = 360 * 360
 """Most pixels of the image shown in the browser (larger images are downsampled for display)."""
@@ -195,6 +205,8 @@ class PathExplainer:
         The payload's ``view`` (see :func:`~attrwidgets.widgets._methods.view_of`) says which panels
         the front end draws: "path", "samples" or "map".
         """
+        if stage == EVALUATE:
+            return self._evaluation(params, progress)
         name = params.get("method") or "integrated_gradients"
         method = REGISTRY[name]
         view = view_of(method)
@@ -227,6 +239,7 @@ class PathExplainer:
                 if at_layer:
                     notes.append("running means over samples are kept at the inputs; at a layer, only the final map")
                 self._add_samples(payload, attribution, running, notes)
+        self._last_map = (_map_key(params), attribution)
         payload["view"] = view
         payload["method"] = name
         payload["timings"] = {
@@ -234,6 +247,25 @@ class PathExplainer:
             "payload": time.perf_counter() - computed,
         }
         return payload
+
+    def _evaluation(self, params: dict[str, Any], progress: Callable[[int, int], None]) -> dict[str, Any]:
+        """The evaluation panel's payload for the map of ``params`` (computed by the stage before,
+        on this thread; computed here when it is not that one)."""
+        key = _map_key(params)
+        last = getattr(self, "_last_map", None)
+        if last is None or last[0] != key:
+            self(params, "full", progress)
+            last = self._last_map
+        attribution = last[1]
+        started = time.perf_counter()
+        if not on_pixels(attribution.values, self.image):
+            return {"evaluation": {"kind": params.get("evaluation"), "unavailable":
+                    "this map lives at a layer, not on the image's pixels: no pixels to remove"}}  # fmt: skip
+        out = evaluation_payload(self.model, self.image, attribution, params["evaluation"],
+                                 preprocess=self.preprocess, progress=progress)  # fmt: skip
+        out["seconds"] = time.perf_counter() - started
+        out["target_label"] = self.label(int(attribution.target[0]))
+        return {"evaluation": out}
 
     def _kwargs(
         self, method: Any, options: dict[str, Any], params: dict[str, Any]

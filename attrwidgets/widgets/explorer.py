@@ -25,7 +25,8 @@ from attrwidgets.methods.quadrature import QUADRATURE_RULES
 from attrwidgets.registry import REGISTRY
 from attrwidgets.widgets import _methods, export
 from attrwidgets.widgets._bundle import bundle
-from attrwidgets.widgets._compute import PathExplainer
+from attrwidgets.widgets._compute import EVALUATE, PathExplainer
+from attrwidgets.widgets._evaluation import EVALUATIONS
 from attrwidgets.widgets._methods import STEPS_CHOICES, STEPS_MAX, view_of
 from attrwidgets.widgets.session import Session, Stage
 
@@ -88,10 +89,11 @@ COARSE_SAMPLES = 8
 _KERNEL_CONTROLS = ("method", "options", "baseline", "sigma", "color", "steps", "rule", "target")
 _MIRRORED = ("steps", "rule")
 """Options that also have a trait of their own (``ex.steps``, ``ex.rule``: the IG explorer's API)."""
-_KERNEL_OWNED = ("image", "result", "status", "targets", "baselines", "rules", "methods", "vocabulary", "interactive")
+_KERNEL_OWNED = ("image", "result", "status", "targets", "baselines", "rules", "methods", "vocabulary", "interactive",
+                 "evaluation_result")  # fmt: skip
 """Traits only the kernel writes: a browser's values for them are refused."""
 _DISPLAY_OPTIONS = ("opacity", "cmap", "sign", "clip", "reduction", "alpha", "sample", "title")
-_OPTIONS = (*_DISPLAY_OPTIONS, "top_k", "sigma", "color", "max_frames", "dispatch")
+_OPTIONS = (*_DISPLAY_OPTIONS, "top_k", "sigma", "color", "max_frames", "dispatch", "evaluation")
 _NUMERIC = ("target", "steps", "sigma", "alpha", "opacity", "clip")
 """The numeric traits: their values must be finite numbers (see :func:`_finite`)."""
 
@@ -193,6 +195,12 @@ class Explorer(anywidget.AnyWidget):
     """Quadrature rule."""
     target = _FiniteInt(0).tag(sync=True)
     """Class explained."""
+    evaluation = t.Unicode("off").tag(sync=True)
+    """The evaluation panel: "off" (default), "deletion" or "pixel_perturbation" of the final map
+    against random rankings (forwards only, after the map; see attrwidgets/widgets/_evaluation.py)."""
+    evaluation_result = t.Dict(allow_none=True, default_value=None).tag(sync=True)
+    """What the evaluation panel shows (written by the kernel): the map's curve, the random band and
+    their areas; ``{}`` while it is computed, None when the panel is off."""
 
     # -- display (front end only) --------------------------------------------------------------------
     alpha = _FiniteFloat(1.0).tag(sync=True)
@@ -254,6 +262,7 @@ class Explorer(anywidget.AnyWidget):
             dispatch=dispatch,
         )
         self.observe(self._request, names=list(_KERNEL_CONTROLS))
+        self.observe(self._on_evaluation, names=["evaluation"])
         self.on_msg(self._on_message)
         self._request()
 
@@ -338,6 +347,24 @@ class Explorer(anywidget.AnyWidget):
         """The mirrored traits' values for the current method's options that have them."""
         return {name: getattr(self, name) for name in _mirrored(self.method)}
 
+    @t.validate("evaluation")
+    def _valid_evaluation(self, proposal: t.Bunch) -> str:
+        if proposal.value not in EVALUATIONS:
+            msg = f"evaluation {_show(proposal.value)} is not one of {list(EVALUATIONS)}"
+            raise t.TraitError(msg)
+        return proposal.value
+
+    def _on_evaluation(self, change: t.Bunch) -> None:
+        if change.new == "off":
+            self.evaluation_result = None
+            return
+        self.evaluation_result = {}
+        params = self._params()
+        if self.attribution is not None and not self.session.busy:  # the map on screen: evaluate it alone
+            self.session.request(params, [Stage(EVALUATE, params, extra=True)])
+        else:
+            self._request()
+
     @t.validate("target")
     def _valid_target(self, proposal: t.Bunch) -> int:
         _finite("target", proposal.value)  # an int no float holds is refused, not clamped
@@ -409,12 +436,20 @@ class Explorer(anywidget.AnyWidget):
         if any(c.kind == "baseline" for c in entry.controls):
             params |= {"baseline": self.baseline, "baseline_sigma": sigma, "sigma": sigma}
             params["color"] = [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
-        return params | dict(self.options)
+        return params | dict(self.options) | {"evaluation": self.evaluation}
 
     @staticmethod
     def _plan(params: dict[str, Any]) -> list[Stage]:
         """A coarse answer first unless the full one is about as cheap: a few Gauss-Legendre points
-        for a path, a few samples for a sampling method; one stage for the others."""
+        for a path, a few samples for a sampling method; one stage for the others. With the
+        evaluation panel on, its curves follow the final map (an extra stage)."""
+        stages = Explorer._stages(params)
+        if params.get("evaluation", "off") != "off":
+            stages.append(Stage(EVALUATE, params, extra=True))
+        return stages
+
+    @staticmethod
+    def _stages(params: dict[str, Any]) -> list[Stage]:
         view = view_of(REGISTRY[params.get("method") or "integrated_gradients"])
         steps = params.get("steps")
         if view == "path" and steps is not None and (steps == "auto" or steps > 2 * COARSE_STEPS):
@@ -437,6 +472,8 @@ class Explorer(anywidget.AnyWidget):
             finally:
                 self._resetting = False
         controls = self._controls()
+        if self.evaluation != "off":
+            self.evaluation_result = {}  # the curves of the old map would mislead: computing
         generation = self.session.request(self._params())
         self._asked[generation] = controls
         for old in [g for g in self._asked if g < generation - 8]:
@@ -469,6 +506,9 @@ class Explorer(anywidget.AnyWidget):
             self.cancel()
 
     def _on_result(self, generation: int, stage: str, payload: dict[str, Any], final: bool) -> None:
+        if stage == EVALUATE:
+            self.evaluation_result = payload["evaluation"] if self.evaluation != "off" else None
+            return
         attribution = payload.pop("_attribution", None)
         if final and attribution is not None:
             self.attribution = attribution
@@ -573,8 +613,9 @@ def explore(
         its name); ...), checked against the registry. Display options ``opacity``, ``cmap``,
         ``sign``, ``clip``, ``reduction``, ``alpha``, ``title``; ``sigma`` and ``color`` of the
         baseline (for methods without a ``sigma`` of their own); ``top_k`` (classes in the target
-        picker, default 5); ``max_frames`` (α points whose maps are sent, default 25). Unknown names
-        raise TypeError listing the valid ones.
+        picker, default 5); ``max_frames`` (α points whose maps are sent, default 25);
+        ``evaluation`` ("deletion" or "pixel_perturbation": a panel with the final map's curve
+        against random rankings; default "off"). Unknown names raise TypeError listing the valid ones.
 
     Returns
     -------

@@ -46,10 +46,20 @@ class Superseded(Exception):
 
 @dataclass(frozen=True)
 class Stage:
-    """One step of a progressive answer: a name ("coarse", "full") and the params to compute with."""
+    """One step of a progressive answer: a name ("coarse", "full") and the params to compute with.
+
+    ``extra``: a stage that follows the answer and is not part of it (an evaluation of the final
+    map): the last stage that is not extra is the final one, and extra stages run after it.
+    """
 
     name: str
     params: dict[str, Any]
+    extra: bool = False
+
+
+def _final_index(stages: tuple[Stage, ...]) -> int:
+    """The index of the final answer's stage (the last that is not extra), -1 when all are extra."""
+    return max((i for i, s in enumerate(stages) if not s.extra), default=-1)
 
 
 @dataclass(frozen=True)
@@ -144,9 +154,10 @@ class Session:
         """The number of the newest request (0 before the first)."""
         return self._generation
 
-    def request(self, params: dict[str, Any]) -> int:
-        """Ask for a computation with ``params``; returns its generation. Newer requests win."""
-        stages = tuple(self._plan(dict(params)))
+    def request(self, params: dict[str, Any], stages: list[Stage] | None = None) -> int:
+        """Ask for a computation with ``params`` (in ``stages``, default ``plan(params)``); returns
+        its generation. Newer requests win."""
+        stages = tuple(self._plan(dict(params)) if stages is None else stages)
         if not stages:
             msg = "plan() returned no stages"
             raise ValueError(msg)
@@ -160,9 +171,15 @@ class Session:
                 self._pending = request
                 self._ensure_thread()
                 self._lock.notify_all()
-        if self.sync:
-            self._run(request, stages[-1:], inline=True)
+        if self.sync:  # the final stage and what follows it
+            self._run(request, stages[max(0, _final_index(stages)) :], inline=True)
         return request.generation
+
+    @property
+    def busy(self) -> bool:
+        """Whether a request is waiting or running."""
+        with self._lock:
+            return self._pending is not None or self._busy
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until no request is waiting or running; True if that happened within ``timeout``."""
@@ -252,8 +269,9 @@ class Session:
         post = _inline if inline else self._post
         last_report = [-float("inf")]
 
+        final_index = _final_index(stages)
         for number, stage in enumerate(stages):
-            final = number == len(stages) - 1
+            final = number == final_index
             label = f"{stage.name} ({number + 1}/{len(stages)})" if len(stages) > 1 else stage.name
 
             def progress(done: int, total: int, label: str = label) -> None:

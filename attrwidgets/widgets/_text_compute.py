@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -34,12 +35,13 @@ from attrwidgets.registry import REGISTRY, Method
 from attrwidgets.widgets._capture import capture, install
 from attrwidgets.widgets._methods import OPTION_KINDS, method_title
 from attrwidgets.widgets._text_input import encode_texts, texts_of
-from attrwidgets.widgets._wire import encode
+from attrwidgets.widgets._wire import MAX_UPDATE_BYTES, encode
 
 __all__ = ["MAX_FRAMES", "TextExplainer", "text_methods"]
 
 MAX_FRAMES = 64
 """Most α points whose per-token maps are sent (the curves use every point)."""
+_MARGIN = 256 * 1024  # the tokens, the curves and the JSON of an update
 
 
 def text_methods() -> list[Method]:
@@ -129,6 +131,8 @@ class TextExplainer:
         self.labels = list(labels) if labels is not None else None
         self.max_frames = max(2, int(max_frames))
         self.device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        self.classes = 0
+        """Classes of the model's output (known after the first forward)."""
 
     def label(self, index: int) -> str:
         if self.labels is not None and 0 <= index < len(self.labels):
@@ -149,12 +153,41 @@ class TextExplainer:
         return kwargs, notes
 
     def probabilities(self, ids: torch.Tensor, kwargs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Softmax of the model's scores at the sentences, (N, classes) float64 on the CPU."""
-        with ModelGuard(self.model), torch.inference_mode(False), torch.no_grad():
-            logits = self.model(ids, **kwargs)
-        if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
-            msg = "the model must return (N, classes) scores for (N, T) token ids"
+        """Softmax of the model's scores at the sentences, (N, classes) float64 on the CPU.
+
+        The same forward checks that the output is (N, classes) and that the layer runs and gives
+        one row per token, (N, T, ...); the number of classes is kept in ``classes``.
+        """
+        seen: list[tuple[int, ...]] = []
+        caller = threading.get_ident()
+
+        def record(_module: nn.Module, _args: object, output: object) -> None:
+            if threading.get_ident() == caller:  # not the session's worker, which may run the model meanwhile
+                seen.append(tuple(output.shape) if isinstance(output, torch.Tensor) else ())
+
+        handle = self.layer.register_forward_hook(record)
+        try:
+            with ModelGuard(self.model), torch.inference_mode(False), torch.no_grad():
+                logits = self.model(ids, **kwargs)
+        finally:
+            handle.remove()
+        if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or len(logits) != len(ids):
+            got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+            msg = (
+                f"the model must return (N, classes) scores for (N, T) token ids, got {got}; wrap it, e.g. a module "
+                "whose forward returns model(ids, **kwargs).logits (a Hugging Face model's output object)"
+            )
             raise ValueError(msg)
+        if not seen:
+            msg = f"layer={self.layer_name!r} did not run in the model's forward: pick a module the forward uses"
+            raise ValueError(msg)
+        if len(seen[0]) < 2 or seen[0][:2] != tuple(ids.shape):
+            msg = (
+                f"layer={self.layer_name!r} outputs shape {seen[0]} for token ids of shape {tuple(ids.shape)}; the "
+                "token explorer needs one row per token, (N, T, E): pick the token embedding layer"
+            )
+            raise ValueError(msg)
+        self.classes = int(logits.shape[1])
         return torch.softmax(logits.detach().double().cpu(), dim=1)
 
     def top_classes(self, texts: object, k: int = 5) -> list[dict[str, Any]]:
@@ -256,7 +289,10 @@ class TextExplainer:
         """α, the per-α token maps at up to ``max_frames`` points, and the curves of every input."""
         trace = attribution.trace
         count = int(trace.alphas.shape[1])
-        frames = frame_indices(count, self.max_frames)
+        n, length = scores.shape
+        # two float32 stacks (accumulated, gradient) of F frames must fit in one update
+        affordable = (MAX_UPDATE_BYTES - _MARGIN - 16 * n * count) // max(1, 2 * 4 * n * length)
+        frames = frame_indices(count, max(2, min(self.max_frames, affordable)))
         predicted = trace.predicted if trace.predicted is not None else torch.zeros_like(trace.alphas).long()
         cumulative = trace.cumulative_maps[:, frames].float().cpu().clone()
         if float(trace.alphas[:, -1].min()) == 1.0:

@@ -339,7 +339,6 @@ def explore_text(
     encoded = explainer.encode(texts)  # bad input fails here, in the caller's cell
     kwargs, _ = explainer.forward_kwargs(encoded)
     classes = int(explainer.probabilities(encoded.ids.to(explainer.device), kwargs).shape[1])
-    explainer.classes = classes
     if target is not None and not (isinstance(target, int) and 0 <= target < classes):
         msg = f"target={target!r} is not a class of this model: give 0..{classes - 1}, or None for the predicted class"
         raise ValueError(msg)

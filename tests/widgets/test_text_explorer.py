@@ -211,3 +211,38 @@ def test_static_export_holds_the_page_and_escapes_tokens(classifier, tmp_path) -
     assert state["interactive"] is False and state["title"] == "two reviews"
     assert state["result"]["rows"][0]["tokens"][-1] == HOSTILE
     assert "$b64" in json.dumps(state["result"]["scores"])
+
+
+def test_a_layer_without_one_row_per_token_and_a_model_output_object(classifier) -> None:
+    model, vocab = classifier
+    with pytest.raises(ValueError, match=r"layer='head' outputs shape \(1, 2\) for token ids of shape \(1, 3\)"):
+        aw.explore_text(model, "a fine film", tokenizer=vocab, layer="head")
+
+    class Output(torch.nn.Module):  # like a Hugging Face model: an output object, not a tensor
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = model
+
+        def forward(self, ids, attention_mask=None):
+            return {"logits": self.inner(ids, attention_mask=attention_mask)}
+
+    with pytest.raises(ValueError, match=r"\(N, classes\) scores.*\.logits"):
+        aw.explore_text(Output(), "a film", tokenizer=vocab)
+
+
+def test_long_texts_fit_in_one_update(classifier, monkeypatch) -> None:
+    from attrwidgets.widgets import _text_compute
+    from attrwidgets.widgets._wire import payload_bytes
+
+    budget = _text_compute._MARGIN + 40_000  # a small update: 70 tokens × 3 sentences × 65 points do not fit
+    monkeypatch.setattr(_text_compute, "MAX_UPDATE_BYTES", budget)
+    model, vocab = classifier
+    long = " ".join(["a moving , beautifully acted film ."] * 10)  # 70 tokens
+    w = aw.explore_text(model, [long, long, "boring"], tokenizer=vocab, sync=True, steps=64)
+    path = w.result["path"]
+    frames = decode(path["frames"]).tolist()
+    count = decode(path["alphas"]).shape[1]
+    assert 2 <= len(frames) < count and frames[0] == 0 and frames[-1] == count - 1
+    assert payload_bytes(path) <= budget - _text_compute._MARGIN + 16 * 3 * count
+    assert payload_bytes(w.result) <= budget
+    np.testing.assert_array_equal(decode(path["cumulative"])[:, -1], decode(w.result["scores"]))

@@ -127,7 +127,7 @@ function render({ model, el }) {
       cell.caption.textContent = p.level === "coarse" ? `${what}${what ? " · " : ""}coarse first answer` : what;
       cell.cell.dataset.level = p.level || "full";
       cell.gap.textContent = gapShort(p);
-      cell.gap.title = gapText(p);
+      cell.gap.title = [gapText(p), ...(p.notes || [])].join("\n");
       cell.gap.dataset.level = gapLevel(p);
       cell.cell.dataset.done = "1";
     });

@@ -125,17 +125,23 @@ class Compare(anywidget.AnyWidget):
         return value
 
     def set_state(self, sync_data: dict[str, Any]) -> None:
-        """Values from the browser: only the display options and the classes, each validated."""
+        """Values from the browser: only the display options and the classes, each validated; what
+        is refused goes back to the browser and is named in the status line."""
+        refused = []
         for name, value in sync_data.items():
-            if name not in _BROWSER:
+            why = "only the kernel writes it" if name not in _BROWSER else self._try_set(name, value)
+            if why:
                 self.send_state(name)
-                self._on_status("error", f"refused {name}: only the kernel writes it", None, "", 0)
-                continue
-            try:
-                super().set_state({name: value})
-            except (t.TraitError, TypeError, ValueError) as error:
-                self.send_state(name)
-                self._on_status("error", f"refused {name}={value!r}: {error}", None, "Pick a value from the list.", 0)
+                refused.append(f"refused {name}: {why}")
+        if refused:
+            self._on_status("error", "; ".join(refused), None, "Pick a value the widget offers.", 0)
+
+    def _try_set(self, name: str, value: object) -> str:
+        try:
+            super().set_state({name: value})
+        except (t.TraitError, TypeError, ValueError) as error:
+            return str(error)
+        return ""
 
     # -- requests ---------------------------------------------------------------------------------------
     def _plan(self, params: dict[str, Any]) -> list[Stage]:
@@ -312,6 +318,13 @@ def _check_labels(labels: object, classes: int) -> None:
         raise ValueError(msg)
 
 
+def _check_class(argument: str, value: object, classes: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < classes:
+        msg = f"{argument}={value!r} is not a class of this model: give an int 0..{classes - 1}"
+        raise ValueError(msg)
+    return value
+
+
 def _check_references(references: object) -> None:
     if references is None:
         return
@@ -411,11 +424,7 @@ def compare(
     grid = Grid(model, [image], specs, preprocess=preprocess, references=references, labels=labels,
                 options=options, seed=seed)  # fmt: skip
     _check_labels(labels, grid.classes)
-    if target is None:
-        target = grid.predicted(0)
-    elif isinstance(target, bool) or not isinstance(target, int) or not 0 <= target < grid.classes:
-        msg = f"target={target!r} is not a class of this model: give an int 0..{grid.classes - 1}"
-        raise ValueError(msg)
+    target = grid.predicted(0) if target is None else _check_class("target", target, grid.classes)
     top = grid.top_classes(0)
     layout = {
         "kind": "baselines",
@@ -498,11 +507,7 @@ def compare_inputs(
     grid = Grid(model, list(inputs), specs, preprocess=preprocess, references=references, labels=labels,
                 options=_options(steps, samples, seed), seed=seed)  # fmt: skip
     _check_labels(labels, grid.classes)
-    if picked is None:
-        picked = grid.predicted(0)
-    elif isinstance(picked, bool) or not isinstance(picked, int) or not 0 <= picked < grid.classes:
-        msg = f"picked={picked!r} is not a class of this model: give an int 0..{grid.classes - 1}"
-        raise ValueError(msg)
+    picked = grid.predicted(0) if picked is None else _check_class("picked", picked, grid.classes)
     titles = list(names) if names is not None else [f"input {i + 1}" for i in range(len(inputs))]
     tops = [grid.top_classes(i) for i in range(len(inputs))]
     layout = {

@@ -120,6 +120,22 @@ def test_text_explorer_in_lab(lab_server, open_notebook, explorer_view, artifact
     words = page.evaluate(CHIPS)[0]
     assert [c[0] for c in words] == ["the", "best", "movie", "of", "the", "year", HOSTILE]
     assert len(nbp.sent("comm_msg")) > sent, "a new sentence is computed by the kernel"
+
+    # the target picker: the top classes, and every sentence explained for the one picked
+    offered = page.eval_on_selector_all("select.aw-target option", "els => els.map(e => e.textContent)")
+    assert offered[0].startswith("predicted") and {o.split(" — ")[0] for o in offered[1:]} == {"fresh", "rotten"}
+    state = view.state()
+    page.locator("select.aw-target").select_option("0")
+    state = view.wait_result(newer_than=state["result"], timeout=60_000)
+    assert "explaining rotten" in page.locator(".aw-text-pred").first.text_content()
+    # the method menu: the registry's text-capable methods; one without a path has no α scrubber
+    methods = page.eval_on_selector_all("select.aw-method option", "els => els.map(e => e.value)")
+    assert "integrated_gradients" in methods and "input_x_gradient" in methods and "grad_cam" not in methods
+    page.locator("select.aw-method").select_option("input_x_gradient")
+    view.wait_result(newer_than=state["result"], timeout=60_000)
+    assert view.root.get_attribute("data-view") == "map"
+    assert not page.locator("input.aw-alpha").is_visible() and not page.locator("canvas.aw-curve").is_visible()
+    assert len(page.evaluate(CHIPS)[0]) == 7
     assert not dialogs and not page.aw_errors, (dialogs, page.aw_errors)
 
 

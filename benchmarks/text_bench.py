@@ -12,6 +12,10 @@ where the results arrive), measures the time
 
 for one sentence of about 20 tokens and for the nine-sentence list, with steps="auto" (the default)
 and steps=50. Goal (issue 12): first result ≤ 300 ms, full ≤ 1 s on a CPU.
+
+(c) in headless Chromium (the browser tests' flags), on the static export of the nine sentences,
+    the time of one α step (an ``input`` event on the slider until the chips are redrawn), the
+    front end's whole share of scrubbing.
 """
 
 from __future__ import annotations
@@ -96,6 +100,44 @@ def one(texts, options: dict, model, vocab) -> tuple[float, float, float, float]
     return first_open, full_open, first_new, full_new
 
 
+def scrub_ms(model, vocab, steps: int = 200) -> tuple[float, float]:
+    """Median and 95th percentile of one α step's redraw in the static export of NINE, in ms."""
+    import sys
+    import tempfile
+
+    from playwright.sync_api import sync_playwright
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.ui.chromium_flags import CHROMIUM_ARGS, CHROMIUM_CANDIDATES
+
+    w = aw.explore_text(model, NINE, tokenizer=vocab, labels=LABELS, sync=True)
+    with tempfile.TemporaryDirectory() as folder:
+        page_path = w.save_html(Path(folder) / "text.html")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM_CANDIDATES[0], args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(page_path.as_uri())
+            page.wait_for_selector(".aw-root[data-drawn]:not([data-drawn='0'])")
+            times = page.evaluate(
+                """(steps) => {
+                    const slider = document.querySelector('input.aw-alpha');
+                    const out = [];
+                    for (let i = 0; i < steps; i++) {
+                        slider.value = String(Math.round(1000 * (i % 100) / 99));
+                        const t = performance.now();
+                        slider.dispatchEvent(new Event('input'));
+                        document.body.getBoundingClientRect();  // layout of the new chips included
+                        out.push(performance.now() - t);
+                    }
+                    return out;
+                }""",
+                steps,
+            )
+            browser.close()
+    times.sort()
+    return statistics.median(times), times[int(0.95 * (len(times) - 1))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=20)
@@ -118,6 +160,12 @@ def main() -> None:
                 f"| {med[2]:.0f} / {worst[2]:.0f} | {med[3]:.0f} / {worst[3]:.0f} |"
             )
             print(lines[-1], flush=True)
+    median, p95 = scrub_ms(model, vocab)
+    scrub = (
+        "One α step in the static export of the nine sentences (Chromium, redraw and layout): "
+        f"median {median:.1f} ms, 95th percentile {p95:.1f} ms."
+    )
+    print(scrub)
     after = os.getloadavg()
     header = [
         "| case | open → first (ms, median / max) | open → full | new sentence → first | new sentence → full |",
@@ -141,6 +189,8 @@ def main() -> None:
             *lines,
             "",
             env,
+            "",
+            scrub,
             "",
         ])  # fmt: skip
         args.write.write_text(text, encoding="utf-8")

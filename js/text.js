@@ -11,6 +11,7 @@ export const BASELINE_NAMES = {
   blur: "blurred image",
   max_distance: "maximum distance",
   references: "training example",
+  image: "another image",
 };
 
 /** Menu texts of the sign modes (js/normalize.js SIGN_MODES). */

@@ -154,6 +154,43 @@ class PathExplainer:
         self.display = display_size(int(h), int(w), display_pixels)
         self.logits = self._forward(self.image)[0].float().cpu()
         self.classes = int(self.logits.numel())
+        self.baseline_image: torch.Tensor | None = None
+        self.baseline_notes: list[str] = []
+
+    def set_baseline_image(self, other: object) -> None:
+        """Another image as the baseline ("image" in the menu): the path runs from it to the image.
+
+        Same channels required; another size is resized (bilinear, antialiased) to the image's,
+        with a note. What the model sees in it is said in the notes.
+        """
+        try:
+            pixels = as_image(other).to(self.image.device, self.image.dtype)
+        except (TypeError, ValueError) as error:
+            msg = f"baseline: give a baseline's name or another image (a tensor or array like the image): {error}"
+            raise ValueError(msg) from None
+        if pixels.shape[1] != self.image.shape[1]:
+            msg = (
+                f"baseline: the other image has {pixels.shape[1]} channels and the image {self.image.shape[1]}; "
+                "give both in the same colour format"
+            )
+            raise ValueError(msg)
+        notes = []
+        if pixels.shape[-2:] != self.image.shape[-2:]:
+            size = tuple(int(v) for v in self.image.shape[-2:])
+            notes.append(f"the baseline image ({pixels.shape[-2]}×{pixels.shape[-1]}) was resized to the image's "
+                         f"{size[0]}×{size[1]} (bilinear)")  # fmt: skip
+            pixels = torch.nn.functional.interpolate(pixels, size=size, mode="bilinear", antialias=True,
+                                                     align_corners=False).clamp(0, 1)  # fmt: skip
+        if not torch.isfinite(pixels).all():
+            msg = "baseline: the other image holds NaN or infinite values"
+            raise ValueError(msg)
+        seen = self._forward(pixels)[0].float().cpu()
+        notes.append(
+            f"baseline: another image (the model sees “{self.label(int(seen.argmax()))}” in it). Positive "
+            "attributions: what this image has that raises the score over the other one; negative: what the "
+            "other has that this one lacks"
+        )
+        self.baseline_image, self.baseline_notes = pixels, notes
 
     # -- facts about the image -------------------------------------------------------------------
     def label(self, index: int) -> str:
@@ -190,6 +227,11 @@ class PathExplainer:
     def baseline(self, params: dict[str, Any]) -> torch.Tensor:
         """The baseline tensor for the kernel-side controls in ``params``."""
         name = params.get("baseline", "black")
+        if name == "image":
+            if self.baseline_image is None:
+                msg = 'baseline "image" needs another image: pass baseline=<image> to explore()'
+                raise ValueError(msg)
+            return self.baseline_image
         return make_baseline(
             name,
             self.image,
@@ -227,6 +269,8 @@ class PathExplainer:
         with capture() as caught:  # this thread's warnings only: see _capture.py
             attribution = method.fn(model, self.image, params.get("target"), preprocess=preprocess, **kwargs)
         notes = [str(w.message) for w in caught]
+        if kwargs.get("baseline") is not None and params.get("baseline") == "image":
+            notes += self.baseline_notes
         if isinstance(self.model, nn.Module) and self.model.training:
             notes.append("the model is in training mode: it was evaluated in eval mode (dropout off, batch-norm "
                          "statistics fixed) and put back in training mode afterwards")  # fmt: skip

@@ -241,6 +241,8 @@ class Explorer(anywidget.AnyWidget):
         self.attribution = None
         """The :class:`~attrwidgets.Attribution` of the newest full result (None until it arrives)."""
         names = [b for b in BASELINES if b != "references" or explainer.references is not None]
+        if explainer.baseline_image is not None:
+            names.append("image")
         menu = _methods.specs(layers=self._layers, references=explainer.references is not None)
         method = traits.pop("method", "integrated_gradients")
         options = traits.pop("options", {})
@@ -574,7 +576,7 @@ def explore(
     method: str = "integrated_gradients",
     preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
     labels: Sequence[str] | None = None,
-    baseline: str = "black",
+    baseline: object = "black",
     references: torch.Tensor | None = None,
     sync: bool = False,
     **kw: Any,
@@ -598,8 +600,11 @@ def explore(
         attributions stay in pixel space.
     labels : sequence of str, optional
         Class names for the target picker and the curve.
-    baseline : str
-        Initial baseline of the methods that take one.
+    baseline : str or image
+        Initial baseline of the methods that take one: a name of the menu ("black", "blur", ...),
+        or another image (tensor or array, like ``image``; resized to its size with a note): the
+        path then runs from that image to this one (the baselines poster's goldfinch and pencil),
+        and the menu offers it as "another image".
     references : tensor, optional
         Training inputs (M, C, H, W): enables the "references" baseline and Expected Gradients.
     sync : bool
@@ -639,6 +644,9 @@ def explore(
         raise TypeError(msg)
     frames = {"max_frames": kw.pop("max_frames")} if "max_frames" in kw else {}
     explainer = PathExplainer(model, image, preprocess=preprocess, references=references, labels=labels, **frames)
+    if not isinstance(baseline, str):  # another image: integrate between the two
+        explainer.set_baseline_image(baseline)
+        baseline = "image"
     if target is None:
         target = int(explainer.logits.argmax())
     elif not 0 <= int(target) < explainer.classes:

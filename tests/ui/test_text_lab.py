@@ -144,12 +144,12 @@ def text_page(tmp_path_factory):
     import functools
 
     import attrwidgets as aw
-    from attrwidgets.demo.text import LABELS
 
     model, vocab = review_classifier()
+    labels = ["<img src=y onerror=alert(2)>", "fresh"]  # class names are text too
     w = aw.explore_text(model, ["a moving , beautifully acted film .", "boring and predictable"],
-                        tokenizer=functools.partial(tok, vocab=vocab),
-                        labels=LABELS, steps=16, rule="riemann_trapezoid", sync=True)  # fmt: skip
+                        tokenizer=functools.partial(tok, vocab=vocab), title="<img src=z onerror=alert(3)>",
+                        labels=labels, steps=16, rule="riemann_trapezoid", sync=True)  # fmt: skip
     return w.save_html(tmp_path_factory.mktemp("text") / "text.html")
 
 
@@ -160,6 +160,9 @@ def test_text_export_offline(text_page, page, offline, explorer_view):
     page.wait_for_selector(".aw-root[data-drawn]:not([data-drawn='0'])", timeout=20_000)
     view = explorer_view(page)
     _check_chips(page, dialogs)
+    assert page.locator(".aw-text-pred").nth(1).text_content().startswith("2. <img src=y")
+    assert page.title().endswith("<img src=z onerror=alert(3)>")
+    assert page.locator(".aw-title").text_content() == "<img src=z onerror=alert(3)>"
     view.assert_not_blank(view.canvas(view.CURVE), "the exported curves")
     assert page.locator("select.aw-method").is_disabled() and page.locator("textarea.aw-text-input").is_disabled()
     _scrub(page, view)

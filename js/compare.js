@@ -123,7 +123,7 @@ function render({ model, el }) {
       cell.canvas.dataset.drawn = String(Number(cell.canvas.dataset.drawn) + 1);
       cell.canvas.dataset.scale = String(scale * result.unit);
       cell.canvas.dataset.alpha = String(values.alpha);
-      const what = grid.kind === "inputs" ? `${grid.columns[p.col].title}: ${p.target_label}` : "";
+      const what = grid.kind === "inputs" ? p.target_label : "";
       cell.caption.textContent = p.level === "coarse" ? `${what}${what ? " · " : ""}coarse first answer` : what;
       cell.cell.dataset.level = p.level || "full";
       cell.gap.textContent = gapShort(p);

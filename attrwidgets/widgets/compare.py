@@ -239,7 +239,9 @@ class Compare(anywidget.AnyWidget):
         result, grid = self.result, self.grid
         lut = (mpl.colormaps[MATPLOTLIB_NAMES["coolwarm"]](np.linspace(0, 1, 256))[:, :3] * 255).round()
         rows, cols = len(grid["rows"]), len(grid["columns"])
-        fig, axes = plt.subplots(rows, cols + 1, figsize=(1.9 * (cols + 1), 2.1 * rows + 0.4), squeeze=False)
+        lines = max((len(r.get("lines", [])) for r in grid["rows"]), default=0)
+        size = (1.9 * (cols + 1), (2.2 + 0.13 * lines) * rows + 0.4)
+        fig, axes = plt.subplots(rows, cols + 1, figsize=size, squeeze=False)
         images = [decode(im).astype(np.float64) for im in grid["images"]]
         for r, row in enumerate(grid["rows"]):
             ax = axes[r][0]

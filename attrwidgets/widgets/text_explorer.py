@@ -342,6 +342,12 @@ def explore_text(
     if target is not None and not (isinstance(target, int) and 0 <= target < classes):
         msg = f"target={target!r} is not a class of this model: give 0..{classes - 1}, or None for the predicted class"
         raise ValueError(msg)
+    size = getattr(explainer.layer, "num_embeddings", None)
+    token = isinstance(baseline, int) and not isinstance(baseline, bool)
+    if not (baseline == "zero" or (token and 0 <= baseline < (size or baseline + 1))):
+        within = f" (0..{size - 1} for this embedding)" if size else ""
+        msg = f"baseline={baseline!r} is neither 'zero' (the zero embedding) nor a token id{within}"
+        raise ValueError(msg)
     try:
         options = validate_options(method, options)
     except t.TraitError as error:

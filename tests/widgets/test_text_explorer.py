@@ -104,6 +104,17 @@ def test_a_new_sentence_recomputes_and_bad_ones_are_refused(classifier) -> None:
     assert {row["target"] for row in w.result["rows"]} == {0}
 
 
+def test_a_token_id_baseline(classifier) -> None:
+    model, vocab = classifier
+    zero = aw.explore_text(model, "a moving film", tokenizer=vocab, sync=True, steps=8)
+    pad = aw.explore_text(model, "a moving film", tokenizer=vocab, sync=True, steps=8, baseline=vocab.pad_id)
+    unk = aw.explore_text(model, "a moving film", tokenizer=vocab, sync=True, steps=8, baseline=1)
+    # [PAD] embeds to the zero vector: the same path; [UNK] does not
+    np.testing.assert_array_equal(decode(pad.result["scores"]), decode(zero.result["scores"]))
+    assert not np.allclose(decode(unk.result["scores"]), decode(zero.result["scores"]))
+    assert unk.result["rows"][0]["baseline_score"] != zero.result["rows"][0]["baseline_score"]
+
+
 def test_method_menu_is_the_text_capable_methods(classifier) -> None:
     model, vocab = classifier
     w = aw.explore_text(model, "a moving film", tokenizer=vocab, sync=True)
@@ -142,6 +153,10 @@ def test_errors_name_the_argument_and_what_to_do(classifier) -> None:
         aw.explore_text(model, "a film", tokenizer=vocab, method="grad_cam")
     with pytest.raises(ValueError, match=r"target=7 is not a class of this model: give 0..1"):
         aw.explore_text(model, "a film", tokenizer=vocab, target=7)
+    with pytest.raises(ValueError, match=r"baseline='black' is neither 'zero'.*token id \(0\.\.\d+ for"):
+        aw.explore_text(model, "a film", tokenizer=vocab, baseline="black")
+    with pytest.raises(ValueError, match="baseline=999999"):
+        aw.explore_text(model, "a film", tokenizer=vocab, baseline=999999)
     with pytest.raises(TypeError, match="returned str"):
         aw.explore_text(model, "a film", tokenizer=lambda s: s)
 

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { chipColors, chips, frameAt, mergeValues, predictionText, sharedScale, tokenValues, unpackText } from "./tokens.js";
+import { readFileSync } from "node:fs";
+import { chipColors, chips, frameAt, mergeValues, predictionText, rowCurves, sharedScale, tokenValues, unpackText } from "./tokens.js";
 import { colormap } from "./colormap.js";
 
 const wire = (Typed, dtype, values, shape) => {
@@ -75,4 +76,20 @@ test("predictionText: names the explained class when it is not the predicted one
   const data = unpackText(result());
   assert.equal(predictionText(data.rows[0]), "fresh (p 90.0 %)");
   assert.equal(predictionText(data.rows[1]), "fresh (p 60.0 %) · explaining rotten (p 40.0 %)");
+});
+
+test("rowCurves: one sentence's curves in the form js/curvebox.js draws", () => {
+  const data = unpackText(result());
+  const c = rowCurves(data, 1);
+  assert.deepEqual(Array.from(c.curveAlphas), [0, 1, 1]);
+  assert.deepEqual(Array.from(c.scores), [0, -1, -1]);
+  assert.deepEqual(Array.from(c.cumulative), [0, -3.74, -3.75].map(Math.fround));
+  assert.deepEqual(c.raw, { score: -1, baseline_score: 0, target: 0 });
+});
+
+test("the token explorer never writes HTML: tokens and labels go in as text", () => {
+  for (const name of ["textwidget.js", "tokens.js"]) {
+    const source = readFileSync(new URL(`./${name}`, import.meta.url), "utf8");
+    assert.doesNotMatch(source, /innerHTML|outerHTML|insertAdjacentHTML|document\.write/, name);
+  }
 });

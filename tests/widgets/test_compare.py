@@ -154,6 +154,31 @@ def test_compare_inputs_explains_each_own_class_and_the_picked_one(model, image)
         w.close()
 
 
+def test_a_method_without_a_baseline_is_computed_once_per_row(model, image):
+    w = compare(model, image, methods=["gradient"], baselines=["black", "white"], sync=True)
+    try:
+        first, second = w.result["panels"]
+        assert decode(first["map"]).tobytes() == decode(second["map"]).tobytes()
+        assert first["seconds"] == second["seconds"], "the second column comes from the cache"
+        assert len(w._grid._cache) == 1
+    finally:
+        w.close()
+
+
+def test_a_failing_model_shows_in_the_status_and_keeps_the_error(model, image, tmp_path):
+    w = compare(model, image, methods=["integrated_gradients"], baselines=["black"], steps=4, sync=True)
+    model.fail = True
+    with pytest.raises(RuntimeError, match="broke on purpose"):
+        w.target = 2
+    assert w.status["state"] == "error"
+    assert "broke on purpose" in w.status["message"]
+    assert isinstance(w.error, RuntimeError)
+    with pytest.raises(RuntimeError, match="nothing was written"):
+        w.save_npz(tmp_path / "never.npz")
+    assert not (tmp_path / "never.npz").exists()
+    w.close()
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "words"),
     [

@@ -113,16 +113,15 @@ function render({ model, el }) {
   const curveSize = () => ({ curves: { width: Math.max(320, Math.min(520, root.clientWidth - 680 || 520)), height: 400 } });
 
   // ---- drawing ------------------------------------------------------------------------------------
-  /** The values every row shows now, and their one scale. */
-  function shown() {
-    const attribution = view.show !== "gradient" || !data.path;
+  /** What every row shows in `mode` ("attribution" or "gradient") at the view's α, and its one scale. */
+  function shown(mode) {
     const rows = data.rows.map((row, i) => {
-      const { values, alpha } = tokenValues(data, i, data.path ? view.alpha : null, view.show);
+      const { values, alpha } = tokenValues(data, i, data.path ? view.alpha : null, mode);
       return { row, alpha, chips: chips(row, values, view.merge) };
     });
     // the accumulated attribution keeps the final scores' scale, so chips fade in along α;
     // the gradient at α has its own
-    const basis = attribution
+    const basis = mode !== "gradient" || !data.path
       ? data.rows.map((row, i) => chips(row, tokenValues(data, i, null).values, view.merge).map((c) => c[1]))
       : rows.map((r) => r.chips.map((c) => c[1]));
     return { rows, scale: sharedScale(basis, view.clip) };
@@ -130,14 +129,22 @@ function render({ model, el }) {
 
   function drawChips() {
     if (!data) return;
-    const { rows, scale } = shown();
+    const { rows, scale } = shown(view.show);
+    // on a path, a line under each chip shows the other of the two: the gradient at α, or the attribution
+    const other = data.path ? shown(view.show === "gradient" ? "attribution" : "gradient") : null;
     rowsBox.replaceChildren();
     rows.forEach(({ row, chips: list }, i) => {
-      const chipEls = list.map(([text, value]) => {
+      const chipEls = list.map(([text, value], k) => {
         const { background, color } = chipColors(value, scale, lut);
         const chip = h("span", { class: "aw-chip", text, title: `${text}: ${fmt(value)}`, "data-score": String(value) });
         chip.style.background = background;
         chip.style.color = color;
+        if (other) {
+          const v = other.rows[i].chips[k][1];
+          chip.style.borderBottom = `4px solid ${chipColors(v, other.scale, lut).background}`;
+          chip.setAttribute("data-under", String(v));
+          chip.title += ` · ${view.show === "gradient" ? "attribution up to α" : "gradient at α"}: ${fmt(v)}`;
+        }
         return chip;
       });
       const pred = h("div", { class: "aw-text-pred", text: `${i + 1}. ${predictionText(row)}` });
@@ -149,8 +156,9 @@ function render({ model, el }) {
     legendBar.style.background = `linear-gradient(to right, ${lo}, rgb(221, 221, 221), ${hi})`;
     legendLo.textContent = `−${fmt(scale)}`;
     legendHi.textContent = `+${fmt(scale)}`;
+    const under = view.show === "gradient" ? "attribution up to α" : "gradient at α";
     legendText.textContent = data.path
-      ? `${view.show === "gradient" ? "gradient at α" : "attribution up to α"}: red for the explained class, blue against; one scale for every sentence`
+      ? `${view.show === "gradient" ? "gradient at α" : "attribution up to α"} (line under: ${under}): red for the explained class, blue against; one scale for every sentence`
       : "token scores: red for the explained class, blue against; one scale for every sentence";
     root.setAttribute("data-scale", String(scale));
     if (data.path) {
@@ -175,8 +183,10 @@ function render({ model, el }) {
     const r = { ...row, stage: data.raw.stage, params: data.raw.params, view: data.view, max_steps: data.raw.params?.max_steps };
     const { level, text } = data.path ? completenessText(r, fmt) : mapReadout(r, fmt);
     const which = data.rows.length > 1 ? `sentence ${view.row + 1}: ` : "";
+    const gaps = data.rows.map((r) => r.relative_delta).filter(Number.isFinite);
+    const worst = data.rows.length > 1 && gaps.length ? `  ·  largest gap over the ${data.rows.length} sentences ${(100 * Math.max(...gaps)).toFixed(2)} %` : "";
     completeness.setAttribute("data-level", level);
-    completeness.textContent = text ? which + text : "";
+    completeness.textContent = text ? which + text + worst : "";
     completeness.style.display = text ? "" : "none";
   }
 

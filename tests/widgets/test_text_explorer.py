@@ -115,6 +115,17 @@ def test_a_token_id_baseline(classifier) -> None:
     assert unk.result["rows"][0]["baseline_score"] != zero.result["rows"][0]["baseline_score"]
 
 
+def test_latest_sentence_wins_on_the_worker(classifier) -> None:
+    model, vocab = classifier
+    w = aw.explore_text(model, "a moving film", tokenizer=vocab, dispatch=lambda callback: callback())
+    for text in ("boring", "a dull mess", "the best movie of the year"):
+        w.texts = [text]
+    assert w.wait(30)
+    assert w.result["final"] and w.result["rows"][0]["tokens"] == tokenize("the best movie of the year")
+    assert w.attribution.values.shape[1] == 6 and w.error is None
+    w.close()
+
+
 def test_method_menu_is_the_text_capable_methods(classifier) -> None:
     model, vocab = classifier
     w = aw.explore_text(model, "a moving film", tokenizer=vocab, sync=True)

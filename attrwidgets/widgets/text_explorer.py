@@ -25,7 +25,15 @@ from attrwidgets.widgets import _methods, export
 from attrwidgets.widgets._bundle import bundle
 from attrwidgets.widgets._text_compute import TextExplainer, method_menu, text_methods
 from attrwidgets.widgets._text_input import texts_of
-from attrwidgets.widgets.explorer import Explorer, _clamp, _FiniteFloat, _FiniteInt, _show, colormap_tables
+from attrwidgets.widgets.explorer import (
+    Explorer,
+    _check_keyword,
+    _clamp,
+    _FiniteFloat,
+    _FiniteInt,
+    _show,
+    colormap_tables,
+)
 from attrwidgets.widgets.session import Session
 
 __all__ = ["TextExplorer", "explore_text"]
@@ -348,6 +356,9 @@ def explore_text(
         within = f" (0..{size - 1} for this embedding)" if size else ""
         msg = f"baseline={baseline!r} is neither 'zero' (the zero embedding) nor a token id{within}"
         raise ValueError(msg)
+    controls_of = {c.name: c for c in entry.controls}
+    for name, value in options.items():
+        _check_keyword(controls_of[name], value)  # out of range is an error here (the browser's are clamped)
     try:
         options = validate_options(method, options)
     except t.TraitError as error:

@@ -160,6 +160,10 @@ def test_errors_name_the_argument_and_what_to_do(classifier) -> None:
         aw.explore_text(model, "a film", tokenizer=vocab, layer=torch.nn.Embedding(3, 2))
     with pytest.raises(TypeError, match=r"unknown keyword\(s\) \['stpes'\].*steps"):
         aw.explore_text(model, "a film", tokenizer=vocab, stpes=8)
+    with pytest.raises(ValueError, match=r"steps=99999 is out of range: give 1\.\.512 or 'auto'"):
+        aw.explore_text(model, "a film", tokenizer=vocab, steps=99999)
+    with pytest.raises(ValueError, match="rule='simpson' is not one of"):
+        aw.explore_text(model, "a film", tokenizer=vocab, rule="simpson")
     with pytest.raises(ValueError, match="not a text-capable method"):
         aw.explore_text(model, "a film", tokenizer=vocab, method="grad_cam")
     with pytest.raises(ValueError, match=r"target=7 is not a class of this model: give 0..1"):

@@ -72,7 +72,7 @@ export function buildDom(view) {
   const cancel = input("button", { class: "aw-cancel", type: "button", title: "stop this computation; the last result stays" });
   cancel.textContent = "✕ cancel";
 
-  const canvas = h("canvas", { class: "aw-canvas" });
+  const canvas = h("canvas", { class: "aw-canvas", title: "click the input image: its segment's mean colour becomes the baseline (shift-click: one pixel's colour)" });
   const curve = h("canvas", { class: "aw-curve" });
   const classes = h("div", { class: "aw-classes" });
 

@@ -29,6 +29,7 @@ import { drawSampleCurves, nearestCount } from "./samplecurves.js";
 import { figureLayout } from "./layout.js";
 import { showCompleteness, showNotes, showStatus, showTitle, sigmaTable, syncKernelControls } from "./sync.js";
 import { EVALUATION_CHOICES, drawEvaluation, evaluationCaption } from "./evalcurve.js";
+import { boundary, pickPoint } from "./segments.js";
 
 /**
  * @typedef {object} Traits
@@ -145,13 +146,50 @@ function render({ model, el }) {
     if (data.view === "samples") return drawSamples();
     if (data.view === "map") {
       fig = mapPanels.draw() ?? fig;
+      drawPicked();
       return;
     }
     const readout = alphaReadout(view.alpha, data ? data.frameAlphas : null, data ? data.curveAlphas : null);
     alphaText.replaceChildren(h("b", { text: readout.alpha }), readout.shown ? ` · ${readout.shown}` : "");
     fig = panels.draw() ?? fig;
+    drawPicked();
     curves.draw(data, fig);
   }
+
+  // ---- picking the baseline's colour by a click on the input -------------------------------------
+  let outline = { key: null, pixels: [], w: 0, h: 0 };
+  /** The picked segment's outline on the input panel, while the baseline is that colour. */
+  function drawPicked() {
+    const p = model.get("picked");
+    const seg = model.get("segments");
+    const current = p && seg && model.get("baseline") === "constant" && model.get("color") === p.hex;
+    els.colorLabel.title = current ? `picked from the image (${p.segment >= 0 ? `segment ${p.segment}, its mean colour` : "one pixel"})` : "";
+    if (!current || p.segment < 0) return;
+    const r = JSON.parse(els.canvas.dataset.panels || "{}").input;
+    if (!r) return;
+    if (outline.key !== seg || outline.id !== p.segment) {
+      const d = decode(seg);
+      outline = { key: seg, id: p.segment, pixels: boundary(d.data, d.shape[1], d.shape[0], p.segment), w: d.shape[1], h: d.shape[0] };
+    }
+    const ctx = els.canvas.getContext("2d");
+    ctx.save();
+    ctx.setTransform(1, 0, 0, 1, 0, 0); // the panel rects are in device pixels
+    const sx = r[2] / outline.w;
+    const sy = r[3] / outline.h;
+    ctx.fillStyle = "#ffeb3b";
+    for (const q of outline.pixels) {
+      ctx.fillRect(r[0] + (q % outline.w) * sx, r[1] + Math.floor(q / outline.w) * sy, Math.max(1, sx), Math.max(1, sy));
+    }
+    ctx.restore();
+    els.canvas.dataset.outline = String(outline.pixels.length);
+  }
+  on(els.canvas, "click", (ev) => {
+    if (!interactive || !data || data.view === "samples") return;
+    const dpr = window.devicePixelRatio || 1;
+    const hit = pickPoint(JSON.parse(els.canvas.dataset.panels || "{}"), "input", ev.offsetX * dpr, ev.offsetY * dpr);
+    if (hit) model.send({ type: "pick", x: hit.x, y: hit.y, pixel: ev.shiftKey });
+  });
+  onModel("change:picked", () => scheduleDraw());
 
   let pending = false;
   function scheduleDraw() {

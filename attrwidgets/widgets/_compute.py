@@ -42,6 +42,8 @@ def _map_key(params: dict[str, Any]) -> str:
     return repr(sorted((k, repr(v)) for k, v in params.items() if k != "evaluation"))
 
 
+SEGMENTS = 64
+"""About how many segments the image is cut into for picking a baseline colour by a click."""
 DISPLAY_PIXELS = 360 * 360
 """Most pixels of the image shown in the browser (larger images are downsampled for display)."""
 MAX_FRAMES = 25
@@ -156,6 +158,45 @@ class PathExplainer:
         self.classes = int(self.logits.numel())
         self.baseline_image: torch.Tensor | None = None
         self.baseline_notes: list[str] = []
+
+    # -- segments, for picking a baseline colour by clicking the image ---------------------------------
+    def segments(self) -> np.ndarray:
+        """(h, w) segment ids of the image at display size (SLIC superpixels, about
+        :data:`SEGMENTS` of them; deterministic: SLIC draws nothing at random), computed once."""
+        if getattr(self, "_segments", None) is None:
+            from skimage.segmentation import slic
+
+            pixels = _to_pixels(self.image, self.display).astype(np.float64) / 255
+            gray = pixels.shape[-1] == 1
+            self._segments = slic(pixels[..., 0] if gray else pixels, n_segments=SEGMENTS, compactness=10.0,
+                                  start_label=0, channel_axis=None if gray else -1).astype(np.int32)  # fmt: skip
+        return self._segments
+
+    def segments_payload(self) -> dict[str, Any]:
+        """:meth:`segments` for the front end: uint8 ids when they fit, else int32."""
+        seg = self.segments()
+        return encode(seg, "uint8" if seg.max() < 256 else "int32")
+
+    def pick(self, x: float, y: float, *, pixel: bool) -> dict[str, Any]:
+        """The colour at (x, y) ∈ [0, 1]² of the image (fractions of its width and height): the mean
+        colour of the segment there (at the image's full resolution), or with ``pixel`` that pixel's
+        own. Returns ``{"segment", "color" (floats in [0, 1], one per channel), "x", "y"}``."""
+        if not (isinstance(x, (int, float)) and isinstance(y, (int, float)) and math.isfinite(x) and math.isfinite(y)):
+            msg = f"pick: x and y must be finite numbers in [0, 1], not {x!r}, {y!r}"
+            raise ValueError(msg)
+        x, y = min(max(float(x), 0.0), 1.0), min(max(float(y), 0.0), 1.0)
+        height, width = self.image.shape[-2:]
+        row, col = min(int(y * height), height - 1), min(int(x * width), width - 1)
+        if pixel:
+            color = self.image[0, :, row, col]
+            return {"segment": -1, "color": color.double().cpu().tolist(), "x": x, "y": y}
+        seg = torch.from_numpy(self.segments())
+        h, w = seg.shape
+        full = seg[(torch.arange(height) * h // height)[:, None], (torch.arange(width) * w // width)[None, :]]
+        segment = int(full[row, col])
+        inside = (full == segment).to(self.image.device)
+        color = self.image[0][:, inside].double().mean(dim=1)
+        return {"segment": segment, "color": color.cpu().tolist(), "x": x, "y": y}
 
     def set_baseline_image(self, other: object) -> None:
         """Another image as the baseline ("image" in the menu): the path runs from it to the image.

@@ -90,7 +90,7 @@ _KERNEL_CONTROLS = ("method", "options", "baseline", "sigma", "color", "steps", 
 _MIRRORED = ("steps", "rule")
 """Options that also have a trait of their own (``ex.steps``, ``ex.rule``: the IG explorer's API)."""
 _KERNEL_OWNED = ("image", "result", "status", "targets", "baselines", "rules", "methods", "vocabulary", "interactive",
-                 "evaluation_result")  # fmt: skip
+                 "evaluation_result", "segments", "picked")  # fmt: skip
 """Traits only the kernel writes: a browser's values for them are refused."""
 _DISPLAY_OPTIONS = ("opacity", "cmap", "sign", "clip", "reduction", "alpha", "sample", "title")
 _OPTIONS = (*_DISPLAY_OPTIONS, "top_k", "sigma", "color", "max_frames", "dispatch", "evaluation")
@@ -195,6 +195,11 @@ class Explorer(anywidget.AnyWidget):
     """Quadrature rule."""
     target = _FiniteInt(0).tag(sync=True)
     """Class explained."""
+    segments = t.Dict(allow_none=True, default_value=None).tag(sync=True)
+    """The image's segments at display size (written by the kernel at the first pick by a click)."""
+    picked = t.Dict(allow_none=True, default_value=None).tag(sync=True)
+    """The last colour picked by a click on the image (written by the kernel): ``segment`` (-1 for
+    one pixel), ``color`` (floats, one per channel), ``hex``, ``x``/``y`` (fractions of the image)."""
     evaluation = t.Unicode("off").tag(sync=True)
     """The evaluation panel: "off" (default), "deletion" or "pixel_perturbation" of the final map
     against random rankings (forwards only, after the map; see attrwidgets/widgets/_evaluation.py)."""
@@ -438,6 +443,9 @@ class Explorer(anywidget.AnyWidget):
         if any(c.kind == "baseline" for c in entry.controls):
             params |= {"baseline": self.baseline, "baseline_sigma": sigma, "sigma": sigma}
             params["color"] = [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+            picked = getattr(self, "_picked_exact", None)
+            if picked is not None and picked[0] == color:  # the picked colour itself, not its #rrggbb
+                params["color"] = list(picked[1])
         return params | dict(self.options) | {"evaluation": self.evaluation}
 
     @staticmethod
@@ -506,6 +514,35 @@ class Explorer(anywidget.AnyWidget):
     def _on_message(self, _widget: object, content: object, _buffers: object) -> None:
         if isinstance(content, dict) and content.get("type") == "cancel":
             self.cancel()
+        elif isinstance(content, dict) and content.get("type") == "pick":
+            try:
+                self.pick(content.get("x"), content.get("y"), pixel=bool(content.get("pixel", False)))
+            except ValueError as error:
+                self._on_status("error", f"refused the pick: {error}", None, "Click inside the input image.", 0)
+
+    def pick(self, x: float, y: float, *, pixel: bool = False) -> dict[str, Any]:
+        """Take the baseline's colour from the image, as a click on it does (the baselines poster):
+        the mean colour of the segment at (x, y) (fractions of the image's width and height), or
+        with ``pixel`` (shift-click) that pixel's own; the baseline becomes that constant colour,
+        exactly (not rounded to ``#rrggbb``), and the map is recomputed. Returns ``picked``."""
+        if not any(c.kind == "baseline" for c in REGISTRY[self.method].controls):
+            msg = f"{self.method} takes no baseline: pick a method that does (e.g. integrated_gradients)"
+            raise ValueError(msg)
+        found = self._explainer.pick(x, y, pixel=pixel)
+        if self.segments is None:
+            self.segments = self._explainer.segments_payload()
+        rgb = found["color"] * 3 if len(found["color"]) == 1 else found["color"][:3]
+        hexed = "#" + "".join(f"{round(min(max(v, 0.0), 1.0) * 255):02x}" for v in rgb)
+        self._picked_exact = (hexed, found["color"])
+        self.picked = {**found, "hex": hexed, "pixel": bool(pixel)}
+        resetting, self._resetting = self._resetting, True
+        try:
+            self.color = hexed
+            self.baseline = "constant"
+        finally:
+            self._resetting = resetting
+        self._request()
+        return self.picked
 
     def _on_result(self, generation: int, stage: str, payload: dict[str, Any], final: bool) -> None:
         if stage == EVALUATE:

@@ -1,0 +1,41 @@
+"""Pick the baseline's colour by clicking the input image, in JupyterLab 4 (the baselines poster's figure)."""
+
+from __future__ import annotations
+
+import nbformat
+
+SETUP = """\
+from attrwidgets import explore
+from attrwidgets.demo import digits_data, load_digits_cnn
+
+model = load_digits_cnn()
+images, labels = digits_data()
+ex = explore(model, images[3], steps=16, labels=[str(i) for i in range(10)])
+ex
+"""
+
+
+def test_a_click_on_the_input_outlines_a_segment_and_recomputes_from_its_colour(
+    lab_server, open_notebook, explorer_view, artifacts
+):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(SETUP)]
+    nbp = open_notebook(lab_server, nb, name="pick.ipynb")
+    page = nbp.page
+    view = explorer_view(page)
+    nbp.run_all()
+    before = view.wait_result(timeout=180_000)
+    canvas = page.locator("canvas.aw-canvas")
+    rect = page.evaluate("() => JSON.parse(document.querySelector('canvas.aw-canvas').dataset.panels).input")
+    dpr = page.evaluate("() => window.devicePixelRatio || 1")
+    # the middle of the digit's panel (device pixels → CSS pixels of the canvas)
+    canvas.click(position={"x": (rect[0] + rect[2] * 0.5) / dpr, "y": (rect[1] + rect[3] * 0.5) / dpr})
+    after = view.wait_result(newer_than=before["result"], timeout=120_000)
+    assert page.locator("select.aw-baseline").input_value() == "constant", "the picked colour is the baseline"
+    page.wait_for_function("() => Number(document.querySelector('canvas.aw-canvas').dataset.outline || 0) > 0")
+    assert after["status"] == "idle"
+    swatch = page.locator("input.aw-color")
+    assert swatch.is_visible() and swatch.input_value().startswith("#"), "the picked colour shows as a swatch"
+    view.root.screenshot(path=str(artifacts / "picked_segment.png"))  # for a person to look at
+    assert not page.aw_errors, page.aw_errors

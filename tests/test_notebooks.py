@@ -49,6 +49,8 @@ FIGURES = {
     "06_deeplift.ipynb": 3,
     "07_smoothgrad.ipynb": 3,
     "08_grad_cam.ipynb": 2,
+    "09_fullgrad.ipynb": 5,
+    "10_text.ipynb": 4,
 }
 
 

@@ -133,12 +133,16 @@ class Grid:
         self.inputs = [Explained(model, as_image(im).to(device), preprocess).inputs for im in images]
         self.logits = [self._forward(x)[0].float().cpu() for x in self.inputs]
         self.classes = int(self.logits[0].numel())
-        # one map size for every panel: what the room allows at most, at most display_pixels
-        room = self.max_bytes - _MARGIN - self._frames_room()
-        per_panel = max(16, room // (2 * max(1, len(self.specs))))
+        # one map size for every panel and one for every α frame: the frames take at most half
+        # of the room (FRAME_PIXELS each at most), the final maps what is left (display_pixels at most)
+        room = self.max_bytes - _MARGIN
+        paths = sum(1 for s in self.specs if "trace" in REGISTRY[s.method].produces)
+        frames_room = min(paths * MAX_FRAMES * FRAME_PIXELS * 2, room // 2)
+        frame_pixels = frames_room // (paths * MAX_FRAMES * 2) if paths else FRAME_PIXELS
+        per_panel = (room - frames_room) // (2 * max(1, len(self.specs)))
         h, w = self.inputs[0].shape[-2:]
-        self.size = display_size(int(h), int(w), min(display_pixels, per_panel))
-        self.frame_size = display_size(int(h), int(w), FRAME_PIXELS)
+        self.size = display_size(int(h), int(w), max(1, min(display_pixels, per_panel)))
+        self.frame_size = display_size(int(h), int(w), max(1, frame_pixels))
         self._cache: dict[tuple, dict[str, Any]] = {}
         self.attributions: dict[tuple[int, int], Any] = {}
         """(row, col) → the full :class:`~attrwidgets.Attribution` of the newest request's panels."""
@@ -156,10 +160,6 @@ class Grid:
         probs = torch.softmax(self.logits[i].double(), dim=0)
         order = torch.argsort(self.logits[i], descending=True)[:k].tolist()
         return [{"index": int(c), "label": self.label(int(c)), "prob": float(probs[c])} for c in order]
-
-    def _frames_room(self) -> int:
-        paths = sum(1 for s in self.specs if "trace" in REGISTRY[s.method].produces)
-        return paths * MAX_FRAMES * FRAME_PIXELS * 2
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         explained = Explained(self.model, x, self.preprocess)

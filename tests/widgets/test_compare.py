@@ -61,6 +61,22 @@ def test_payload_of_a_6x2_grid_stays_under_2_mib_at_display_size():
         w.close()
 
 
+def test_many_path_panels_share_the_room_instead_of_overflowing_it():
+    torch.manual_seed(0)
+    cheap = torch.nn.Sequential(torch.nn.AvgPool2d(8), torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 6)).eval()
+    image = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(4))
+    w = compare_inputs(cheap, [image] * 12, steps=9, sync=True)  # 24 path panels of 8 or 9 frames
+    try:
+        assert w.result["done"] == 24
+        assert payload_bytes(w.result) <= MAX_UPDATE_BYTES, payload_bytes(w.result)
+        frames = decode(w.result["panels"][0]["frames"]["maps"])
+        assert frames.shape[0] >= 8
+        assert frames.shape[1] * frames.shape[2] < 64 * 64, "the frames gave up pixels: they take half the room"
+        assert tuple(w.result["size"]) == (64, 64), "the final maps keep theirs"
+    finally:
+        w.close()
+
+
 def test_one_scale_one_value_one_colour_on_the_bytes_sent(grid):
     result = grid.result
 

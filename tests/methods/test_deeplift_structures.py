@@ -9,6 +9,7 @@ tensor; they used to be taken on the module's input, and the shapes did not matc
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -129,3 +130,22 @@ def test_a_raising_forward_leaves_no_recording_mode_behind() -> None:
     with pytest.raises(RuntimeError, match="broken conv"):
         deeplift(model, torch.rand(1, 1, 2, 2, dtype=torch.float64), target=0, rule="reveal_cancel")
     assert torch._C._len_torch_function_stack() == depth
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rule", DEEPLIFT_RULES)
+def test_efficientnet_lite0_adds_up(rule: str) -> None:
+    # The demo model whose "same" padding broke RevealCancel. Measured on the cat photo, black
+    # baseline, float32: Σ values − (F(x) − F(x′)) = −3.8e-6 (Rescale) and −1.9e-6 (RevealCancel)
+    # for F(x) − F(x′) = 8.50, relative gaps of 4e-7 and 2e-7.
+    pytest.importorskip("efficientnet_lite_pytorch")
+    demo = pytest.importorskip("attrwidgets.demo")
+    model = demo.load_efficientnet_lite0()
+    x = demo.photos()["chelsea"][None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no summation-to-delta warning
+        attr = deeplift(model, x, baseline="black", rule=rule, preprocess=demo.imagenet_preprocess())
+    assert bool(torch.isfinite(attr.values).all())
+    span = attr.score - attr.baseline_score
+    assert float(span.abs()) > 1.0
+    torch.testing.assert_close(attr.values.flatten(1).sum(1, dtype=torch.float64), span.double(), rtol=1e-5, atol=1e-5)

@@ -6,23 +6,18 @@
 // Every label is set with textContent, never as HTML.
 
 import { decode } from "./wire.js";
-import { colormap, setTables } from "./colormap.js";
+import { colormap } from "./colormap.js";
 import { h } from "./dom.js";
 import { SLIDER_MAX, alphaToSlider, sliderToAlpha } from "./scrubber.js";
 import { baseRgba, decodePanels, gapLevel, gapShort, gapText, panelPixels, panelScale, readoutText, statusText, valueAt, valuesAt } from "./compare_draw.js";
 import { COMPARE_STYLE } from "./compare_style.js";
+import { listen, useKernelTables } from "./compare_events.js";
 
 function render({ model, el }) {
-  const events = new AbortController();
-  const on = (target, type, fn) => target.addEventListener(type, fn, { signal: events.signal });
-  const handlers = [];
-  const onModel = (name, fn) => {
-    model.on(name, fn);
-    handlers.push([name, fn]);
-  };
+  const wiring = listen(model);
+  const { on, onModel } = wiring;
   const interactive = model.get("interactive") !== false;
-  const luts = model.get("vocabulary")?.colormaps;
-  if (luts) setTables(Object.fromEntries(Object.entries(luts).map(([name, wire]) => [name, decode(wire).data])));
+  useKernelTables(model);
   const lut = colormap("coolwarm");
   const grid = model.get("grid");
   const view = { scale: model.get("scale") || "locked", alpha: Number(model.get("alpha") ?? 1), opacity: Number(model.get("opacity") ?? 0.8) };
@@ -223,10 +218,7 @@ function render({ model, el }) {
   onResult();
   showStatus();
 
-  return () => {
-    events.abort();
-    for (const [name, fn] of handlers) model.off(name, fn);
-  };
+  return () => wiring.dispose();
 }
 
 /** The panels of the grid side by side on one canvas (what the PNG button saves). */

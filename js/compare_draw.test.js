@@ -65,3 +65,19 @@ test("gap line and level; status line counts the panels", () => {
   assert.equal(statusText({ state: "idle" }, { done: 12, total: 12 }), "all 12 panels computed");
   assert.match(statusText({ state: "computing", message: "m" }, { done: 12, full: 3, total: 12 }), /3 refined/);
 });
+
+test("listen: one dispose removes the DOM and the model listeners", async () => {
+  const { listen } = await import("./compare_events.js");
+  const handlers = new Map();
+  const model = { on: (n, f) => handlers.set(n, f), off: (n) => handlers.delete(n) };
+  const target = new EventTarget();
+  let calls = 0;
+  const wiring = listen(model);
+  wiring.on(target, "ping", () => calls++);
+  wiring.onModel("change:result", () => {});
+  target.dispatchEvent(new Event("ping"));
+  wiring.dispose();
+  target.dispatchEvent(new Event("ping"));
+  assert.equal(calls, 1);
+  assert.equal(handlers.size, 0);
+});

@@ -68,7 +68,7 @@ class Compare(anywidget.AnyWidget):
     interactive = t.Bool(True).tag(sync=True)
     """False in the static export."""
     title = t.Unicode("").tag(sync=True)
-    scale = t.Unicode("locked").tag(sync=True)
+    scale = t.Enum(SCALES, "locked").tag(sync=True)
     """"locked" (one colour scale for every panel, default) or "panel" (each its own 99th percentile)."""
     opacity = t.Float(0.8).tag(sync=True)
     alpha = t.Float(1.0).tag(sync=True)
@@ -101,13 +101,6 @@ class Compare(anywidget.AnyWidget):
         self._request()
 
     # -- validation ------------------------------------------------------------------------------------
-    @t.validate("scale")
-    def _valid_scale(self, proposal: t.Bunch) -> str:
-        if proposal.value not in SCALES:
-            msg = f"scale {proposal.value!r} is not one of {list(SCALES)}"
-            raise t.TraitError(msg)
-        return proposal.value
-
     @t.validate("opacity", "alpha")
     def _valid_unit(self, proposal: t.Bunch) -> float:
         value = float(proposal.value)
@@ -299,10 +292,12 @@ def _check_names(argument: str, names: object, known: Sequence[str], what: str) 
     if not names:
         msg = f"{argument} is empty: give at least one of {sorted(known)}"
         raise ValueError(msg)
-    for name in names:
-        if name not in known:
-            msg = f"{argument}: {name!r} is not a {what}; choose from {sorted(known)}"
-            raise ValueError(msg)
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        listed = ", ".join(repr(name) for name in unknown)
+        verb = "is not a" if len(unknown) == 1 else "are not"
+        msg = f"{argument}: {listed} {verb} {what}; choose from {sorted(known)}"
+        raise ValueError(msg)
     if len(set(names)) != len(names):
         msg = f"{argument} names one {what} twice: {list(names)}; give each once"
         raise ValueError(msg)

@@ -295,8 +295,8 @@ def _check_names(argument: str, names: object, known: Sequence[str], what: str) 
     unknown = [name for name in names if name not in known]
     if unknown:
         listed = ", ".join(repr(name) for name in unknown)
-        verb = "is not a" if len(unknown) == 1 else "are not"
-        msg = f"{argument}: {listed} {verb} {what}; choose from {sorted(known)}"
+        said = f"is not a {what}" if len(unknown) == 1 else f"are not {what}s"
+        msg = f"{argument}: {listed} {said}; choose from {sorted(known)}"
         raise ValueError(msg)
     if len(set(names)) != len(names):
         msg = f"{argument} names one {what} twice: {list(names)}; give each once"

@@ -90,6 +90,8 @@ export function buildDom(view) {
   const signSel = input("select", { class: "aw-sign", title: "which attributions to show" });
   const clipIn = input("input", { class: "aw-clip", type: "number", min: 50, max: 100, step: 0.5, title: "colour scale ends at this percentile of |values|" });
   const reductionSel = input("select", { class: "aw-reduction", title: "how the final map combines the colour channels" });
+  const pngButton = input("button", { class: "aw-png", type: "button", title: "download what is shown as a PNG (panels and curves)" });
+  pngButton.textContent = "⤓ PNG";
   const viewRow = h(
     "div",
     { class: "aw-view" },
@@ -102,6 +104,7 @@ export function buildDom(view) {
       h("label", { title: "sign of the Σ-channel maps; magnitudes have none" }, "sign", signSel),
       h("label", {}, "clip at percentile", clipIn),
       h("label", {}, "final map: channels", reductionSel),
+      pngButton,
     ),
   );
   const completeness = h("div", { class: "aw-completeness", "data-level": "none" });
@@ -165,6 +168,7 @@ export function buildDom(view) {
     signSel,
     clipIn,
     reductionSel,
+    pngButton,
     completeness,
   };
 }

@@ -191,6 +191,23 @@ function render({ model, el }) {
   });
   onModel("change:picked", () => scheduleDraw());
 
+  // ---- a PNG of what is shown: the panels, then the curves (and the evaluation panel) beside them ----
+  on(els.pngButton, "click", () => {
+    const parts = [els.canvas, curve, els.evalCanvas].filter((c) => c.width > 0 && c.height > 0 && c.offsetParent !== null);
+    const out = document.createElement("canvas");
+    out.width = parts.reduce((w, c) => w + c.width + 8, 0);
+    out.height = Math.max(...parts.map((c) => c.height));
+    const ctx = out.getContext("2d");
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, out.width, out.height);
+    let x = 0;
+    for (const c of parts) {
+      ctx.drawImage(c, x, 0);
+      x += c.width + 8;
+    }
+    h("a", { download: `${data?.method || "attribution"}.png`, href: out.toDataURL("image/png") }).click();
+  });
+
   let pending = false;
   function scheduleDraw() {
     if (pending) return;

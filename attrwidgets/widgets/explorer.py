@@ -23,7 +23,7 @@ import traitlets as t
 from attrwidgets.baselines import BASELINES
 from attrwidgets.methods.quadrature import QUADRATURE_RULES
 from attrwidgets.registry import REGISTRY
-from attrwidgets.widgets import _methods, export
+from attrwidgets.widgets import _methods, _snapshot, export
 from attrwidgets.widgets._bundle import bundle
 from attrwidgets.widgets._compute import EVALUATE, PathExplainer
 from attrwidgets.widgets._evaluation import EVALUATIONS
@@ -593,16 +593,37 @@ class Explorer(anywidget.AnyWidget):
         script) is waited for, up to ``timeout`` seconds (None: as long as it takes), so the page
         holds its result; if it runs out, TimeoutError is raised and nothing is written.
         """
+        self._ready("save_html", timeout)
+        state = {name: getattr(self, name) for name in Explorer.class_own_traits() if not name.startswith("_")}
+        state |= {"interactive": False, "status": {**self.status, "state": "idle"}}
+        return export.write(path, state, title=title or f"attrwidgets explorer: {self.title}")
+
+    def save_png(self, path: str | Path, *, timeout: float | None = 300.0, dpi: int = 100) -> Path:
+        """A PNG drawn with matplotlib from the same data: the input, the final map over it with the
+        widget's colour map, clip, opacity and channel reduction, the saturation curve (path
+        methods) and the evaluation panel's curves (when on). Waits for a running computation as
+        :meth:`save_html` does."""
+        self._ready("save_png", timeout, needs_map=True)
+        return _snapshot.save_png(self, path, dpi=dpi)
+
+    def save_npz(self, path: str | Path, *, timeout: float | None = 300.0) -> Path:
+        """The attribution at full resolution (``values``), the image, the method's parts and path
+        trace, and the parameters (JSON in ``params``), in one ``numpy.savez_compressed`` file.
+        Waits for a running computation as :meth:`save_html` does."""
+        self._ready("save_npz", timeout, needs_map=True)
+        return _snapshot.save_npz(self, path)
+
+    def _ready(self, what: str, timeout: float | None, *, needs_map: bool = False) -> None:
         if not self.wait(timeout):
             msg = (
-                f"save_html: the explorer is still computing after {timeout:g} s, so the page would miss "
+                f"{what}: the explorer is still computing after {timeout:g} s, so the file would miss "
                 "its result; nothing was written. Pass a longer timeout= (None waits as long as it takes), "
                 "or call cancel() first to save the last result shown."
             )
             raise TimeoutError(msg)
-        state = {name: getattr(self, name) for name in Explorer.class_own_traits() if not name.startswith("_")}
-        state |= {"interactive": False, "status": {**self.status, "state": "idle"}}
-        return export.write(path, state, title=title or f"attrwidgets explorer: {self.title}")
+        if needs_map and self.attribution is None:
+            msg = f"{what}: no map yet (the computation failed: see .error); nothing was written"
+            raise RuntimeError(msg)
 
 
 def explore(

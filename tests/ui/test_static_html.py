@@ -71,6 +71,16 @@ def test_static_html_scrubber_offline(html_file, page, offline, explorer_view, a
     assert view.baseline.is_disabled(), "the baseline menu needs a kernel and should be disabled"
     assert view.alpha.is_enabled() and view.opacity.is_enabled()
 
+    # The PNG button saves what is shown (panels and curves side by side), offline too
+    with page.expect_download() as download:
+        page.locator("button.aw-png").click()
+    saved = artifacts / "explorer_png_button.png"
+    download.value.save_as(saved)
+    png = saved.read_bytes()
+    assert png[:4] == b"\x89PNG"
+    width = int.from_bytes(png[16:20], "big")
+    assert width > page.evaluate("() => document.querySelector('canvas.aw-canvas').width"), "panels and curves"
+
     assert outside == [], f"the static export reached for the network: {outside}"
     assert page.aw_errors == []
 

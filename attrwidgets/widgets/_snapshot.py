@@ -1,0 +1,139 @@
+"""The explorer's exports besides the HTML page: a PNG drawn with matplotlib from the same data,
+and an ``.npz`` with the attribution at full resolution and what it was computed with.
+
+The PNG shows what a reader of a paper or a slide needs from the widget: the input, the final map
+over it (with the widget's colour map, clip, opacity and channel reduction), the saturation curve
+of a path method, and the evaluation panel's curves when it is on.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from attrwidgets import viz
+
+if TYPE_CHECKING:  # pragma: no cover
+    from attrwidgets.widgets.explorer import Explorer
+
+__all__ = ["save_npz", "save_png"]
+
+#: The widget's channel reductions that :func:`attrwidgets.viz.show` draws as they are; the others
+#: (Σ|·|, max|·|) are magnitudes and are drawn as |Σ|.
+_VIZ_REDUCTIONS = {"sum": "sum", "abs_sum": "abs_sum", "l2": "l2", "sum_abs": "abs_sum", "max_abs": "abs_sum"}
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    return float(np.asarray(value.detach().cpu() if hasattr(value, "detach") else value).reshape(-1)[0])
+
+
+def _params(ex: Explorer) -> dict[str, Any]:
+    attribution = ex.attribution
+    return {
+        "method": ex.method,
+        "options": dict(ex.options),
+        "baseline": ex.baseline,
+        "sigma": ex.sigma,
+        "color": ex.color,
+        "target": int(attribution.target[0]),
+        "target_label": ex._explainer.label(int(attribution.target[0])),
+        "score": _number(attribution.score),
+        "baseline_score": _number(attribution.baseline_score),
+        "delta": _number(attribution.delta),
+        "relative_delta": _number(attribution.relative_delta) if attribution.delta is not None else None,
+        "params": {k: _plain(v) for k, v in attribution.params.items()},
+    }
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value: numbers, strings, booleans and None as they are, anything else as its repr."""
+    return value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
+
+
+def save_npz(ex: Explorer, path: str | Path) -> Path:
+    """``values`` (the attribution, float32, the image's shape), ``image`` (1, C, H, W) in [0, 1],
+    ``parts_<name>`` for methods with parts, ``trace_alphas``/``trace_scores``/``trace_grad_mean_abs``
+    for path methods, ``params`` (JSON: method, options, baseline, target, F(x), F(x′), gap) and
+    ``evaluation`` (JSON) when the evaluation panel is on."""
+    attribution = ex.attribution
+    arrays: dict[str, np.ndarray] = {
+        "values": attribution.values.detach().float().cpu().numpy(),
+        "image": ex._explainer.image.detach().float().cpu().numpy(),
+        "params": np.array(json.dumps(_params(ex))),
+    }
+    for name, part in (attribution.parts or {}).items():
+        if hasattr(part, "detach"):
+            arrays[f"parts_{name}"] = part.detach().float().cpu().numpy()
+    trace = attribution.trace
+    if trace is not None:
+        arrays["trace_alphas"] = trace.alphas.detach().double().cpu().numpy()
+        arrays["trace_scores"] = trace.scores.detach().double().cpu().numpy()
+        arrays["trace_grad_mean_abs"] = trace.grad_mean_abs.detach().double().cpu().numpy()
+    if ex.evaluation_result:
+        arrays["evaluation"] = np.array(json.dumps(ex.evaluation_result))
+    path = Path(path)
+    with path.open("wb") as handle:
+        np.savez_compressed(handle, **arrays)
+    return path
+
+
+def save_png(ex: Explorer, path: str | Path, *, dpi: int = 100) -> Path:
+    """The input, the final map over it, the saturation curve (path methods) and the evaluation
+    curves (when on), side by side, with the widget's display options."""
+    from matplotlib.figure import Figure
+
+    from attrwidgets.widgets.explorer import MATPLOTLIB_NAMES
+
+    attribution = ex.attribution
+    trace = attribution.trace
+    evaluation = ex.evaluation_result if ex.evaluation_result and "map" in ex.evaluation_result else None
+    count = 2 + (trace is not None) + (evaluation is not None)
+    fig = Figure(figsize=(4.2 * count, 4.0), layout="constrained")
+    axes = fig.subplots(1, count, squeeze=False)[0]
+    image = ex._explainer.image[0].detach().float().cpu()
+    pixels = image.permute(1, 2, 0).numpy()
+    axes[0].imshow(pixels[..., 0] if pixels.shape[-1] == 1 else pixels, cmap="gray" if pixels.shape[-1] == 1 else None,
+                   vmin=0, vmax=1)  # fmt: skip
+    p = _params(ex)
+    axes[0].set_title(f"input · the model sees: {ex._explainer.label(int(ex._explainer.logits.argmax()))}", fontsize=9)
+    axes[0].set_axis_off()
+    cmap = None if ex.cmap == "auto" else MATPLOTLIB_NAMES.get(ex.cmap)
+    title = f"{ex.method} · {p['target_label']}"
+    if p["relative_delta"] is not None:
+        title += f" · gap {100 * p['relative_delta']:.2f} %"
+    viz.show(attribution, image, reduce=_VIZ_REDUCTIONS.get(ex.reduction, "sum"), clip=float(ex.clip),
+             alpha=float(ex.opacity), cmap=cmap, ax=axes[1], title=title)  # fmt: skip
+    at = 2
+    if trace is not None:
+        ax = axes[at]
+        alphas = trace.alphas[0].double().cpu().numpy()
+        ax.plot(alphas, trace.scores[0].double().cpu().numpy(), color="#1f4e9c", label="score F (logit)")
+        grad = trace.grad_mean_abs[0].double().cpu().numpy()
+        twin = ax.twinx()
+        twin.plot(alphas, grad / (grad.max() or 1.0), color="#e07b00", label="|∇F| (normalised)")
+        twin.set_ylim(0, 1.05)
+        ax.set_xlabel("α (0 = baseline, 1 = input)")
+        ax.set_title("along the path: score and gradient", fontsize=9)
+        ax.legend(loc="upper left", fontsize=7)
+        twin.legend(loc="lower right", fontsize=7)
+        at += 1
+    if evaluation is not None:
+        ax = axes[at]
+        f = np.asarray(evaluation["fractions"])
+        ax.fill_between(f, evaluation["random_low"], evaluation["random_high"], color="0.6", alpha=0.3,
+                        label=f"random ({evaluation['random_count']} rankings)")  # fmt: skip
+        ax.plot(f, evaluation["random_mean"], "--", color="0.4")
+        label = f"{evaluation['method']} (area {evaluation['map_auc']:.3g})"
+        ax.plot(f, evaluation["map"], color="#1f4e9c", label=label)
+        ax.set_xlabel(evaluation["x"])
+        ax.set_ylabel(evaluation["y"])
+        ax.set_title(evaluation["title"], fontsize=9)
+        ax.legend(fontsize=7)
+    path = Path(path)
+    fig.savefig(path, dpi=dpi)
+    return path

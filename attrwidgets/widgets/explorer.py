@@ -233,11 +233,7 @@ class Explorer(anywidget.AnyWidget):
         dispatch: Callable[[Callable[[], None]], None] | None = None,
         **traits: Any,
     ) -> None:
-        allowed = {name for name in Explorer.class_own_traits() if not name.startswith("_")} - set(_KERNEL_OWNED)
-        unknown = sorted(set(traits) - allowed)
-        if unknown:
-            msg = f"Explorer got unknown keyword(s) {unknown}; the options are {sorted(allowed | {'sync', 'top_k'})}"
-            raise TypeError(msg)
+        check_keywords(Explorer, traits, _KERNEL_OWNED)
         self._explainer = explainer
         self._classes = explainer.classes
         self._layers = _methods.layer_names(explainer.model)
@@ -354,13 +350,6 @@ class Explorer(anywidget.AnyWidget):
         """The mirrored traits' values for the current method's options that have them."""
         return {name: getattr(self, name) for name in _mirrored(self.method)}
 
-    @t.validate("evaluation")
-    def _valid_evaluation(self, proposal: t.Bunch) -> str:
-        if proposal.value not in EVALUATIONS:
-            msg = f"evaluation {_show(proposal.value)} is not one of {list(EVALUATIONS)}"
-            raise t.TraitError(msg)
-        return proposal.value
-
     def _on_evaluation(self, change: t.Bunch) -> None:
         if change.new == "off":
             self.evaluation_result = None
@@ -383,7 +372,7 @@ class Explorer(anywidget.AnyWidget):
             return None
         return _clamp(proposal.value, 0.0, SIGMA_MAX.get(self.baseline, max(SIGMA_MAX.values())))
 
-    @t.validate("baseline", "rule", "sign", "cmap", "reduction")
+    @t.validate("baseline", "rule", "sign", "cmap", "reduction", "evaluation")
     def _valid_choice(self, proposal: t.Bunch) -> str:
         name = proposal.trait.name
         options = {
@@ -392,6 +381,7 @@ class Explorer(anywidget.AnyWidget):
             "sign": SIGN_MODES,
             "cmap": COLORMAPS,
             "reduction": REDUCTIONS,
+            "evaluation": EVALUATIONS,
         }[name]
         if proposal.value not in options:
             msg = f"{name} {_show(proposal.value)} is not one of {list(options)}"
@@ -624,6 +614,16 @@ class Explorer(anywidget.AnyWidget):
         if needs_map and self.attribution is None:
             msg = f"{what}: no map yet (the computation failed: see .error); nothing was written"
             raise RuntimeError(msg)
+
+
+def check_keywords(widget: type, traits: dict[str, Any], owned: Sequence[str]) -> None:
+    """Refuse keywords that are not ``widget``'s own traits (nor the kernel-owned ones), naming the valid ones."""
+    allowed = {name for name in widget.class_own_traits() if not name.startswith("_")} - set(owned)
+    unknown = sorted(set(traits) - allowed)
+    if unknown:
+        valid = sorted(allowed | {"sync", "top_k"})
+        msg = f"{widget.__name__} got unknown keyword(s) {unknown}; the options are {valid}"
+        raise TypeError(msg)
 
 
 def explore(

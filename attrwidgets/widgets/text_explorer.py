@@ -32,6 +32,7 @@ from attrwidgets.widgets.explorer import (
     _FiniteFloat,
     _FiniteInt,
     _show,
+    check_keywords,
     colormap_tables,
 )
 from attrwidgets.widgets.session import Session
@@ -98,12 +99,7 @@ class TextExplorer(anywidget.AnyWidget):
         dispatch: Callable[[Callable[[], None]], None] | None = None,
         **traits: Any,
     ) -> None:
-        allowed = {n for n in TextExplorer.class_own_traits() if not n.startswith("_")} - set(_KERNEL_OWNED)
-        unknown = sorted(set(traits) - allowed)
-        if unknown:
-            valid = sorted(allowed | {"sync", "top_k"})
-            msg = f"TextExplorer got unknown keyword(s) {unknown}; the options are {valid}"
-            raise TypeError(msg)
+        check_keywords(TextExplorer, traits, _KERNEL_OWNED)
         self._explainer = explainer
         self._top_k = int(top_k)
         self._resetting = True

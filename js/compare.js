@@ -11,7 +11,7 @@ import { h } from "./dom.js";
 import { SLIDER_MAX, alphaToSlider, sliderToAlpha } from "./scrubber.js";
 import { baseRgba, decodePanels, gapLevel, gapShort, gapText, panelPixels, panelScale, readoutText, statusText, valueAt, valuesAt } from "./compare_draw.js";
 import { COMPARE_STYLE } from "./compare_style.js";
-import { listen, useKernelTables } from "./compare_events.js";
+import { listen, useKernelTables } from "./events.js";
 
 function render({ model, el }) {
   const wiring = listen(model);

@@ -67,7 +67,7 @@ test("gap line and level; status line counts the panels", () => {
 });
 
 test("listen: one dispose removes the DOM and the model listeners", async () => {
-  const { listen } = await import("./compare_events.js");
+  const { listen } = await import("./events.js");
   const handlers = new Map();
   const model = { on: (n, f) => handlers.set(n, f), off: (n) => handlers.delete(n) };
   const target = new EventTarget();

@@ -9,8 +9,8 @@
 // sentences in the text box) set a trait and save_changes(); the kernel answers with a newer result.
 // Token text goes into the DOM only through textContent (js/dom.js `h` with `text`): never as HTML.
 
-import { decode } from "./wire.js";
-import { colormap, setTables } from "./colormap.js";
+import { listen, useKernelTables } from "./events.js";
+import { colormap } from "./colormap.js";
 import { alphaReadout, alphaToSlider, createPlayer, sliderToAlpha, SLIDER_MAX } from "./scrubber.js";
 import { h, input, setOptions } from "./dom.js";
 import { createCurveBox } from "./curvebox.js";
@@ -37,16 +37,10 @@ const TEXT_STYLE = `
 `;
 
 function render({ model, el }) {
-  const events = new AbortController();
-  const on = (target, type, fn) => target.addEventListener(type, fn, { signal: events.signal });
-  const modelHandlers = [];
-  const onModel = (name, fn) => {
-    model.on(name, fn);
-    modelHandlers.push([name, fn]);
-  };
+  const events = listen(model);
+  const { on, onModel } = events;
   const interactive = model.get("interactive") !== false;
-  const luts = model.get("vocabulary")?.colormaps;
-  if (luts) setTables(Object.fromEntries(Object.entries(luts).map(([name, wire]) => [name, decode(wire).data])));
+  useKernelTables(model);
   const lut = colormap("coolwarm");
 
   const view = {
@@ -308,9 +302,8 @@ function render({ model, el }) {
 
   return () => {
     player.pause();
-    events.abort();
+    events.dispose();
     resize?.disconnect();
-    for (const [name, fn] of modelHandlers) model.off(name, fn);
     root.remove();
   };
 }

@@ -15,9 +15,10 @@
 // curves and the class list, js/sync.js shows the kernel's traits, js/result.js decodes a result.
 // This module wires them to the model and the events.
 
+import { listen, useKernelTables } from "./events.js";
 import { decode } from "./wire.js";
 import { OVERLAY } from "./heatmap.js";
-import { isDiverging, setTables } from "./colormap.js";
+import { isDiverging } from "./colormap.js";
 import { isSigned } from "./normalize.js";
 import { alphaReadout, alphaToSlider, createPlayer, sliderToAlpha } from "./scrubber.js";
 import { buildDom, h, setOptions } from "./dom.js";
@@ -56,16 +57,10 @@ import { boundary, pickPoint } from "./segments.js";
  */
 
 function render({ model, el }) {
-  const events = new AbortController();
-  const on = (target, type, fn) => target.addEventListener(type, fn, { signal: events.signal });
-  const modelHandlers = [];
-  const onModel = (name, fn) => {
-    model.on(name, fn);
-    modelHandlers.push([name, fn]);
-  };
+  const events = listen(model);
+  const { on, onModel } = events;
   const interactive = model.get("interactive") !== false;
-  const luts = model.get("vocabulary")?.colormaps;
-  if (luts) setTables(Object.fromEntries(Object.entries(luts).map(([name, wire]) => [name, decode(wire).data])));
+  useKernelTables(model);
 
   // ---- view state (front end only) ----------------------------------------------------------
   const view = {
@@ -444,8 +439,7 @@ function render({ model, el }) {
   return () => {
     player.pause();
     resized?.disconnect();
-    events.abort();
-    for (const [name, fn] of modelHandlers) model.off(name, fn);
+    events.dispose();
     panels.clear();
     mapPanels.clear();
     els._controls?.destroy();

@@ -1,7 +1,6 @@
-// Event wiring of the compare grid: DOM listeners on one AbortController, model listeners kept
-// to be removed, both undone by one dispose() (the cleanup anywidget calls), and the kernel's
-// colour tables installed. (widget.js wires itself inline; a shared module for both would need
-// widget.js to change.)
+// Event wiring of every widget (the explorer, the compare views, the token explorer): DOM
+// listeners on one AbortController, model listeners kept to be removed, both undone by one
+// dispose() (in the cleanup anywidget calls), and the kernel's colour tables installed.
 
 import { decode } from "./wire.js";
 import { setTables } from "./colormap.js";

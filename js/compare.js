@@ -12,6 +12,7 @@ import { SLIDER_MAX, alphaToSlider, sliderToAlpha } from "./scrubber.js";
 import { baseRgba, decodePanels, gapLevel, gapShort, gapText, panelPixels, panelScale, readoutText, statusText, valueAt, valuesAt } from "./compare_draw.js";
 import { COMPARE_STYLE } from "./compare_style.js";
 import { listen, useKernelTables } from "./events.js";
+import { EVALUATION_CHOICES, drawEvaluation, evaluationCaption } from "./evalcurve.js";
 
 function render({ model, el }) {
   const wiring = listen(model);
@@ -38,6 +39,9 @@ function render({ model, el }) {
   for (const c of model.get("classes") || []) picker.append(h("option", { value: c.index, text: `${c.label} (${c.index})` }));
   picker.disabled = !interactive;
   const pickLabel = h("label", {}, grid.kind === "inputs" ? "picked class " : "class explained ", picker);
+  const evalSel = h("select", { class: "aw-evaluation", title: "every panel's map tested together: remove its pixels in order, against random orders" });
+  for (const [value, text] of EVALUATION_CHOICES) evalSel.append(h("option", { value, text }));
+  evalSel.disabled = !interactive;
   const toolbar = h(
     "div",
     { class: "aw-row aw-cmp-toolbar" },
@@ -46,6 +50,7 @@ function render({ model, el }) {
     pickLabel,
     h("label", { class: "aw-cmp-scrub" }, "α ", alpha),
     alphaText,
+    h("label", {}, "check ", evalSel),
     png,
   );
   if (!interactive) toolbar.append(h("span", { class: "aw-note", text: "static page: the class picker needs a kernel" }));
@@ -91,7 +96,10 @@ function render({ model, el }) {
   });
   const style = h("style", { text: COMPARE_STYLE });
   const legend = h("div", { class: "aw-cmp-legend", text: "gap: how far Σ attributions is from F(x) − F(x′), in % of F(x) − F(x′) (hover it for the numbers)" });
-  const root = h("div", { class: "aw-root aw-compare" }, style, title, status, toolbar, table, legend);
+  const evalCanvas = h("canvas", { class: "aw-eval-canvas" });
+  const evalText = h("div", { class: "aw-eval-text" });
+  const evalBox = h("div", { class: "aw-eval aw-cmp-eval" }, evalCanvas, evalText);
+  const root = h("div", { class: "aw-root aw-compare" }, style, title, status, toolbar, table, legend, evalBox);
   if (iw < 100) root.dataset.pixelated = "";
   el.replaceChildren(root);
 
@@ -209,6 +217,30 @@ function render({ model, el }) {
       drawPanels();
     }
   };
+  let evalDrawn = 0;
+  function showEvaluation() {
+    const r = model.get("evaluation_result");
+    evalSel.value = model.get("evaluation") || "off";
+    evalBox.style.display = r === null || r === undefined ? "none" : "";
+    evalText.textContent = evaluationCaption(r);
+    const width = Math.max(360, Math.min(720, table.clientWidth || 560));
+    const height = 280;
+    const dpr = window.devicePixelRatio || 1;
+    evalCanvas.width = Math.round(width * dpr);
+    evalCanvas.height = Math.round(height * dpr);
+    evalCanvas.style.width = `${width}px`;
+    evalCanvas.style.height = `${height}px`;
+    const ctx = evalCanvas.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    if (drawEvaluation(ctx, r, { width, height })) evalBox.setAttribute("data-drawn", String(++evalDrawn));
+  }
+  on(evalSel, "change", () => {
+    model.set("evaluation", evalSel.value);
+    model.save_changes();
+  });
+  onModel("change:evaluation_result", showEvaluation);
+  onModel("change:evaluation", showEvaluation);
+  showEvaluation();
   onModel("change:result", onResult);
   onModel("change:status", showStatus);
   onModel("change:scale", sync);

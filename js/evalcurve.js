@@ -1,8 +1,8 @@
 // The evaluation panel (the `evaluation_result` trait, written by attrwidgets/widgets/_evaluation.py):
-// the final map's deletion or pixel-perturbation curve against a band of random rankings of the
-// same pixels. Lower is better for both: a map that finds what the model uses loses the class
-// faster than random (deletion), or changes the output less when its least salient pixels go
-// (pixel perturbation). All text goes through fillText / textContent: labels are never markup.
+// the deletion or pixel-perturbation curves of one map (the explorer) or of several (the compare
+// views), each input's random rankings as a band. Lower is better for both: a map that finds what
+// the model uses loses the class faster than random (deletion), or changes the output less when
+// its least salient pixels go (pixel perturbation). All text goes through fillText / textContent.
 
 import { COLORS, FONTS, formatTick, linearScale, paddedExtent, ticks } from "./curves.js";
 
@@ -12,35 +12,55 @@ export const EVALUATION_CHOICES = [
   ["pixel_perturbation", "pixel perturbation"],
 ];
 
+/** Colours of the maps' curves, in order (one curve: the explorer's score blue). */
+export const CURVE_COLORS = [COLORS.score, "#d62728", "#2a7d2a", "#8a3ffc", "#e07b00", "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f", "#1f77b4", "#ff7f0e"];
+
 /** Whether the payload holds curves to draw (not off, computing or unavailable) (pure). */
 export function hasCurves(r) {
-  return Boolean(r && Array.isArray(r.fractions) && Array.isArray(r.map) && r.fractions.length === r.map.length && r.map.length > 0);
+  const n = r?.fractions?.length;
+  return Boolean(n && Array.isArray(r.curves) && r.curves.length && r.curves.every((c) => c.values?.length === n));
 }
 
-/** The line under the panel: both areas and which way is better, or the state (pure). */
+function verdict(map, rand) {
+  return map < rand ? "better than random" : map > rand ? "worse than random" : "as random";
+}
+
+/** The line under the panel: the areas and which way is better, or the state (pure). */
 export function evaluationCaption(r) {
   if (r === null || r === undefined) return "";
   if (r.unavailable) return r.unavailable;
   if (!hasCurves(r)) return "computing the curves of the final map…";
-  const map = Number(r.map_auc);
-  const rand = Number(r.random_auc);
-  const verdict = map < rand ? "better than random" : map > rand ? "worse than random" : "as random";
-  return `area: map ${formatTick(map)}, random ${formatTick(rand)} (mean of ${r.random_count}) · lower is better: ${verdict}`;
+  const band = r.random?.[0];
+  if (r.curves.length === 1 && band) {
+    const map = Number(r.curves[0].auc);
+    const rand = Number(band.auc);
+    return `area: map ${formatTick(map)}, random ${formatTick(rand)} (mean of ${band.count}) · lower is better: ${verdict(map, rand)}`;
+  }
+  const rand = (r.random || []).map((b) => formatTick(Number(b.auc))).join(" / ");
+  return `areas (lower is better; random ${rand}): ` + r.curves.map((c) => `${c.label} ${formatTick(Number(c.auc))}`).join(" · ");
 }
 
 /**
- * The plot in canvas pixels (pure): scales, the map's polyline, the band polygon (high then low,
- * reversed) and the random mean's polyline.
+ * The plot in canvas pixels (pure): scales, each map's polyline, each band's polygon (high, then
+ * low reversed) and mean polyline.
  */
 export function evaluationGeometry(r, { width, height }) {
   const plot = { x: 52, y: 28, w: Math.max(40, width - 80), h: Math.max(40, height - 72) };
   const f = r.fractions;
-  const [lo, hi] = paddedExtent([r.map, r.random_low, r.random_high], 0.05);
+  const random = r.random || [];
+  const [lo, hi] = paddedExtent([...r.curves.map((c) => c.values), ...random.flatMap((b) => [b.low, b.high])], 0.05);
   const xs = linearScale([f[0], f[f.length - 1]], [plot.x, plot.x + plot.w]);
   const ys = linearScale([lo, hi], [plot.y + plot.h, plot.y]);
   const pts = (values) => values.map((v, i) => [xs(f[i]), ys(v)]);
-  const band = [...pts(r.random_high), ...pts(r.random_low).reverse()];
-  return { plot, xs, ys, lo, hi, map: pts(r.map), mean: pts(r.random_mean), band };
+  return {
+    plot,
+    xs,
+    ys,
+    lo,
+    hi,
+    curves: r.curves.map((c) => pts(c.values)),
+    bands: random.map((b) => ({ polygon: [...pts(b.high), ...pts(b.low).reverse()], mean: pts(b.mean) })),
+  };
 }
 
 function polyline(ctx, points, color, dash = []) {
@@ -54,7 +74,7 @@ function polyline(ctx, points, color, dash = []) {
   ctx.restore();
 }
 
-/** Draw the panel into a 2-D context of `width` × `height` CSS pixels. */
+/** Draw the panel into a 2-D context of `width` × `height` CSS pixels; returns the geometry or null. */
 export function drawEvaluation(ctx, r, { width, height }) {
   ctx.clearRect(0, 0, width, height);
   if (!hasCurves(r)) return null;
@@ -83,23 +103,33 @@ export function drawEvaluation(ctx, r, { width, height }) {
   ctx.rotate(-Math.PI / 2);
   ctx.fillText(r.y || "", 0, -6, plot.h);
   ctx.restore();
-  // the random band, its mean, then the map on top
   ctx.fillStyle = "rgba(120, 120, 120, 0.22)";
-  ctx.beginPath();
-  g.band.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
-  ctx.closePath();
-  ctx.fill();
+  for (const band of g.bands) {
+    ctx.beginPath();
+    band.polygon.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+    ctx.closePath();
+    ctx.fill();
+  }
   ctx.restore();
-  polyline(ctx, g.mean, "#777777", [5, 4]);
-  polyline(ctx, g.map, COLORS.score);
+  for (const band of g.bands) polyline(ctx, band.mean, "#777777", [5, 4]);
+  g.curves.forEach((points, i) => polyline(ctx, points, CURVE_COLORS[i % CURVE_COLORS.length]));
+  // the legend: the maps in their colours, then the random band
   ctx.save();
   ctx.font = FONTS.text;
   ctx.textAlign = "right";
   ctx.textBaseline = "top";
-  ctx.fillStyle = COLORS.score;
-  ctx.fillText(`— ${r.method}`, plot.x + plot.w - 4, plot.y + 4);
+  const shown = r.curves.slice(0, 6);
+  shown.forEach((c, i) => {
+    ctx.fillStyle = CURVE_COLORS[i % CURVE_COLORS.length];
+    ctx.fillText(`— ${c.label}`, plot.x + plot.w - 4, plot.y + 4 + 15 * i, plot.w - 8);
+  });
+  if (r.curves.length > shown.length) {
+    ctx.fillStyle = "#555";
+    ctx.fillText(`(+${r.curves.length - shown.length} more: see the areas below)`, plot.x + plot.w - 4, plot.y + 4 + 15 * shown.length, plot.w - 8);
+  }
   ctx.fillStyle = "#555";
-  ctx.fillText(`- - random (band: ${r.random_count} rankings)`, plot.x + plot.w - 4, plot.y + 20);
+  const count = r.random?.[0]?.count ?? 0;
+  ctx.fillText(`- - random (band: ${count} rankings)`, plot.x + plot.w - 4, plot.y + 4 + 15 * (Math.min(r.curves.length, 7)), plot.w - 8);
   ctx.restore();
   return g;
 }

@@ -187,9 +187,9 @@ def _bias_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
                 )
                 continue
             layers.append((name, module))
-        elif isinstance(module, (nn.modules.conv._ConvNd, nn.Linear, *_NORMS)) and module.bias is not None:
-            layers.append((name, module))
-        elif isinstance(module, nn.Hardtanh):  # ReLU6 too: a saturated unit is a constant, an offset
+        elif (isinstance(module, (nn.modules.conv._ConvNd, nn.Linear, *_NORMS)) and module.bias is not None) or (
+            isinstance(module, nn.Hardtanh)  # ReLU6 too: a saturated unit is a constant, an offset
+        ):
             layers.append((name, module))
     return layers
 

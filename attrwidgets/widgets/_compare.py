@@ -36,7 +36,8 @@ from attrwidgets.hooks import ModelGuard
 from attrwidgets.model import Explained, grad_enabled, model_device
 from attrwidgets.registry import REGISTRY
 from attrwidgets.widgets._capture import capture, install
-from attrwidgets.widgets._compute import as_image, select_frames
+from attrwidgets.widgets._compute import EVALUATE, as_image, select_frames
+from attrwidgets.widgets._evaluation import curves_payload
 from attrwidgets.widgets._wire import MAX_UPDATE_BYTES, decode, display_size, downsample, encode
 
 __all__ = ["CLIP", "DRAWS", "Grid", "PanelSpec", "heat_rgb", "panel_colours"]
@@ -282,6 +283,8 @@ class Grid:
         """Fill step ``params["upto"]`` of :meth:`plan` and return the payload of every panel with a
         result by then (its best level). Only the best level of each panel is computed, so a
         synchronous call of the last step computes each panel once, at full level."""
+        if stage == EVALUATE:
+            return {"evaluation": self.curves(params["evaluation"], progress)}
         upto = int(params["upto"])
         target, picked = int(params.get("target", 0)), int(params.get("picked", 0))
         best: dict[int, str] = {}
@@ -294,6 +297,24 @@ class Grid:
             done.append((spec, self.panel(spec, self.target_of(spec, target, picked), progress, level)))
         self.attributions = {(s.row, s.col): e["attribution"] for s, e in done}
         return self.payload(done, stage)
+
+    def curves(self, kind: str, progress: Callable[[int, int], None]) -> dict[str, Any]:
+        """Every panel's deletion or pixel-perturbation curve (the panels just computed), with a
+        random band per input and class: :func:`~attrwidgets.widgets._evaluation.curves_payload`."""
+        maps = []
+        for spec in self.specs:
+            attribution = self.attributions.get((spec.row, spec.col))
+            if attribution is None:
+                continue
+            if len(self.inputs) == 1:  # the compare grid: a method and a baseline
+                label = f"{spec.method} · {spec.baseline}" if spec.baseline else spec.method
+            else:  # the debug view: an input and the class it is explained for
+                label = f"input {spec.input + 1} · {self.label(int(attribution.target[0]))}"
+            maps.append({"label": label, "method": spec.method, "input": spec.input, "row": spec.row, "col": spec.col,
+                         "attribution": attribution})  # fmt: skip
+        started = time.perf_counter()
+        out = curves_payload(self.model, self.inputs, maps, kind, preprocess=self.preprocess, progress=progress)
+        return {**out, "seconds": time.perf_counter() - started}
 
     def payload(self, done: list[tuple[PanelSpec, dict[str, Any]]], stage: str) -> dict[str, Any]:
         """The wire payload of the panels in ``done``; see the module docstring."""

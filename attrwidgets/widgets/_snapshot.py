@@ -91,7 +91,7 @@ def save_png(ex: Explorer, path: str | Path, *, dpi: int = 100) -> Path:
 
     attribution = ex.attribution
     trace = attribution.trace
-    evaluation = ex.evaluation_result if ex.evaluation_result and "map" in ex.evaluation_result else None
+    evaluation = ex.evaluation_result if ex.evaluation_result and ex.evaluation_result.get("curves") else None
     count = 2 + (trace is not None) + (evaluation is not None)
     fig = Figure(figsize=(4.2 * count, 4.0), layout="constrained")
     axes = fig.subplots(1, count, squeeze=False)[0]
@@ -125,11 +125,11 @@ def save_png(ex: Explorer, path: str | Path, *, dpi: int = 100) -> Path:
     if evaluation is not None:
         ax = axes[at]
         f = np.asarray(evaluation["fractions"])
-        ax.fill_between(f, evaluation["random_low"], evaluation["random_high"], color="0.6", alpha=0.3,
-                        label=f"random ({evaluation['random_count']} rankings)")  # fmt: skip
-        ax.plot(f, evaluation["random_mean"], "--", color="0.4")
-        label = f"{evaluation['method']} (area {evaluation['map_auc']:.3g})"
-        ax.plot(f, evaluation["map"], color="#1f4e9c", label=label)
+        band, curve = evaluation["random"][0], evaluation["curves"][0]
+        ax.fill_between(f, band["low"], band["high"], color="0.6", alpha=0.3,
+                        label=f"random ({band['count']} rankings, area {band['auc']:.3g})")  # fmt: skip
+        ax.plot(f, band["mean"], "--", color="0.4")
+        ax.plot(f, curve["values"], color="#1f4e9c", label=f"{curve['label']} (area {curve['auc']:.3g})")
         ax.set_xlabel(evaluation["x"])
         ax.set_ylabel(evaluation["y"])
         ax.set_title(evaluation["title"], fontsize=9)

@@ -28,7 +28,8 @@ from attrwidgets.registry import REGISTRY
 from attrwidgets.widgets import export
 from attrwidgets.widgets._bundle import bundle
 from attrwidgets.widgets._compare import Grid, PanelSpec, ghost, heat_rgb
-from attrwidgets.widgets._compute import as_image
+from attrwidgets.widgets._compute import EVALUATE, as_image
+from attrwidgets.widgets._evaluation import EVALUATIONS
 from attrwidgets.widgets._wire import decode
 from attrwidgets.widgets.explorer import MATPLOTLIB_NAMES, colormap_tables
 from attrwidgets.widgets.session import Session, Stage
@@ -39,8 +40,8 @@ DEFAULT_BASELINES = ("black", "white", "uniform", "blur", "gaussian", "max_dista
 """The six baselines of the Distill study and the IG student report."""
 DEFAULT_METHODS = ("integrated_gradients", "expected_gradients")
 SCALES = ("locked", "panel")
-_KERNEL_OWNED = ("grid", "result", "status", "vocabulary", "interactive", "classes")
-_BROWSER = ("scale", "opacity", "alpha", "target", "picked", "title")
+_KERNEL_OWNED = ("grid", "result", "status", "vocabulary", "interactive", "classes", "evaluation_result")
+_BROWSER = ("scale", "opacity", "alpha", "target", "picked", "title", "evaluation")
 
 
 class Compare(anywidget.AnyWidget):
@@ -77,6 +78,11 @@ class Compare(anywidget.AnyWidget):
     """The class every panel of the compare grid explains."""
     picked = t.Int(0).tag(sync=True)
     """The class the "picked class" column of the debug view explains."""
+    evaluation = t.Enum(EVALUATIONS, "off").tag(sync=True)
+    """"deletion" or "pixel_perturbation": every panel's curve together, against random rankings
+    (after the panels; see attrwidgets/widgets/_evaluation.py). Default "off"."""
+    evaluation_result = t.Dict(allow_none=True, default_value=None).tag(sync=True)
+    """The curves (written by the kernel): ``{}`` while computed, None when off."""
 
     def __init__(self, grid: Grid, layout: dict[str, Any], *, sync: bool = False,
                  dispatch: Callable[[Callable[[], None]], None] | None = None, **traits: Any) -> None:  # fmt: skip
@@ -97,7 +103,7 @@ class Compare(anywidget.AnyWidget):
             sync=sync, dispatch=dispatch,
         )  # fmt: skip
         self._ready = True
-        self.observe(self._request, names=["target", "picked"])
+        self.observe(self._request, names=["target", "picked", "evaluation"])
         self._request()
 
     # -- validation ------------------------------------------------------------------------------------
@@ -141,14 +147,21 @@ class Compare(anywidget.AnyWidget):
         specs = self._grid.specs
         plan = self._grid.plan()
         names = [f"{level} {specs[i].method} · {specs[i].baseline or specs[i].target}" for level, i in plan]
-        return [Stage(name, {**params, "upto": k}) for k, name in enumerate(names)]
+        stages = [Stage(name, {**params, "upto": k}) for k, name in enumerate(names)]
+        if params.get("evaluation", "off") != "off":  # the curves of the final panels, after them
+            stages.append(Stage(EVALUATE, {**params, "upto": len(names) - 1}, extra=True))
+        return stages
 
     def _request(self, change: t.Bunch | None = None) -> int | None:
         if not self._ready:
             return None
-        return self.session.request({"target": self.target, "picked": self.picked})
+        self.evaluation_result = None if self.evaluation == "off" else {}
+        return self.session.request({"target": self.target, "picked": self.picked, "evaluation": self.evaluation})
 
     def _on_result(self, generation: int, stage: str, payload: dict[str, Any], final: bool) -> None:
+        if stage == EVALUATE:
+            self.evaluation_result = payload["evaluation"] if self.evaluation != "off" else None
+            return
         self.result = {**payload, "generation": generation, "final": final}
 
     def _on_status(self, state: str, message: str, progress: float | None, hint: str, generation: int) -> None:
@@ -285,6 +298,12 @@ def _jsonable(value: object) -> object:
 
 
 # -- checks shared by both views ------------------------------------------------------------------------
+def _check_evaluation(evaluation: object) -> None:
+    if evaluation not in EVALUATIONS:
+        msg = f"evaluation must be one of {list(EVALUATIONS)}, not {evaluation!r}"
+        raise ValueError(msg)
+
+
 def _check_names(argument: str, names: object, known: Sequence[str], what: str) -> list[str]:
     if isinstance(names, str) or not isinstance(names, (list, tuple)):
         msg = f"{argument} must be a list of {what} names, e.g. {list(known)[:2]}, not {names!r}"
@@ -364,6 +383,7 @@ def compare(
     sync: bool = False,
     title: str = "",
     scale: str = "locked",
+    evaluation: str = "off",
     dispatch: Callable[[Callable[[], None]], None] | None = None,
 ) -> Compare:
     """Compare methods (rows) and baselines (columns) on one image, on one colour scale.
@@ -399,6 +419,9 @@ def compare(
         Runs the worker's answers on the kernel's thread (default the kernel's IO loop).
     scale : str
         "locked" (one colour scale, default) or "panel".
+    evaluation : str
+        "deletion" or "pixel_perturbation": every panel's curve in one chart, against random
+        rankings of the same pixels (``.evaluation_result``); default "off".
 
     Returns
     -------
@@ -430,8 +453,9 @@ def compare(
         "images": grid.images_payload(),
         "inputs": [{"top": top}],
     }
+    _check_evaluation(evaluation)
     return Compare(grid, layout, sync=sync, dispatch=dispatch, target=int(target), picked=int(target), title=title,
-                   scale=scale)  # fmt: skip
+                   scale=scale, evaluation=evaluation)  # fmt: skip
 
 
 def compare_inputs(
@@ -450,6 +474,7 @@ def compare_inputs(
     seed: int = 0,
     sync: bool = False,
     title: str = "",
+    evaluation: str = "off",
     dispatch: Callable[[Callable[[], None]], None] | None = None,
 ) -> Compare:
     """Two or more inputs side by side, each explained for its own predicted class and for a
@@ -473,8 +498,8 @@ def compare_inputs(
         second input is explained for the class the first one gets). ``w.picked = k`` changes it.
     names : list of str, optional
         Row titles (default "input 1", "input 2", ...).
-    preprocess, references, steps, samples, seed, sync, dispatch :
-        As for :func:`compare`.
+    preprocess, references, steps, samples, seed, sync, dispatch, evaluation :
+        As for :func:`compare` (with ``evaluation`` each input has its own random band).
 
     Returns
     -------
@@ -517,4 +542,6 @@ def compare_inputs(
         "images": grid.images_payload(),
         "inputs": [{"top": top} for top in tops],
     }
-    return Compare(grid, layout, sync=sync, dispatch=dispatch, target=int(picked), picked=int(picked), title=title)
+    _check_evaluation(evaluation)
+    return Compare(grid, layout, sync=sync, dispatch=dispatch, target=int(picked), picked=int(picked), title=title,
+                   evaluation=evaluation)  # fmt: skip

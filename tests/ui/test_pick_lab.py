@@ -1,4 +1,5 @@
-"""Pick the baseline's colour by clicking the input image, in JupyterLab 4 (the baselines poster's figure)."""
+"""The explorer in JupyterLab 4: pick the baseline's colour by clicking the input image (the baselines
+poster's figure), and the check menu's deletion curve of the map."""
 
 from __future__ import annotations
 
@@ -38,4 +39,23 @@ def test_a_click_on_the_input_outlines_a_segment_and_recomputes_from_its_colour(
     swatch = page.locator("input.aw-color")
     assert swatch.is_visible() and swatch.input_value().startswith("#"), "the picked colour shows as a swatch"
     view.root.screenshot(path=str(artifacts / "picked_segment.png"))  # for a person to look at
+    assert not page.aw_errors, page.aw_errors
+
+
+def test_the_check_menu_draws_the_deletion_curve_of_the_map(lab_server, open_notebook, explorer_view, artifacts):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(SETUP)]
+    nbp = open_notebook(lab_server, nb, name="check.ipynb")
+    page = nbp.page
+    view = explorer_view(page)
+    nbp.run_all()
+    view.wait_result(timeout=180_000)
+    assert not page.locator(".aw-eval").is_visible(), "off by default"
+    page.locator("select.aw-evaluation").select_option("deletion")
+    page.wait_for_selector(".aw-eval[data-drawn]", timeout=120_000)
+    assert "lower is better" in page.locator(".aw-eval-text").text_content()
+    page.locator(".aw-eval").screenshot(path=str(artifacts / "explorer_deletion_panel.png"))
+    page.locator("select.aw-evaluation").select_option("off")
+    page.wait_for_selector(".aw-eval", state="hidden", timeout=30_000)
     assert not page.aw_errors, page.aw_errors

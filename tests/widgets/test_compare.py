@@ -279,3 +279,29 @@ def test_the_misclassified_demo_pair_really_is_misclassified():
     with torch.no_grad():
         said = [labels[int(model(pre(x[None])).argmax())] for x in (photo, zoom)]
     assert said == [MISTAKE["right"], MISTAKE["wrong"]]
+
+
+def test_the_grid_tests_every_panels_map_together():
+    # issue 13 item 3: the curves of several methods together, each against random rankings
+    import attrwidgets as aw
+    from attrwidgets.widgets._evaluation import RANDOM_MAPS
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(4 * 8 * 8, 3)).eval()  # fmt: skip
+    image = torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(1))
+    w = aw.compare(model, image, baselines=["black", "white"], methods=["integrated_gradients", "gradient"],
+                   sync=True, evaluation="deletion")  # fmt: skip
+    r = w.evaluation_result
+    assert {(c["row"], c["col"]) for c in r["curves"]} == {(0, 0), (1, 0), (0, 1), (1, 1)}
+    assert len(r["random"]) == 1 and r["random"][0]["count"] == RANDOM_MAPS, "one input, one class: one band"
+    ig_black = next(c for c in r["curves"] if c["label"] == "integrated_gradients · black")
+    direct = aw.evaluate.deletion(model, image[None], w.attributions[(0, 0)], progress=False)
+    assert ig_black["values"] == pytest.approx(direct.probabilities[0].tolist())
+    assert r["forwards"] == (4 + RANDOM_MAPS) * (len(r["fractions"]) + 1), "one batch for the maps and the band"
+    w.evaluation = "off"
+    assert w.evaluation_result is None
+    debug = aw.compare_inputs(model, [image, image.flip(-1)], sync=True, evaluation="pixel_perturbation")
+    assert sorted({b["input"] for b in debug.evaluation_result["random"]}) == [0, 1], "a band per input"
+    with pytest.raises(ValueError, match="evaluation"):
+        aw.compare(model, image, evaluation="roar")

@@ -28,15 +28,16 @@ def bright() -> torch.Tensor:
 def test_the_panel_shows_the_final_maps_deletion_curve_and_a_random_band(bright):
     ex = explore(OnePixel(), bright, method="gradient", target=1, sync=True, evaluation="deletion")
     r = ex.evaluation_result
-    assert r["kind"] == "deletion" and r["method"] == "gradient" and r["random_count"] == RANDOM_MAPS
+    assert r["kind"] == "deletion" and r["method"] == "gradient" and r["random"][0]["count"] == RANDOM_MAPS
     direct = aw.evaluate.deletion(OnePixel(), bright[None], ex.attribution, target=[1], progress=False)
-    assert r["map"] == pytest.approx(direct.probabilities[0].tolist())
-    assert r["map_auc"] == pytest.approx(float(direct.auc[0]))
+    curve, band = r["curves"][0], r["random"][0]
+    assert curve["values"] == pytest.approx(direct.probabilities[0].tolist())
+    assert curve["auc"] == pytest.approx(float(direct.auc[0]))
     # the gradient ranks the one pixel first: the class is gone after the first removal step
-    assert r["map"][1] < 0.55 < r["random_mean"][1]
-    assert r["map_auc"] < r["random_auc"], "a map that finds the pixel beats random rankings"
-    low, high = torch.tensor(r["random_low"]), torch.tensor(r["random_high"])
-    mean = torch.tensor(r["random_mean"])
+    assert curve["values"][1] < 0.55 < band["mean"][1]
+    assert curve["auc"] < band["auc"], "a map that finds the pixel beats random rankings"
+    low, high = torch.tensor(band["low"]), torch.tensor(band["high"])
+    mean = torch.tensor(band["mean"])
     assert (low <= mean + 1e-12).all() and (mean <= high + 1e-12).all()
     ex.close()
 
@@ -72,7 +73,7 @@ def test_a_new_map_gets_new_curves(model, image):
     assert first["method"] == "integrated_gradients"
     ex.method = "grad_cam"  # a one-channel map at the image's size ranks pixels too
     assert ex.evaluation_result["method"] == "grad_cam"
-    assert ex.evaluation_result["map"] != first["map"]
+    assert ex.evaluation_result["curves"][0]["values"] != first["curves"][0]["values"]
     ex.close()
 
 

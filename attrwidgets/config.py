@@ -1,4 +1,4 @@
-"""Global defaults: the memory budget and the preferred chunk size on a CPU."""
+"""Global defaults: the memory budget and the preferred chunk sizes on a CPU and an accelerator."""
 
 from __future__ import annotations
 
@@ -45,8 +45,21 @@ class Config:
         Budget in bytes for what one attribution call holds beyond the model itself
         (activations of a chunk, gradients, the trace). Default 1 GiB.
     cpu_chunk : int
-        Points per forward/backward on a CPU. On CPUs, chunks of about ten run faster than one big
-        batch (measured: ``benchmarks/RESULTS.md``, section 1); the memory budget still caps it.
+        Points per forward/backward on a CPU for images (inputs of four or more axes,
+        N × C × H × W, whatever their size, also with ``layer=``), and the fewest points a CPU chunk
+        of any other input is allowed. On CPUs, chunks of about ten 224² photos run faster than
+        one big batch (measured: ``benchmarks/RESULTS.md``, section 1); the memory budget still
+        caps it.
+    cpu_chunk_bytes : int
+        For inputs that are not images (token ids attributed at their embeddings, feature
+        vectors), a CPU chunk takes as many points as fit in this many bytes of what one point
+        costs (the tensors autograd saves for it, measured on the first point), at least
+        ``cpu_chunk``; the memory budget still caps it. Such points are small and run through
+        matrix products whose rows are every token of the chunk, so larger chunks are faster:
+        the 50 points of IG on a 21-token sentence through all-MiniLM-L6-v2 (3.5 MiB a point)
+        go in one chunk, not five of ten (measured: ``benchmarks/RESULTS-text.md``, "Pretrained
+        encoder"). Default 256 MiB; accepts strings such as ``"512MiB"``; 0 gives every input
+        ``cpu_chunk`` points per chunk.
     gpu_chunk : int
         The largest chunk on an accelerator, where larger batches are faster; the budget caps it.
     channels_last : "auto", True or False
@@ -60,11 +73,12 @@ class Config:
 
     memory: int = 1 << 30
     cpu_chunk: int = 10
+    cpu_chunk_bytes: int = 256 << 20
     gpu_chunk: int = 256
     channels_last: bool | str = "auto"
 
     def __setattr__(self, name: str, value: object) -> None:
-        if name == "memory":
+        if name == "memory" or (name == "cpu_chunk_bytes" and not (type(value) is int and value == 0)):
             value = parse_memory(value)  # type: ignore[arg-type]
         elif name == "channels_last" and value not in ("auto", True, False):
             msg = f"config.channels_last must be 'auto', True or False, not {value!r}"

@@ -1,0 +1,167 @@
+"""CPU chunk sizes: images get config.cpu_chunk points a chunk, small points (a sentence's embeddings) more.
+
+On a CPU a chunk of ten 224² photos runs faster than one big batch, but a chunk of ten 21-token
+sentences leaves a transformer's matrix products short of rows (``benchmarks/RESULTS-text.md``):
+points that are not images get as many points per chunk as ``config.cpu_chunk_bytes`` holds, and
+the memory budget bounds every chunk either way. No timing here; the speed is the benchmark's.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import attrwidgets as aw
+from attrwidgets.methods._engine import Budget, first_pass
+from attrwidgets.model import Explained
+from tests.probes import Recorder
+
+MiB = 2**20
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")  # a device object only: nothing runs on it
+
+
+class TinyText(nn.Module):
+    """Embedding → tanh(linear) per token → masked mean → linear: ``forward(ids, attention_mask)``."""
+
+    def __init__(self, vocab: int = 40, dim: int = 16, classes: int = 3) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embedding = nn.Embedding(vocab, dim)
+        self.token = nn.Linear(dim, dim)
+        self.head = nn.Linear(dim, classes)
+        self.batches: list[int] = []
+
+    def forward(self, ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        self.batches.append(len(ids))
+        mask = attention_mask.to(torch.float32).unsqueeze(-1)
+        hidden = torch.tanh(self.token(self.embedding(ids)))
+        return self.head((hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0))
+
+
+def sentence() -> tuple[torch.Tensor, torch.Tensor]:
+    ids = torch.randint(1, 40, (1, 20), generator=torch.Generator().manual_seed(2))
+    return ids, torch.ones_like(ids)
+
+
+def text_ig(model: TinyText, **options) -> aw.Attribution:
+    ids, mask = sentence()
+    kwargs = {"attention_mask": mask}
+    return aw.integrated_gradients(model, ids, target=1, layer=model.embedding, baseline="zero", steps=50,
+                                   rule="gausslegendre", forward_kwargs=kwargs, **options)  # fmt: skip
+
+
+class Photo(nn.Module):
+    """A cheap conv model for 224² RGB images (one strided convolution, a mean, a linear head)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 2, 8, stride=8)
+        self.head = nn.Linear(2, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.conv(x)).mean((2, 3)))
+
+
+@pytest.mark.parametrize("size", [224, 12])
+def test_an_image_gets_chunks_of_cpu_chunk_points(size: int) -> None:
+    """224² RGB (and small images alike): the chunks they always got, ten points at most."""
+    model = Recorder(Photo())
+    x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    aw.integrated_gradients(model, x, target=0, steps=50, rule="gausslegendre", trace=False)
+    # the pass at x alone, the 50 points in balanced chunks of ten, F(x') (α = 0 is no node)
+    assert model.batches == [1, 10, 10, 10, 10, 10, 1]
+    assert max(model.batches) <= aw.config.cpu_chunk
+
+
+@pytest.mark.filterwarnings("ignore:integrated_gradients. relative completeness gap")  # 20 steps on a random conv
+def test_an_image_keeps_cpu_chunk_whatever_the_bytes_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aw.config, "cpu_chunk", 4)
+    model = Recorder(Photo())
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    aw.integrated_gradients(model, x, target=0, steps=20, trace=False)
+    assert max(model.batches) == 4
+    for per_point in (1, 2**10, 95 * MiB):  # a tiny point, EfficientNet-Lite0's 224² photo
+        assert Budget("1GiB", CPU, per_point, images=True).chunk(50) <= 4
+
+
+def test_a_sentence_gets_larger_chunks() -> None:
+    """The 50 points of IG on a 20-token sentence go in one chunk (ten a chunk before cpu_chunk_bytes)."""
+    model = TinyText()
+    text_ig(model)
+    assert model.batches[0] == 1  # the pass at the input, alone: it measures a point's bytes
+    assert max(model.batches) == 50
+    assert max(model.batches) > aw.config.cpu_chunk
+
+
+def test_cpu_chunk_bytes_zero_gives_every_input_cpu_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aw.config, "cpu_chunk_bytes", 0)
+    model = TinyText()
+    text_ig(model)
+    assert max(model.batches) == aw.config.cpu_chunk
+
+
+def test_cpu_chunk_stays_the_smallest_chunk_for_other_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Points too large for cpu_chunk_bytes still get cpu_chunk of them (within the memory budget)."""
+    monkeypatch.setattr(aw.config, "cpu_chunk", 7)
+    assert Budget("8GiB", CPU, 200 * MiB, images=False).chunk(100) == 7
+    assert Budget("8GiB", CPU, 1 * MiB, images=False).chunk(1000) == 250  # 256 points a chunk, balanced
+
+
+def test_the_bytes_setting_sizes_the_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = TinyText()
+    ids, mask = sentence()
+    explained = Explained(model, ids, layer=model.embedding, forward_kwargs={"attention_mask": mask})
+    per_point = first_pass(explained, explained.inputs, 1).per_point
+    monkeypatch.setattr(aw.config, "cpu_chunk_bytes", 23 * per_point)
+    model.batches.clear()
+    text_ig(model)
+    assert max(model.batches) <= 23
+    assert max(model.batches) > aw.config.cpu_chunk
+
+
+@pytest.mark.parametrize("memory_points", [1, 3, 17])
+def test_the_memory_budget_bounds_every_chunk_of_a_sentence(memory_points: int) -> None:
+    model = TinyText()
+    ids, mask = sentence()
+    explained = Explained(model, ids, layer=model.embedding, forward_kwargs={"attention_mask": mask})
+    per_point = first_pass(explained, explained.inputs, 1).per_point
+    model.batches.clear()
+    attr = text_ig(model, memory=memory_points * per_point, trace=False)
+    assert max(model.batches) <= memory_points
+    model.batches.clear()
+    free = text_ig(model, trace=False)
+    torch.testing.assert_close(attr.values, free.values, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("images", [True, False])
+@pytest.mark.parametrize("per_point", [1, 700, 3 * MiB + 5, 95 * MiB, 2**30])
+@pytest.mark.parametrize("fixed", [0, 100 * MiB])
+def test_budget_chunks_fit_in_memory(images: bool, per_point: int, fixed: int) -> None:
+    memory = 512 * MiB
+    for count in (1, 7, 50, 1000, 100_000):
+        chunk = Budget(memory, CPU, per_point, fixed, images=images).chunk(count)
+        assert 1 <= chunk <= max(count, 1)
+        if per_point <= memory - fixed:  # else one point at a time (an OOM then raises)
+            assert chunk * per_point <= memory - fixed
+
+
+@pytest.mark.parametrize("per_point", [1, 4 * MiB, 95 * MiB])
+def test_accelerator_chunks_do_not_depend_on_the_kind_of_point(per_point: int) -> None:
+    for count in (1, 50, 1000):
+        same = {Budget("4GiB", CUDA, per_point, images=images).chunk(count) for images in (True, False)}
+        assert len(same) == 1
+    assert Budget("64GiB", CUDA, 1, images=False).chunk(1000) == 250  # gpu_chunk = 256, balanced
+
+
+def test_cpu_chunk_bytes_is_checked() -> None:
+    config = type(aw.config)()
+    config.cpu_chunk_bytes = "64MiB"
+    assert config.cpu_chunk_bytes == 64 * MiB
+    config.cpu_chunk_bytes = 0
+    assert config.cpu_chunk_bytes == 0
+    with pytest.raises(ValueError, match="not a size"):
+        config.cpu_chunk_bytes = "lots"
+    with pytest.raises(TypeError):
+        config.cpu_chunk_bytes = True

@@ -158,6 +158,49 @@ def chunks_of(model: torch.nn.Module, fn) -> str:
     return "+".join(parts)
 
 
+def breakdown(ours, rounds: int) -> list[str]:
+    """Where one call of ours spends its time: each pass through the engine (median over ``rounds`` calls).
+
+    Every model evaluation goes through ``evaluate``; it is wrapped where the methods call it.
+    """
+    import attrwidgets.methods._engine as engine
+    import attrwidgets.methods.layer as layer_module
+    import attrwidgets.methods.path_state as path_module
+
+    original = engine.evaluate
+    calls: list[tuple[str, float]] = []
+
+    def timed(explained, count, build, consume, **kw):
+        t0 = time.perf_counter()
+        result = original(explained, count, build, consume, **kw)
+        grad = "forward + backward" if kw.get("grad", True) is not False else "forward"
+        measured = ", the first point measured" if kw.get("per_point") is None else ""
+        calls.append((f"{count} point{'s' * (count != 1)}, {grad}{measured}", time.perf_counter() - t0))
+        return result
+
+    modules = (engine, layer_module, path_module)
+    for module in modules:
+        module.evaluate = timed
+    totals, runs = [], []
+    try:
+        for _ in range(rounds):
+            calls.clear()
+            t0 = time.perf_counter()
+            ours()
+            totals.append(time.perf_counter() - t0)
+            runs.append(list(calls))
+    finally:
+        for module in modules:
+            module.evaluate = original
+    rows = ["| pass through the engine | ms (median) |", "|---|---|"]
+    for k, (label, _) in enumerate(runs[0]):
+        rows.append(f"| {label} | {1000 * statistics.median(run[k][1] for run in runs):.1f} |")
+    rest = statistics.median(total - sum(t for _, t in run) for total, run in zip(totals, runs, strict=True))
+    rows.append(f"| the rest (checks, baseline, trace, result) | {1000 * rest:.1f} |")
+    rows.append(f"| whole call | {1000 * statistics.median(totals):.1f} |")
+    return rows
+
+
 def run_case(model, ids, candidates: dict, rounds: int) -> tuple[list[str], dict, str]:
     """(table rows, agreement, summary line) of one sentence: agreement first, then the timed rounds."""
     ours = candidates["ours (default)"]()
@@ -220,6 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     model, tokenizer = encoder_classifier()
     ids, candidates = setup(model, tokenizer, SENTENCE)
     rows, agreement, summary = run_case(model, ids, candidates, args.rounds)
+    pieces = breakdown(candidates["ours (default)"], args.rounds)
     long_lines: list[str] = []
     if args.long:
         long_ids, long_candidates = setup(model, tokenizer, LONG, cpu_chunks=(10,), captum_batches=(None, 10, 25),
@@ -246,6 +290,11 @@ def main(argv: list[str] | None = None) -> None:
         *rows,
         "",
         summary,
+        "",
+        "Where ours (default) spends its time, the same run (each pass through the engine, in call order: the "
+        "pass at the input, the [PAD] ids mapped to the layer, the path, F(x′)):",
+        "",
+        *pieces,
         "",
         *long_lines,
         f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "

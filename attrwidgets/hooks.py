@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -12,6 +14,18 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["ModelGuard"]
 
+_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS_LOCK = threading.Lock()
+
+
+def _lock_for(model: nn.Module) -> threading.RLock:
+    """One re-entrant lock per model object, made on first use and dropped with the model."""
+    with _LOCKS_LOCK:
+        lock = _LOCKS.get(model)
+        if lock is None:
+            lock = _LOCKS[model] = threading.RLock()
+        return lock
+
 
 class ModelGuard:
     """Put a model in eval mode, own the hooks registered through it, and restore everything on exit.
@@ -19,6 +33,10 @@ class ModelGuard:
     On exit (normal, exception or KeyboardInterrupt) every handle registered through the guard is
     removed, each submodule's ``training`` flag, each parameter's ``requires_grad`` and ``.grad`` are
     put back exactly, and the per-call ``store`` is emptied. Exceptions are never swallowed.
+
+    One thread at a time: the guard holds a lock of the model (re-entrant, so a method may call
+    another inside its guard). Two explorers on one model compute in turn, not together, so one's
+    hooks never fire in the other's forward and neither restores a state the other changed.
 
     Per-call tensors that hooks need go in ``guard.store`` (a dict owned by the guard), never on the
     user's modules.
@@ -45,22 +63,31 @@ class ModelGuard:
         self._params: list[tuple[torch.Tensor, bool, torch.Tensor | None]] = []
 
     def __enter__(self) -> ModelGuard:
-        self._training = [(m, m.training) for m in self.model.modules()]
-        self._params = [(p, p.requires_grad, p.grad) for p in self.model.parameters()]
-        if self.eval_mode:
-            self.model.eval()
+        self._lock = _lock_for(self.model)
+        self._lock.acquire()
+        try:
+            self._training = [(m, m.training) for m in self.model.modules()]
+            self._params = [(p, p.requires_grad, p.grad) for p in self.model.parameters()]
+            if self.eval_mode:
+                self.model.eval()
+        except BaseException:
+            self._lock.release()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> bool:
-        self.remove()
-        for module, flag in self._training:
-            module.training = flag
-        for param, requires_grad, grad in self._params:
-            if param.requires_grad != requires_grad:
-                param.requires_grad_(requires_grad)
-            if param.grad is not grad:
-                param.grad = grad
-        self.store.clear()
+        try:
+            self.remove()
+            for module, flag in self._training:
+                module.training = flag
+            for param, requires_grad, grad in self._params:
+                if param.requires_grad != requires_grad:
+                    param.requires_grad_(requires_grad)
+                if param.grad is not grad:
+                    param.grad = grad
+            self.store.clear()
+        finally:
+            self._lock.release()
         return False
 
     def remove(self) -> None:

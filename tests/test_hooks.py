@@ -198,3 +198,39 @@ def test_under_no_grad(name: str, context) -> None:
         assert not torch.is_grad_enabled()
     torch.testing.assert_close(got.values, expected.values)
     _assert_restored(model, x, before)
+
+
+def test_two_threads_on_one_model_take_turns():
+    # Two explorers on one model (two worker threads): one's layer hook fired in the other's
+    # forward ("ran more than once"), and the one leaving last restored the other's eval mode.
+    import threading
+
+    import attrwidgets as aw
+
+    torch.manual_seed(0)
+    emb = torch.nn.Embedding(20, 6)
+    model = torch.nn.Sequential(emb, torch.nn.Flatten(), torch.nn.Dropout(0.0), torch.nn.Linear(6 * 5, 3))
+    model.train()
+    ids = torch.tensor([[1, 4, 2, 7, 3]])
+    alone = aw.integrated_gradients(model, ids, 1, layer=emb, baseline="zero", steps=64).values
+    errors, results = [], []
+    start = threading.Barrier(2)
+
+    def work():
+        try:
+            start.wait()
+            for _ in range(5):
+                results.append(aw.integrated_gradients(model, ids, 1, layer=emb, baseline="zero", steps=64).values)
+        except Exception as error:  # the test reports whatever a thread raised
+            errors.append(error)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    assert len(results) == 10
+    for values in results:
+        torch.testing.assert_close(values, alone)
+    assert model.training and all(m.training for m in model.modules()), "the user's train mode is back"

@@ -51,6 +51,7 @@ FIGURES = {
     "08_grad_cam.ipynb": 2,
     "09_fullgrad.ipynb": 5,
     "10_text.ipynb": 4,
+    "11_debugging_a_mistake.ipynb": 4,
 }
 
 

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout: te
 
 import torch
 
-from attrwidgets.widgets.explorer import COARSE_STEPS
+from attrwidgets.widgets.explorer import COARSE_SAMPLES, COARSE_STEPS
 from tests.ui.chromium_flags import CHROMIUM_ARGS, CHROMIUM_CANDIDATES  # the browser tests' flags
 
 CHROMIUM = CHROMIUM_CANDIDATES[0]
@@ -356,8 +356,8 @@ def methods_report(rows: list[dict], scrub: dict, took: float, load: tuple[float
         f"Run with `--methods` (took {took:.0f} s): the same demo model and photo, through `Explorer` and its",
         "worker thread. A switch of `ex.method` to each method (from the one before it in the registry), then a",
         "change of SmoothGrad's σ at 50 samples and of Expected Gradients' seed at 100 samples (references: the",
-        "other demo photos). \"first\" is the first map on screen (a preview with 8 samples for the sampling",
-        "methods), \"full\" the final one.",
+        f"other demo photos). \"first\" is the first map on screen (a preview with {COARSE_SAMPLES} samples for the",
+        "sampling methods), \"full\" the final one.",
         f"Load average {load[0]:.1f} at the start and {load[1]:.1f} at the end on {os.cpu_count()} cores (other",
         "sessions share the machine): compare with the load of the runs above before comparing times.",
         "",

@@ -84,7 +84,7 @@ COLORMAPS = ("auto", "coolwarm", "purplegreen", "inferno", "viridis", "hot", "gr
 REDUCTIONS = ("sum", "abs_sum", "sum_abs", "max_abs", "l2")
 """How the final map reduces the colour channels (js/channels.js): Σ (signed), |Σ|, Σ |·|, max |·|, L2."""
 _HEX = re.compile(r"#[0-9a-fA-F]{6}")
-COARSE_SAMPLES = 8
+COARSE_SAMPLES = 4
 """Samples of the quick first answer of a sampling method (SmoothGrad, Expected Gradients)."""
 _KERNEL_CONTROLS = ("method", "options", "baseline", "sigma", "color", "steps", "rule", "target")
 _MIRRORED = ("steps", "rule")

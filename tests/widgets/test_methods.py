@@ -15,6 +15,7 @@ from attrwidgets.widgets import explore
 from attrwidgets.widgets._methods import VIEWS, view_of
 from attrwidgets.widgets._samples import sample_counts
 from attrwidgets.widgets._wire import MAX_UPDATE_BYTES, decode, payload_bytes
+from attrwidgets.widgets.explorer import COARSE_SAMPLES
 
 
 @pytest.fixture
@@ -211,7 +212,7 @@ def test_a_sampling_method_previews_a_few_samples_first(model, image, dispatch):
     ex.observe(lambda c: seen.append((c.new["stage"], c.new["samples"]["n"])), names="result")
     assert ex.session.wait(60)
     dispatch.pump()
-    assert seen == [("coarse", 8), ("full", 40)]
+    assert seen == [("coarse", COARSE_SAMPLES), ("full", 40)]
     ex.close()
 
 

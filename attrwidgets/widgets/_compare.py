@@ -326,14 +326,25 @@ class Grid:
             a = entry["attribution"]
             rel = a.relative_delta
             target = int(a.target[0])
+            # the panel's maps in the grid's unit, encoded once per (panel result, unit): every stage
+            # sends every panel done so far, but only a new panel or a new peak changes them
+            cached = entry.get("_encoded")
+            if cached is None or cached[0] != unit:
+                encoded = {"map": encode(entry["map"] / unit, "float16"), "clip": _clip_scale(entry["map"] / unit)}
+                if "frames" in entry:
+                    encoded["frames"] = {
+                        "alphas": encode(entry["frame_alphas"], "float32"),
+                        "maps": encode(entry["frames"] / unit, "float16"),
+                    }
+                cached = entry["_encoded"] = (unit, encoded)
             panel: dict[str, Any] = {
                 "row": spec.row,
                 "col": spec.col,
                 "input": spec.input,
                 "method": spec.method,
                 "baseline": spec.baseline,
-                "map": encode(entry["map"] / unit, "float16"),
-                "clip": _clip_scale(entry["map"] / unit),
+                "map": cached[1]["map"],
+                "clip": cached[1]["clip"],
                 "target": target,
                 "target_label": self.label(target),
                 "score": _num(a.score),
@@ -345,11 +356,8 @@ class Grid:
                 "level": entry["level"],
                 "notes": entry["notes"],
             }
-            if "frames" in entry:
-                panel["frames"] = {
-                    "alphas": encode(entry["frame_alphas"], "float32"),
-                    "maps": encode(entry["frames"] / unit, "float16"),
-                }
+            if "frames" in cached[1]:
+                panel["frames"] = cached[1]["frames"]
             panels.append(panel)
         return {
             "stage": stage,

@@ -16,17 +16,21 @@ ex
 """
 
 
-def test_a_click_on_the_input_outlines_a_segment_and_recomputes_from_its_colour(
-    lab_server, open_notebook, explorer_view, artifacts
-):
+def _explorer(lab_server, open_notebook, explorer_view, name: str):
+    """The digits explorer in a notebook of its own, run, its first result drawn: (page, view, state)."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell(SETUP)]
-    nbp = open_notebook(lab_server, nb, name="pick.ipynb")
-    page = nbp.page
-    view = explorer_view(page)
+    nbp = open_notebook(lab_server, nb, name=name)
+    view = explorer_view(nbp.page)
     nbp.run_all()
-    before = view.wait_result(timeout=180_000)
+    return nbp.page, view, view.wait_result(timeout=180_000)
+
+
+def test_a_click_on_the_input_outlines_a_segment_and_recomputes_from_its_colour(
+    lab_server, open_notebook, explorer_view, artifacts
+):
+    page, view, before = _explorer(lab_server, open_notebook, explorer_view, "pick.ipynb")
     canvas = page.locator("canvas.aw-canvas")
     rect = page.evaluate("() => JSON.parse(document.querySelector('canvas.aw-canvas').dataset.panels).input")
     dpr = page.evaluate("() => window.devicePixelRatio || 1")
@@ -43,14 +47,7 @@ def test_a_click_on_the_input_outlines_a_segment_and_recomputes_from_its_colour(
 
 
 def test_the_check_menu_draws_the_deletion_curve_of_the_map(lab_server, open_notebook, explorer_view, artifacts):
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(SETUP)]
-    nbp = open_notebook(lab_server, nb, name="check.ipynb")
-    page = nbp.page
-    view = explorer_view(page)
-    nbp.run_all()
-    view.wait_result(timeout=180_000)
+    page, _, _ = _explorer(lab_server, open_notebook, explorer_view, "check.ipynb")
     assert not page.locator(".aw-eval").is_visible(), "off by default"
     page.locator("select.aw-evaluation").select_option("deletion")
     page.wait_for_selector(".aw-eval[data-drawn]", timeout=120_000)

@@ -181,10 +181,16 @@ class PathExplainer:
         """The colour at (x, y) ∈ [0, 1]² of the image (fractions of its width and height): the mean
         colour of the segment there (at the image's full resolution), or with ``pixel`` that pixel's
         own. Returns ``{"segment", "color" (floats in [0, 1], one per channel), "x", "y"}``."""
-        if not (isinstance(x, (int, float)) and isinstance(y, (int, float)) and math.isfinite(x) and math.isfinite(y)):
-            msg = f"pick: x and y must be finite numbers in [0, 1], not {x!r}, {y!r}"
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (x, y))
+        try:
+            fx, fy = (float(x), float(y)) if numbers else (math.nan, math.nan)
+        except OverflowError:  # an integer no float holds, as a browser may send
+            fx = fy = math.nan
+        if not (math.isfinite(fx) and math.isfinite(fy)):
+            shown = [v if not isinstance(v, int) or abs(v) < 10**12 else "<a huge integer>" for v in (x, y)]
+            msg = f"pick: x and y must be finite numbers in [0, 1], not {shown[0]!r}, {shown[1]!r}"
             raise ValueError(msg)
-        x, y = min(max(float(x), 0.0), 1.0), min(max(float(y), 0.0), 1.0)
+        x, y = min(max(fx, 0.0), 1.0), min(max(fy, 0.0), 1.0)
         height, width = self.image.shape[-2:]
         row, col = min(int(y * height), height - 1), min(int(x * width), width - 1)
         if pixel:

@@ -58,7 +58,11 @@ def test_segments_are_deterministic(model, halves):
     b.close()
 
 
-@pytest.mark.parametrize("bad", [{"x": float("nan"), "y": 0.5}, {"x": "left", "y": 0.5}, {"y": 0.5}])
+@pytest.mark.parametrize(
+    "bad",
+    [{"x": float("nan"), "y": 0.5}, {"x": "left", "y": 0.5}, {"y": 0.5}, {"x": 10**400, "y": 0.5},
+     {"x": True, "y": 0.5}, {"x": [0.5], "y": 0.5}, {"x": float("inf"), "y": 0.5}],
+)
 def test_a_bad_pick_from_the_browser_is_refused(model, halves, bad):
     ex = explore(model, halves, steps=4, sync=True)
     generation = ex.result["generation"]

@@ -150,6 +150,11 @@ class Method:
     needs: tuple[str, ...] = field(default=())  # "layer", "references", "baseline"
 
     @property
+    def takes_baseline(self) -> bool:
+        """Whether one of the controls is a baseline (the explorers' shared baseline menu applies)."""
+        return any(c.kind == "baseline" for c in self.controls)
+
+    @property
     def options(self) -> set[str]:
         """Keyword-only options the function accepts."""
         params = inspect.signature(self.fn).parameters.values()

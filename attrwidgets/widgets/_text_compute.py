@@ -203,7 +203,7 @@ class TextExplainer:
         kwargs = {c.name: params[c.name] for c in method.controls
                   if c.name in params and c.kind in OPTION_KINDS and c.name != "layer"}  # fmt: skip
         kwargs["layer"] = self.layer
-        if any(c.kind == "baseline" for c in method.controls):
+        if method.takes_baseline:
             kwargs["baseline"] = params.get("baseline", "zero")
         return kwargs
 

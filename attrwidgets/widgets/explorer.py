@@ -430,7 +430,7 @@ class Explorer(anywidget.AnyWidget):
             sigma = min(sigma, SIGMA_MAX[self.baseline])
         params: dict[str, Any] = {"method": self.method, "target": self.target}
         entry = REGISTRY[self.method]
-        if any(c.kind == "baseline" for c in entry.controls):
+        if entry.takes_baseline:
             params |= {"baseline": self.baseline, "baseline_sigma": sigma, "sigma": sigma}
             params["color"] = [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
             picked = getattr(self, "_picked_exact", None)
@@ -515,7 +515,7 @@ class Explorer(anywidget.AnyWidget):
         the mean colour of the segment at (x, y) (fractions of the image's width and height), or
         with ``pixel`` (shift-click) that pixel's own; the baseline becomes that constant colour,
         exactly (not rounded to ``#rrggbb``), and the map is recomputed. Returns ``picked``."""
-        if not any(c.kind == "baseline" for c in REGISTRY[self.method].controls):
+        if not REGISTRY[self.method].takes_baseline:
             msg = f"{self.method} takes no baseline: pick a method that does (e.g. integrated_gradients)"
             raise ValueError(msg)
         found = self._explainer.pick(x, y, pixel=pixel)

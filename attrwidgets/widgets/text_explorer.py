@@ -202,7 +202,7 @@ class TextExplorer(anywidget.AnyWidget):
     # -- requests and answers --------------------------------------------------------------------------
     def _params(self) -> dict[str, Any]:
         params = {"method": self.method, "texts": list(self.texts), "target": self.target, **self.options}
-        if any(c.kind == "baseline" for c in REGISTRY[self.method].controls):
+        if REGISTRY[self.method].takes_baseline:
             params["baseline"] = self.baseline
         return params
 

@@ -12,7 +12,7 @@ import { SLIDER_MAX, alphaToSlider, sliderToAlpha } from "./scrubber.js";
 import { baseRgba, decodePanels, gapLevel, gapShort, gapText, panelPixels, panelScale, readoutText, statusText, valueAt, valuesAt } from "./compare_draw.js";
 import { COMPARE_STYLE } from "./compare_style.js";
 import { listen, useKernelTables } from "./events.js";
-import { EVALUATION_CHOICES, drawEvaluation, evaluationCaption } from "./evalcurve.js";
+import { EVALUATION_CHOICES, showEvaluation } from "./evalcurve.js";
 
 function render({ model, el }) {
   const wiring = listen(model);
@@ -217,30 +217,15 @@ function render({ model, el }) {
       drawPanels();
     }
   };
-  let evalDrawn = 0;
-  function showEvaluation() {
-    const r = model.get("evaluation_result");
-    evalSel.value = model.get("evaluation") || "off";
-    evalBox.style.display = r === null || r === undefined ? "none" : "";
-    evalText.textContent = evaluationCaption(r);
-    const width = Math.max(360, Math.min(720, table.clientWidth || 560));
-    const height = 280;
-    const dpr = window.devicePixelRatio || 1;
-    evalCanvas.width = Math.round(width * dpr);
-    evalCanvas.height = Math.round(height * dpr);
-    evalCanvas.style.width = `${width}px`;
-    evalCanvas.style.height = `${height}px`;
-    const ctx = evalCanvas.getContext("2d");
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    if (drawEvaluation(ctx, r, { width, height })) evalBox.setAttribute("data-drawn", String(++evalDrawn));
-  }
+  const evalEls = { select: evalSel, box: evalBox, canvas: evalCanvas, text: evalText };
+  const showEval = () => showEvaluation(evalEls, model, { width: Math.max(360, Math.min(720, table.clientWidth || 560)), height: 280 });
   on(evalSel, "change", () => {
     model.set("evaluation", evalSel.value);
     model.save_changes();
   });
-  onModel("change:evaluation_result", showEvaluation);
-  onModel("change:evaluation", showEvaluation);
-  showEvaluation();
+  onModel("change:evaluation_result", showEval);
+  onModel("change:evaluation", showEval);
+  showEval();
   onModel("change:result", onResult);
   onModel("change:status", showStatus);
   onModel("change:scale", sync);

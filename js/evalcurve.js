@@ -133,3 +133,23 @@ export function drawEvaluation(ctx, r, { width, height }) {
   ctx.restore();
   return g;
 }
+
+/**
+ * The panel in the DOM from the model's traits: the menu's value, shown or hidden, the caption and
+ * the chart at `width` × `height` CSS pixels (sharp on high-density screens). `box` gets
+ * `data-drawn` counting the charts drawn (read by the browser tests).
+ */
+export function showEvaluation({ select, box, canvas, text }, model, { width, height }) {
+  const r = model.get("evaluation_result");
+  select.value = model.get("evaluation") || "off";
+  box.style.display = r === null || r === undefined ? "none" : "";
+  text.textContent = evaluationCaption(r);
+  const dpr = window.devicePixelRatio || 1;
+  canvas.width = Math.round(width * dpr);
+  canvas.height = Math.round(height * dpr);
+  canvas.style.width = `${width}px`;
+  canvas.style.height = `${height}px`;
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  if (drawEvaluation(ctx, r, { width, height })) box.setAttribute("data-drawn", String(Number(box.getAttribute("data-drawn") || 0) + 1));
+}

@@ -29,7 +29,7 @@ import { createCurveBox } from "./curvebox.js";
 import { drawSampleCurves, nearestCount } from "./samplecurves.js";
 import { figureLayout } from "./layout.js";
 import { showCompleteness, showNotes, showStatus, showTitle, sigmaTable, syncKernelControls } from "./sync.js";
-import { EVALUATION_CHOICES, drawEvaluation, evaluationCaption } from "./evalcurve.js";
+import { EVALUATION_CHOICES, showEvaluation } from "./evalcurve.js";
 import { boundary, pickPoint } from "./segments.js";
 
 /**
@@ -398,26 +398,11 @@ function render({ model, el }) {
   setOptions(els.evalSel, EVALUATION_CHOICES, model.get("evaluation") || "off");
   els.evalSel.disabled = !interactive;
   on(els.evalSel, "change", () => sendKernel("evaluation", els.evalSel.value));
-  let evalDrawn = 0;
-  function showEvaluation() {
-    const r = model.get("evaluation_result");
-    els.evalSel.value = model.get("evaluation") || "off";
-    els.evalBox.style.display = r === null || r === undefined ? "none" : "";
-    els.evalText.textContent = evaluationCaption(r);
-    const width = Math.max(240, Math.min(420, els.curveBox.clientWidth || 360));
-    const height = 230;
-    const dpr = window.devicePixelRatio || 1;
-    els.evalCanvas.width = Math.round(width * dpr);
-    els.evalCanvas.height = Math.round(height * dpr);
-    els.evalCanvas.style.width = `${width}px`;
-    els.evalCanvas.style.height = `${height}px`;
-    const ctx = els.evalCanvas.getContext("2d");
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    if (drawEvaluation(ctx, r, { width, height })) els.evalBox.setAttribute("data-drawn", String(++evalDrawn));
-  }
-  onModel("change:evaluation_result", showEvaluation);
-  onModel("change:evaluation", showEvaluation);
-  showEvaluation();
+  const evalEls = { select: els.evalSel, box: els.evalBox, canvas: els.evalCanvas, text: els.evalText };
+  const showEval = () => showEvaluation(evalEls, model, { width: Math.max(240, Math.min(420, els.curveBox.clientWidth || 360)), height: 230 });
+  onModel("change:evaluation_result", showEval);
+  onModel("change:evaluation", showEval);
+  showEval();
   onModel("change:image", () => {
     loadImage();
     scheduleDraw();

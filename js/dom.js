@@ -29,6 +29,24 @@ export function input(tag, attrs) {
 }
 
 /** Replace the options of a select ([value, text] pairs) and select `value`. */
+/**
+ * A 2-D context that draws in CSS pixels on `canvas`, sized `width` × `height` CSS pixels at the
+ * screen's density (sharp on high-density screens). The canvas is resized, which clears it, only
+ * when its size changes: callers clear what they redraw.
+ */
+export function hiDpiContext(canvas, width, height) {
+  const dpr = window.devicePixelRatio || 1;
+  if (canvas.width !== Math.round(width * dpr) || canvas.height !== Math.round(height * dpr)) {
+    canvas.width = Math.round(width * dpr);
+    canvas.height = Math.round(height * dpr);
+    canvas.style.width = `${width}px`;
+    canvas.style.height = `${height}px`;
+  }
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  return ctx;
+}
+
 export function setOptions(select, options, value) {
   select.replaceChildren(...options.map(([v, text]) => h("option", { value: v, text })));
   if (value !== undefined && value !== null) select.value = String(value);

@@ -5,6 +5,7 @@
 // its least salient pixels go (pixel perturbation). All text goes through fillText / textContent.
 
 import { COLORS, FONTS, formatTick, linearScale, paddedExtent, ticks } from "./curves.js";
+import { hiDpiContext } from "./dom.js";
 
 export const EVALUATION_CHOICES = [
   ["off", "off"],
@@ -144,12 +145,6 @@ export function showEvaluation({ select, box, canvas, text }, model, { width, he
   select.value = model.get("evaluation") || "off";
   box.style.display = r === null || r === undefined ? "none" : "";
   text.textContent = evaluationCaption(r);
-  const dpr = window.devicePixelRatio || 1;
-  canvas.width = Math.round(width * dpr);
-  canvas.height = Math.round(height * dpr);
-  canvas.style.width = `${width}px`;
-  canvas.style.height = `${height}px`;
-  const ctx = canvas.getContext("2d");
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  const ctx = hiDpiContext(canvas, width, height); // drawEvaluation clears what it redraws
   if (drawEvaluation(ctx, r, { width, height })) box.setAttribute("data-drawn", String(Number(box.getAttribute("data-drawn") || 0) + 1));
 }

@@ -17,6 +17,7 @@ import { formatTick } from "./curves.js";
 import { panelSign, reduceChannels, reductionCaption } from "./channels.js";
 import { rowLayout } from "./layout.js";
 import { fmt } from "./text.js";
+import { hiDpiContext } from "./dom.js";
 
 /** Nearest-neighbour resize of an (h, w) map to (H, W): a layer's cells stay visible as blocks. */
 export function resizeNearest(values, h, w, H, W) {
@@ -133,14 +134,7 @@ export function createMapPanels({ view, canvas, left, root }) {
     const { width, height } = fig;
     left.style.width = `${width}px`;
     const dpr = window.devicePixelRatio || 1;
-    if (canvas.width !== Math.round(width * dpr) || canvas.height !== Math.round(height * dpr)) {
-      canvas.width = Math.round(width * dpr);
-      canvas.height = Math.round(height * dpr);
-      canvas.style.width = `${width}px`;
-      canvas.style.height = `${height}px`;
-    }
-    const ctx = canvas.getContext("2d");
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const ctx = hiDpiContext(canvas, width, height);
     ctx.fillStyle = "#fff";
     ctx.fillRect(0, 0, width, height);
 

@@ -11,6 +11,7 @@ import { formatTick } from "./curves.js";
 import { nearestIndex } from "./scrubber.js";
 import { panelSign, reduceChannels, reductionCaption } from "./channels.js";
 import { figureLayout } from "./layout.js";
+import { hiDpiContext } from "./dom.js";
 
 /**
  * The panel drawing of one widget.
@@ -140,14 +141,7 @@ export function createPanels({ view, canvas, left, root }) {
     const [pw, ph] = panel;
     left.style.width = `${width}px`;
     const dpr = window.devicePixelRatio || 1;
-    if (canvas.width !== Math.round(width * dpr) || canvas.height !== Math.round(height * dpr)) {
-      canvas.width = Math.round(width * dpr);
-      canvas.height = Math.round(height * dpr);
-      canvas.style.width = `${width}px`;
-      canvas.style.height = `${height}px`;
-    }
-    const ctx = canvas.getContext("2d");
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const ctx = hiDpiContext(canvas, width, height);
     ctx.fillStyle = "#fff";
     ctx.fillRect(0, 0, width, height);
 

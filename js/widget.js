@@ -21,7 +21,7 @@ import { OVERLAY } from "./heatmap.js";
 import { isDiverging } from "./colormap.js";
 import { isSigned } from "./normalize.js";
 import { alphaReadout, alphaToSlider, createPlayer, sliderToAlpha } from "./scrubber.js";
-import { buildDom, h, setOptions } from "./dom.js";
+import { buildDom, h, hiDpiContext, setOptions } from "./dom.js";
 import { isComplete, unpack } from "./result.js";
 import { createPanels } from "./panels.js";
 import { createMapPanels } from "./mappanels.js";
@@ -122,17 +122,9 @@ function render({ model, el }) {
     const c = s.counts[k];
     samplesText.textContent = `mean of the first ${c} of ${s.n} sample${s.n === 1 ? "" : "s"}`;
     fig = mapPanels.draw(k) ?? fig;
-    const dpr = window.devicePixelRatio || 1;
     const { width, height } = (fig ?? figureLayout(root.clientWidth, 1, 1)).curves;
     const h2 = Math.max(height, s.relativeGap ? 420 : 240);
-    if (curve.width !== Math.round(width * dpr) || curve.height !== Math.round(h2 * dpr)) {
-      curve.width = Math.round(width * dpr);
-      curve.height = Math.round(h2 * dpr);
-      curve.style.width = `${width}px`;
-      curve.style.height = `${h2}px`;
-    }
-    const ctx = curve.getContext("2d");
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const ctx = hiDpiContext(curve, width, h2);
     sampleLayout = drawSampleCurves(ctx, s, { width, height: h2, count: c });
   }
 

@@ -24,7 +24,7 @@ from torch import nn
 from attrwidgets.baselines import make_baseline
 from attrwidgets.hooks import ModelGuard
 from attrwidgets.model import Explained, grad_enabled, model_device
-from attrwidgets.registry import REGISTRY
+from attrwidgets.registry import REGISTRY, _short
 from attrwidgets.widgets._capture import capture, install
 from attrwidgets.widgets._evaluation import evaluation_payload, on_pixels
 from attrwidgets.widgets._methods import OPTION_KINDS, view_of
@@ -187,8 +187,7 @@ class PathExplainer:
         except OverflowError:  # an integer no float holds, as a browser may send
             fx = fy = math.nan
         if not (math.isfinite(fx) and math.isfinite(fy)):
-            shown = [v if not isinstance(v, int) or abs(v) < 10**12 else "<a huge integer>" for v in (x, y)]
-            msg = f"pick: x and y must be finite numbers in [0, 1], not {shown[0]!r}, {shown[1]!r}"
+            msg = f"pick: x and y must be finite numbers in [0, 1], not {_short(x)}, {_short(y)}"
             raise ValueError(msg)
         x, y = min(max(fx, 0.0), 1.0), min(max(fy, 0.0), 1.0)
         height, width = self.image.shape[-2:]

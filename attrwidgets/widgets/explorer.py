@@ -353,13 +353,12 @@ class Explorer(anywidget.AnyWidget):
     def _on_evaluation(self, change: t.Bunch) -> None:
         if change.new == "off":
             self.evaluation_result = None
-            return
-        self.evaluation_result = {}
-        params = self._params()
-        if self.attribution is not None and not self.session.busy:  # the map on screen: evaluate it alone
+        elif self.attribution is not None and not self.session.busy:  # the map on screen: evaluate it alone
+            self.evaluation_result = {}
+            params = self._params()
             self.session.request(params, [Stage(EVALUATE, params, extra=True)])
         else:
-            self._request()
+            self._request()  # the map and then its curves (the request says "computing")
 
     @t.validate("target")
     def _valid_target(self, proposal: t.Bunch) -> int:

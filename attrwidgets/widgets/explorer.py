@@ -507,7 +507,7 @@ class Explorer(anywidget.AnyWidget):
             try:
                 self.pick(content.get("x"), content.get("y"), pixel=bool(content.get("pixel", False)))
             except ValueError as error:
-                self._on_status("error", f"refused the pick: {error}", None, "Click inside the input image.", 0)
+                self._on_status("error", f"refused {error}", None, "Click inside the input image.", 0)
 
     def pick(self, x: float, y: float, *, pixel: bool = False) -> dict[str, Any]:
         """Take the baseline's colour from the image, as a click on it does (the baselines poster):
@@ -515,7 +515,7 @@ class Explorer(anywidget.AnyWidget):
         with ``pixel`` (shift-click) that pixel's own; the baseline becomes that constant colour,
         exactly (not rounded to ``#rrggbb``), and the map is recomputed. Returns ``picked``."""
         if not REGISTRY[self.method].takes_baseline:
-            msg = f"{self.method} takes no baseline: pick a method that does (e.g. integrated_gradients)"
+            msg = f"pick: {self.method} takes no baseline; choose a method that does (e.g. integrated_gradients)"
             raise ValueError(msg)
         found = self._explainer.pick(x, y, pixel=pixel)
         if self.segments is None:

@@ -51,6 +51,7 @@ __all__ = [
     "fit_classifier",
     "insertion",
     "pixel_perturbation",
+    "random_maps",
     "roar",
     "sanity_check",
 ]
@@ -150,9 +151,7 @@ def saliency(
     """
     feature_shape = _feature_shape(inputs)
     if isinstance(attribution, str) and attribution == "random":
-        draws = [torch.rand(feature_shape, generator=sample_generator(seed, i), dtype=torch.float64)
-                 for i in range(len(inputs))]  # fmt: skip
-        return torch.stack(draws).to(inputs.device), target, "random"
+        return random_maps(feature_shape, seed, len(inputs)).to(inputs.device), target, "random"
     if isinstance(attribution, str) or (callable(attribution) and not isinstance(attribution, torch.Tensor)):
         attribution = run_method(attribution, model, inputs, target, options=options, preprocess=preprocess,
                                  memory=memory)  # fmt: skip
@@ -181,6 +180,13 @@ def saliency(
         )
         raise ValueError(msg)
     return values.to(inputs.device), target, name
+
+
+def random_maps(feature_shape: tuple[int, ...], seed: int, count: int) -> torch.Tensor:
+    """``count`` uniform maps of ``feature_shape`` (float64, on the CPU), map i drawn from
+    ``(seed, i)``: the "random" control's ranking of input i."""
+    return torch.stack([torch.rand(feature_shape, generator=sample_generator(seed, i), dtype=torch.float64)
+                        for i in range(count)])  # fmt: skip
 
 
 def _feature_shape(inputs: torch.Tensor) -> tuple[int, ...]:

@@ -17,7 +17,6 @@ import torch
 
 from attrwidgets import evaluate
 from attrwidgets.attribution import Attribution, reduce_channels
-from attrwidgets.sampling import sample_generator
 
 __all__ = ["EVALUATIONS", "RANDOM_MAPS", "curves_payload", "evaluation_payload", "on_pixels"]
 
@@ -87,8 +86,7 @@ def curves_payload(
             targets.append(int(m["attribution"].target[0]))
         classes = sorted(set(targets), key=targets.index)
         for c in classes:
-            rows += [torch.rand(rows[0].shape, generator=sample_generator(seed, k), dtype=torch.float64)
-                     for k in range(RANDOM_MAPS)]  # fmt: skip
+            rows += list(evaluate.random_maps(tuple(rows[0].shape), seed, RANDOM_MAPS))
             targets += [c] * RANDOM_MAPS
             labels.append(c)
         inputs = image.expand(len(rows), *image.shape[1:])

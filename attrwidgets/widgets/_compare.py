@@ -347,11 +347,11 @@ class Grid:
                 "clip": cached[1]["clip"],
                 "target": target,
                 "target_label": self.label(target),
-                "score": _num(a.score),
-                "baseline_score": _num(a.baseline_score),
+                "score": first_number(a.score),
+                "baseline_score": first_number(a.baseline_score),
                 "sum": float(a.values[0].double().sum()),
-                "delta": _num(a.delta),
-                "relative_delta": _num(rel),
+                "delta": first_number(a.delta),
+                "relative_delta": first_number(rel),
                 "seconds": entry["seconds"],
                 "level": entry["level"],
                 "notes": entry["notes"],
@@ -371,11 +371,20 @@ class Grid:
         }
 
 
-def _num(value: torch.Tensor | None) -> float | None:
+def first_number(value: torch.Tensor | None) -> float | None:
+    """The first input's value of a per-input tensor (score, delta...) for JSON: None when absent or
+    not finite."""
     if value is None:
         return None
     number = float(value[0])
     return number if math.isfinite(number) else None
+
+
+def json_value(value: object) -> object:
+    """A parameter for JSON: numbers, strings, booleans and None as they are, anything else as text."""
+    if isinstance(value, (int, float, str, bool)) or value is None:
+        return value
+    return str(value)
 
 
 def _pixels(image: torch.Tensor, size: tuple[int, int]) -> np.ndarray:

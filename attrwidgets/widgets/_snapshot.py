@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from attrwidgets import viz
+from attrwidgets.widgets._compare import first_number, json_value
 
 if TYPE_CHECKING:  # pragma: no cover
     from attrwidgets.widgets.explorer import Explorer
@@ -24,12 +25,6 @@ __all__ = ["save_npz", "save_png"]
 #: The widget's channel reductions that :func:`attrwidgets.viz.show` draws as they are; the others
 #: (Σ|·|, max|·|) are magnitudes and are drawn as |Σ|.
 _VIZ_REDUCTIONS = {"sum": "sum", "abs_sum": "abs_sum", "l2": "l2", "sum_abs": "abs_sum", "max_abs": "abs_sum"}
-
-
-def _number(value: Any) -> float | None:
-    if value is None:
-        return None
-    return float(np.asarray(value.detach().cpu() if hasattr(value, "detach") else value).reshape(-1)[0])
 
 
 def _params(ex: Explorer) -> dict[str, Any]:
@@ -42,17 +37,12 @@ def _params(ex: Explorer) -> dict[str, Any]:
         "color": ex.color,
         "target": int(attribution.target[0]),
         "target_label": ex._explainer.label(int(attribution.target[0])),
-        "score": _number(attribution.score),
-        "baseline_score": _number(attribution.baseline_score),
-        "delta": _number(attribution.delta),
-        "relative_delta": _number(attribution.relative_delta) if attribution.delta is not None else None,
-        "params": {k: _plain(v) for k, v in attribution.params.items()},
+        "score": first_number(attribution.score),
+        "baseline_score": first_number(attribution.baseline_score),
+        "delta": first_number(attribution.delta),
+        "relative_delta": first_number(attribution.relative_delta) if attribution.delta is not None else None,
+        "params": {k: json_value(v) for k, v in attribution.params.items()},
     }
-
-
-def _plain(value: Any) -> Any:
-    """A JSON value: numbers, strings, booleans and None as they are, anything else as its repr."""
-    return value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
 
 
 def save_npz(ex: Explorer, path: str | Path) -> Path:

@@ -27,7 +27,7 @@ from attrwidgets.baselines import BASELINES
 from attrwidgets.registry import REGISTRY
 from attrwidgets.widgets import export
 from attrwidgets.widgets._bundle import bundle
-from attrwidgets.widgets._compare import Grid, PanelSpec, ghost, heat_rgb
+from attrwidgets.widgets._compare import Grid, PanelSpec, first_number, ghost, heat_rgb, json_value
 from attrwidgets.widgets._compute import EVALUATE, as_image
 from attrwidgets.widgets._evaluation import EVALUATIONS
 from attrwidgets.widgets._wire import decode
@@ -222,9 +222,9 @@ class Compare(anywidget.AnyWidget):
                 "row": spec.row, "col": spec.col, "input": spec.input, "method": spec.method,
                 "baseline": spec.baseline, "target": int(attribution.target[0]),
                 "target_label": self._grid.label(int(attribution.target[0])),
-                "score": _f(attribution.score), "baseline_score": _f(attribution.baseline_score),
-                "delta": _f(attribution.delta), "relative_delta": _f(attribution.relative_delta),
-                "params": {k: _jsonable(v) for k, v in attribution.params.items()},
+                "score": first_number(attribution.score), "baseline_score": first_number(attribution.baseline_score),
+                "delta": first_number(attribution.delta), "relative_delta": first_number(attribution.relative_delta),
+                "params": {k: json_value(v) for k, v in attribution.params.items()},
             })  # fmt: skip
         for i, x in enumerate(self._grid.inputs):
             arrays[f"input_{i}"] = x.detach().float().cpu().numpy()
@@ -285,16 +285,6 @@ def gap_text(panel: dict[str, Any], sep: str = ", ") -> str:
     share = f" ({100 * rel:.2g} %)" if rel is not None else ""
     span = panel["score"] - panel["baseline_score"]
     return f"Σ = {panel['sum']:.3g}, F(x) − F(x′) = {span:.3g}{sep}gap {panel['delta']:.2g}{share}"
-
-
-def _f(value: torch.Tensor | None) -> float | None:
-    return None if value is None else float(value[0])
-
-
-def _jsonable(value: object) -> object:
-    if isinstance(value, (int, float, str, bool)) or value is None:
-        return value
-    return str(value)
 
 
 # -- checks shared by both views ------------------------------------------------------------------------

@@ -207,21 +207,51 @@ def perturbation() -> None:
 
 
 def roar_digits(seeds: tuple[int, ...] = (0, 1, 2), epochs: int = 8) -> None:
-    """ROAR on the scikit-learn digits (28², 1347 train / 450 test), DigitsCNN retrained per fraction and seed."""
+    """ROAR on the scikit-learn digits (28², 1347 train / 450 test), DigitsCNN retrained per fraction and seed.
+
+    The retrained models go through roar's default trainer (stacks of models trained at once);
+    then the same four models (seeds 0–3, intact training set) are trained one by one and as one
+    stack, in turn, twice, for the ratio of the two in one run on this shared machine.
+    """
+    from attrwidgets._ensemble import fit_stacked
     from attrwidgets.demo import DigitsCNN, digits_data
 
-    def fit(model, images, labels, seed):
-        return ev.fit_classifier(model, images, labels, seed=seed, epochs=epochs, batch_size=32)
-
+    options = {"epochs": epochs, "batch_size": 32}
+    load_before = [round(v, 2) for v in os.getloadavg()]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = ev.roar(DigitsCNN, digits_data("train"), digits_data("test"), DIGIT_METHODS, seeds=seeds, fit=fit,
-                         progress=False)  # fmt: skip
+        result = ev.roar(DigitsCNN, digits_data("train"), digits_data("test"), DIGIT_METHODS, seeds=seeds,
+                         fit_options=options, progress=False)  # fmt: skip
+    load_after = [round(v, 2) for v in os.getloadavg()]
     print(result.table())
-    print(f"{result.seconds:.0f} s, base accuracy {result.base_accuracy:.3f}")
+    print(f"{result.seconds:.0f} s, base accuracy {result.base_accuracy:.3f}, load {load_before} → {load_after}")
+
+    x, y = digits_data("train")
+    xt, yt = digits_data("test")
+    four = (0, 1, 2, 3)
+
+    def fresh(seed):
+        torch.manual_seed(seed)
+        return DigitsCNN()
+
+    timing = {"one_by_one": [], "stacked": []}
+    for _ in range(2):
+        start = time.perf_counter()
+        alone = [ev.fit_classifier(fresh(s), x, y, seed=s, **options) for s in four]
+        timing["one_by_one"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        stacked = fit_stacked([fresh(s) for s in four], [x] * 4, y, four, lr=3e-3, **options)
+        timing["stacked"].append(time.perf_counter() - start)
+    same = [(ev._accuracy(a, xt, yt), ev._accuracy(b, xt, yt)) for a, b in zip(alone, stacked, strict=True)]
+    ratio = sum(timing["one_by_one"]) / sum(timing["stacked"])
+    print(f"4 models × {epochs} epochs: one by one {timing['one_by_one']}, stacked {timing['stacked']}, "
+          f"ratio {ratio:.2f}; test accuracies (one by one, stacked) {same}")  # fmt: skip
     accuracy = {k: v.tolist() for k, v in result.accuracy.items()}
     save("roar", {"fractions": result.fractions, "seeds": list(seeds), "epochs": epochs, "table": result.table(),
-                  "base_accuracy": result.base_accuracy, "seconds": result.seconds, "accuracy": accuracy})  # fmt: skip
+                  "base_accuracy": result.base_accuracy, "seconds": result.seconds, "accuracy": accuracy,
+                  "load_before": load_before, "load_after": load_after,
+                  "trainer": {"models": len(four), "seconds": timing, "ratio": ratio,
+                              "accuracies": same}})  # fmt: skip
 
 
 def report() -> str:
@@ -250,9 +280,14 @@ def report() -> str:
             )
         lines.append("")
     if (d := load("roar")) is not None:
+        load = f"{d['load_before']} → {d['load_after']}" if "load_before" in d else d["machine"]["load"]
         lines += [f"ROAR ({d['machine']['date']}, seeds {d['seeds']}, {d['epochs']} epochs, base accuracy "
-                  f"{d['base_accuracy']:.3f}, {d['seconds']:.0f} s end to end, load {d['machine']['load']})", "",
+                  f"{d['base_accuracy']:.3f}, {d['seconds']:.0f} s end to end, load {load})", "",
                   d["table"], ""]  # fmt: skip
+        if "trainer" in d:
+            t = d["trainer"]
+            lines += [f"Trainer, {t['models']} models: one by one {t['seconds']['one_by_one']} s, stacked "
+                      f"{t['seconds']['stacked']} s, ratio {t['ratio']:.2f}", ""]  # fmt: skip
     for section in ("deletion_speed", "throughput", "ray"):
         if (d := load(section)) is not None:
             lines += [f"{section}: " + json.dumps({k: v for k, v in d.items() if k != "machine"}), ""]

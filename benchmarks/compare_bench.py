@@ -10,14 +10,23 @@ as in a notebook), measured from the call of ``compare()``: when the first colum
 and the bytes of the largest update. Then the same grid computed once without the coarse pass
 (``sync=True``: each panel once, at full level), and the model evaluations it cost.
 
+Each measure is taken with the grid's schedule ("after": the quick answers of the first column
+and of Expected Gradients, whose full answers keep those draws; one pass at the input for the
+grid) and with the schedule it replaced ("before": every panel's quick answer first, thrown away
+when the panel is refined, each panel its own pass at the input), alternately in one process
+(``--repeat`` rounds), so the ratio compares runs under the same load; the load average is
+printed with each run (the machine is shared).
+
 Goals (issue 11): first column ≤ 1 s, the whole 6 × 2 grid ≤ 10 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
+import statistics
 import sys
 import threading
 import time
@@ -29,8 +38,45 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import attrwidgets as aw
 from attrwidgets.demo import imagenet_labels, imagenet_preprocess, load_efficientnet_lite0, photos
+from attrwidgets.widgets import _compare
 from attrwidgets.widgets._wire import payload_bytes
 from attrwidgets.widgets.compare import Compare
+
+
+def _before_plan(self) -> list[tuple[str, int]]:
+    """The schedule before: every panel's quick answer, then every panel full from scratch."""
+    pays = any(self.quick(_compare.PanelSpec(0, 0, 0, s.method, None)) for s in self.specs)  # column 0: cheaper
+    levels = ["coarse", "full"] if pays else ["full"]
+    return [(level, i) for level in levels for i in range(len(self.specs))]
+
+
+@contextlib.contextmanager
+def schedule(name: str):
+    """The grid's schedule ("after") or the one it replaced ("before")."""
+    if name == "after":
+        yield
+        return
+    saved = (_compare.Grid.plan, _compare.RESUMES, _compare.TAKES_PASS)
+    _compare.Grid.plan, _compare.RESUMES, _compare.TAKES_PASS = _before_plan, {}, set()
+    try:
+        yield
+    finally:
+        _compare.Grid.plan, _compare.RESUMES, _compare.TAKES_PASS = saved
+
+
+@contextlib.contextmanager
+def counting(model):
+    """Rows the model is run on: with a gradient (its input requires one) and forward only."""
+    rows = {"gradient": 0, "forward": 0}
+
+    def seen(module, args):
+        rows["gradient" if args[0].requires_grad and torch.is_grad_enabled() else "forward"] += len(args[0])
+
+    handle = model.register_forward_pre_hook(seen)
+    try:
+        yield rows
+    finally:
+        handle.remove()
 
 
 def run_async(model, image, pre, labels) -> dict[str, float]:
@@ -50,7 +96,7 @@ def run_async(model, image, pre, labels) -> dict[str, float]:
         if None not in first:
             marks.setdefault("first column, coarse", now)
         if len(levels) == 12:
-            marks.setdefault("whole grid, coarse", now)
+            marks.setdefault("every panel shown", now)
         if first == ["full", "full"]:
             marks.setdefault("first column, refined", now)
         if result.get("final"):
@@ -65,12 +111,15 @@ def run_async(model, image, pre, labels) -> dict[str, float]:
 
     Compare._on_result = on_result
     try:
-        w = aw.compare(model, image, preprocess=pre, labels=labels, dispatch=dispatch)
-        done.wait(1200)
+        with counting(model) as rows:
+            w = aw.compare(model, image, preprocess=pre, labels=labels, dispatch=dispatch)
+            done.wait(1200)
     finally:
         Compare._on_result = original
     w.close()
     marks["largest update (bytes)"] = largest[0]
+    marks["model rows with a gradient, all stages"] = rows["gradient"]
+    marks["model rows forward only, all stages"] = rows["forward"]
     return marks
 
 
@@ -88,23 +137,33 @@ def run_sync(model, image, pre, labels) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", type=Path, help="write the table to this Markdown file")
+    parser.add_argument("--repeat", type=int, default=2, help="rounds of (before, after); default 2")
     args = parser.parse_args()
     model, pre, labels = load_efficientnet_lite0(), imagenet_preprocess(), imagenet_labels()
     image = photos()["chelsea"]
     aw.gradient(model, image[None], preprocess=pre)  # warm up
-    load_before = os.getloadavg()
-    progressive = run_async(model, image, pre, labels)
-    once = run_sync(model, image, pre, labels)
-    load_after = os.getloadavg()
-    lines = [
-        "| measure | value |",
-        "| --- | --- |",
-        *[f"| {k} | {v:,.0f} |" if "bytes" in k else f"| {k} | {v:.2f} s |" for k, v in progressive.items()],
-        *[f"| {k} | {v:.2f} |" if "(s)" in k else f"| {k} | {v} |" for k, v in once.items()],
-    ]
+    runs: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
+    loads = []
+    for _ in range(args.repeat):
+        for name in ("before", "after"):
+            load = os.getloadavg()[0]
+            with schedule(name):
+                marks = run_async(model, image, pre, labels) | run_sync(model, image, pre, labels)
+            loads.append(load)
+            runs[name].append(marks)
+            print(f"{name} (load {load:.2f}): " + ", ".join(f"{k} {v:.2f}" for k, v in marks.items()), flush=True)
+    lines = ["| measure | before | after | after / before |", "| --- | --- | --- | --- |"]
+    for key in runs["after"][0]:
+        before = statistics.median(r[key] for r in runs["before"])
+        after = statistics.median(r[key] for r in runs["after"])
+        if "bytes" in key or "evaluations" in key or "rows" in key:
+            lines.append(f"| {key} | {before:,.0f} | {after:,.0f} | {after / before:.2f} |")
+        else:
+            unit = "" if "(s)" in key else " s"
+            lines.append(f"| {key} | {before:.2f}{unit} | {after:.2f}{unit} | {after / before:.2f} |")
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-               f"{torch.get_num_threads()} threads; load average {load_before[0]:.2f} before, "
-               f"{load_after[0]:.2f} after")  # fmt: skip
+               f"{torch.get_num_threads()} threads; {args.repeat} rounds of (before, after), medians; load average "
+               f"{min(loads):.2f}–{max(loads):.2f} at the runs' starts")  # fmt: skip
     table = "\n".join(lines)
     print(machine)
     print(table)

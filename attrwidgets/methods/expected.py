@@ -11,7 +11,15 @@ from attrwidgets.attribution import Attribution, Trace, reduce_channels
 from attrwidgets.config import parse_memory
 from attrwidgets.hooks import ModelGuard
 from attrwidgets.methods._docs import shared_docs
-from attrwidgets.methods._engine import Chunk, Points, accumulator_dtype, evaluate, first_pass, progress_reporter
+from attrwidgets.methods._engine import (
+    Chunk,
+    Pass,
+    Points,
+    accumulator_dtype,
+    evaluate,
+    first_pass,
+    progress_reporter,
+)
 from attrwidgets.methods.gradients import LAYER
 from attrwidgets.methods.layer import layer_outputs
 from attrwidgets.methods.path_state import cumulative_maps
@@ -133,82 +141,177 @@ def expected_gradients(
     >>> attr.values.shape, attr.convergence["running_sum"].shape                             # doctest: +SKIP
     (torch.Size([1, 3, 224, 224]), torch.Size([1, 50]))
     """
-    explained = Explained(model, inputs, preprocess, layer=layer, forward_kwargs=forward_kwargs)
-    x = explained.inputs
-    refs = _check_references(references, x, layer=layer is not None)
-    samples = check_samples(samples)
-    seed = check_seed(seed)
-    memory_bytes = parse_memory(memory)
-    report = progress_reporter(progress, len(x) * samples)
-    n, m = len(x), len(refs)
+    run = Run(model, inputs, target, references=references, samples=samples, seed=seed, layer=layer,
+              forward_kwargs=forward_kwargs, preprocess=preprocess, memory=memory, trace=trace)  # fmt: skip
+    return run.advance(run.samples, progress)
 
-    drawn, alpha = [], []
-    for j in range(samples):
-        generator = sample_generator(seed, j)
-        drawn.append(int(torch.randint(m, (1,), generator=generator)))
-        alpha.append(float(torch.rand((), generator=generator, dtype=torch.float64)))
-    index = torch.tensor(drawn)
-    unique, inverse = torch.unique(index, return_inverse=True)
-    if refs.is_floating_point() and not bool(torch.isfinite(refs[unique.to(refs.device)]).all()):
-        msg = "references contain non-finite values (nan or inf) among those drawn; replace them before attributing"
-        raise ValueError(msg)
-    which = inverse.to(x.device)  # sample j uses drawn_refs[which[j]]
 
-    with ModelGuard(explained.module):
-        at_x = first_pass(explained, x, target, memory=memory_bytes, backward=False)
-        target_t, score, per_point = at_x.target, at_x.score, at_x.per_point
+class Run:
+    """Expected Gradients in steps, each reusing the draws before it (private: the compare grid's).
+
+    The draws (x'_j, α_j) are one fixed sequence, seeded per (seed, j), so the answer after the
+    first k draws is :func:`expected_gradients` with ``samples=k``, and a later :meth:`advance`
+    only adds draws. The compare grid shows the running mean after a first chunk of draws and then
+    completes it, with no draw computed twice; :func:`expected_gradients` is one step to
+    ``samples``. Each step takes the model (:class:`~attrwidgets.hooks.ModelGuard`) for itself,
+    so nothing is held on the model between steps.
+
+    ``at_x``: a :class:`~attrwidgets.methods._engine.Pass` at these inputs for this target made
+    before (with or without the gradient), so a grid of panels on one input makes the forward at
+    the input once; its ``z`` must be the inputs (no ``layer``).
+    """
+
+    def __init__(
+        self,
+        model: Callable[[torch.Tensor], torch.Tensor],
+        inputs: torch.Tensor,
+        target: int | list[int] | torch.Tensor | None = None,
+        *,
+        references: torch.Tensor,
+        samples: int = 50,
+        seed: int = 0,
+        layer: torch.nn.Module | None = None,
+        forward_kwargs: dict[str, Any] | None = None,
+        preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        memory: int | str | None = None,
+        trace: bool = True,
+        at_x: Pass | None = None,
+    ) -> None:
+        self.explained = explained = Explained(model, inputs, preprocess, layer=layer, forward_kwargs=forward_kwargs)
+        x = explained.inputs
+        self.refs = refs = _check_references(references, x, layer=layer is not None)
+        self.samples = samples = check_samples(samples)
+        self.seed = seed = check_seed(seed)
+        self.memory = parse_memory(memory)
+        self.target, self.trace, self.at_x = target, trace, at_x
+        if at_x is not None and (layer is not None or at_x.z.shape != x.shape):
+            msg = f"at_x: a pass at inputs of shape {tuple(at_x.z.shape)} cannot stand for inputs {tuple(x.shape)}"
+            raise ValueError(msg)
+        drawn, alpha = [], []
+        for j in range(samples):
+            generator = sample_generator(seed, j)
+            drawn.append(int(torch.randint(len(refs), (1,), generator=generator)))
+            alpha.append(float(torch.rand((), generator=generator, dtype=torch.float64)))
+        self.alpha = alpha
+        self.unique, inverse = torch.unique(torch.tensor(drawn), return_inverse=True)
+        if refs.is_floating_point() and not bool(torch.isfinite(refs[self.unique.to(refs.device)]).all()):
+            msg = "references contain non-finite values (nan or inf) among those drawn; replace them before attributing"
+            raise ValueError(msg)
+        self.which = inverse.to(x.device)  # sample j uses drawn_refs[which[j]]
+        self.done = 0
+        self._state: dict[str, Any] | None = None
+
+    def _start(self) -> dict[str, Any]:
+        """The pass at the inputs, the distinct references drawn and the record (first step only)."""
+        explained, memory = self.explained, self.memory
+        at_x = self.at_x
+        if at_x is None:
+            at_x = first_pass(explained, explained.inputs, self.target, memory=memory, backward=False)
         x = at_x.z  # the inputs, or the layer's output at them
-        alpha_x = torch.tensor(alpha, dtype=x.dtype, device=x.device)
         acc_dtype = accumulator_dtype(x.dtype)
         # the distinct references drawn, moved to the inputs' device once (not a copy per chunk)
-        drawn_refs = _drawn(explained, refs, unique, x, memory_bytes, per_point)
-        record = _Record(x, samples, acc_dtype, trace=trace, memory=memory_bytes)
-        held = record.bytes() + drawn_refs.numel() * drawn_refs.element_size()
-        baseline_scores = _reference_scores(explained, drawn_refs, which, target_t, memory_bytes, per_point, held)
+        drawn_refs = _drawn(explained, self.refs, self.unique, x, memory, at_x.per_point)
+        record = _Record(x, self.samples, acc_dtype, trace=self.trace, memory=memory, references=len(drawn_refs))
+        return {
+            "pass": at_x,
+            "x": x,
+            "alpha": torch.tensor(self.alpha, dtype=x.dtype, device=x.device),
+            "acc_dtype": acc_dtype,
+            "drawn_refs": drawn_refs,
+            "record": record,
+            "held": record.bytes() + drawn_refs.numel() * drawn_refs.element_size(),
+            # F(x'_r) per input and distinct reference, filled as the draws reach each reference
+            "ref_scores": torch.full((len(x), len(drawn_refs)), float("nan"), dtype=x.dtype, device=x.device),
+        }
 
-        # the gradient at x'_j + α_j (x_i − x'_j); point k is sample k // n of input k % n
-        def build(start: int, stop: int) -> Points:
-            k = torch.arange(start, stop, device=x.device)
-            rows, sample = k % n, k // n
-            base = drawn_refs[which[sample]]
-            diff = x[rows] - base
-            point = base + alpha_x[sample].view((-1,) + (1,) * (x.dim() - 1)) * diff
-            return Points(point, target_t[rows], (rows, sample, diff), rows=rows)
+    def advance(self, stop: int, progress: Callable[[int, int], None] | None = None) -> Attribution:
+        """Draw up to sample ``stop`` (from where the last step ended) and return the attribution
+        over the first ``stop`` draws: ``expected_gradients(samples=stop)``."""
+        if isinstance(stop, bool) or not isinstance(stop, int) or not self.done < stop <= self.samples:
+            msg = f"advance({stop!r}): give an int from {self.done + 1} (after the draws done) to {self.samples}"
+            raise ValueError(msg)
+        explained, begin = self.explained, self.done
+        n = len(explained.inputs)
+        report = progress_reporter(progress, n * (stop - begin))
+        with ModelGuard(explained.module):
+            if self._state is None:
+                self._state = self._start()
+            state = self._state
+            x, at_x, record, drawn_refs = state["x"], state["pass"], state["record"], state["drawn_refs"]
+            alpha_x, held, which = state["alpha"], state["held"], self.which
+            table = state["ref_scores"]
+            needed = torch.unique(which[begin:stop])
+            needed = needed[torch.isnan(table[0, needed])]
+            if len(needed):  # forward only, once per distinct reference
+                table[:, needed] = _reference_scores(
+                    explained, drawn_refs[needed], at_x.target, self.memory, at_x.per_point, held
+                ).to(table.dtype)
 
-        def consume(chunk: Chunk) -> None:
-            rows, sample, diff = chunk.context
-            record.add(rows, sample, chunk.score, chunk.grad, diff)
+            # the gradient at x'_j + α_j (x_i − x'_j); point k is sample begin + k // n of input k % n
+            def build(start: int, end: int) -> Points:
+                k = torch.arange(start, end, device=x.device)
+                rows, sample = k % n, begin + k // n
+                base = drawn_refs[which[sample]]
+                diff = x[rows] - base
+                point = base + alpha_x[sample].view((-1,) + (1,) * (x.dim() - 1)) * diff
+                return Points(point, at_x.target[rows], (rows, sample, diff), rows=rows)
 
-        evaluate(explained, n * samples, build, consume, memory=memory_bytes, per_point=per_point,
-                 fixed=held, progress=report)  # fmt: skip
+            def consume(chunk: Chunk) -> None:
+                rows, sample, diff = chunk.context
+                record.add(rows, sample, which[sample], chunk.score, chunk.grad, diff)
 
-    values = (record.acc / samples).to(x.dtype)
-    baseline_score = baseline_scores.mean(dim=1)
-    delta = values.flatten(1).sum(1).to(acc_dtype) - (score - baseline_score).to(acc_dtype)
-    counts = torch.arange(1, samples + 1, device=x.device, dtype=acc_dtype)
-    convergence = {
-        "running_sum": torch.cumsum(record.derivative, dim=1) / counts,
-        "running_baseline_score": torch.cumsum(baseline_scores.to(acc_dtype), dim=1) / counts,
-    }
-    params: dict[str, Any] = {
-        "references": f"tensor{tuple(refs.shape)}",
-        "samples": samples,
-        "seed": seed,
-        "memory": memory_bytes,
-    }
-    if layer is not None:
-        params["layer"] = explained.layer_name
-    return Attribution(
-        values=values,
-        target=target_t,
-        method="expected_gradients",
-        params=params,
-        score=score,
-        baseline_score=baseline_score,
-        delta=delta,
-        convergence=convergence,
-        trace=record.trace(torch.tensor(alpha, dtype=acc_dtype, device=x.device)),
-    )
+            evaluate(explained, n * (stop - begin), build, consume, memory=self.memory, per_point=at_x.per_point,
+                     fixed=held, progress=report)  # fmt: skip
+        self.done = stop
+        return self._attribution(stop)
+
+    def per_reference(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """The draws done so far per distinct reference: its index in ``references``, how many of
+        the draws used it, and the mean of their maps (channel sums, (N, R, ...) float32), so
+        Σ_r counts_r · maps_r / draws is the channel sum of the attribution; None without a trace
+        (``trace=False`` or over the memory budget) or before the first step."""
+        record = None if self._state is None else self._state["record"]
+        if record is None or record.per_reference is None:
+            return None
+        counts = torch.bincount(self.which[: self.done].cpu(), minlength=len(self.unique))
+        used = counts > 0
+        maps = record.per_reference[:, used.to(record.per_reference.device)]
+        kept = counts[used]
+        return self.unique[used], kept, maps / kept.to(maps).view((1, -1) + (1,) * (maps.dim() - 2))
+
+    def _attribution(self, k: int) -> Attribution:
+        state = self._state
+        record, x, acc_dtype, at_x = state["record"], state["x"], state["acc_dtype"], state["pass"]
+        score = at_x.score
+        values = (record.acc / k).to(x.dtype)
+        baseline_scores = state["ref_scores"][:, self.which[:k]]
+        baseline_score = baseline_scores.mean(dim=1)
+        delta = values.flatten(1).sum(1).to(acc_dtype) - (score - baseline_score).to(acc_dtype)
+        counts = torch.arange(1, k + 1, device=x.device, dtype=acc_dtype)
+        convergence = {
+            "running_sum": torch.cumsum(record.derivative[:, :k], dim=1) / counts,
+            "running_baseline_score": torch.cumsum(baseline_scores.to(acc_dtype), dim=1) / counts,
+        }
+        params: dict[str, Any] = {
+            "references": f"tensor{tuple(self.refs.shape)}",
+            "samples": k,
+            "seed": self.seed,
+            "memory": self.memory,
+        }
+        if self.explained.layer is not None:
+            params["layer"] = self.explained.layer_name
+        alpha = torch.tensor(self.alpha[:k], dtype=acc_dtype, device=x.device)
+        return Attribution(
+            values=values,
+            target=at_x.target,
+            method="expected_gradients",
+            params=params,
+            score=score,
+            baseline_score=baseline_score,
+            delta=delta,
+            convergence=convergence,
+            trace=record.trace(alpha, release=k == self.samples),
+        )
 
 
 def _drawn(
@@ -233,27 +336,21 @@ def _drawn(
 
 
 def _reference_scores(
-    explained: Explained,
-    drawn_refs: torch.Tensor,
-    which: torch.Tensor,
-    target: torch.Tensor,
-    memory: int,
-    per_point: int,
-    held: int,
+    explained: Explained, drawn_refs: torch.Tensor, target: torch.Tensor, memory: int, per_point: int, held: int
 ) -> torch.Tensor:
-    """F(x'_j) per input and sample, (N, samples): forward only.
+    """F(x'_r) per input and reference ``drawn_refs[r]``, (N, R): forward only.
 
-    Without a layer or per-example arguments F(x'_j) is the same for every input: one forward per
-    distinct reference, all classes at once. Otherwise it depends on the input (its mask, or the
-    inputs fed below the layer): one forward per (input, distinct reference).
+    Without a layer or per-example arguments F(x'_r) is the same for every input: one forward per
+    reference, all classes at once. Otherwise it depends on the input (its mask, or the inputs fed
+    below the layer): one forward per (input, reference).
     """
-    n, unique = len(target), len(drawn_refs)
+    n, count = len(target), len(drawn_refs)
     if not explained.needs_rows:
         logits: list[torch.Tensor] = []
-        evaluate(explained, unique, lambda a, b: Points(drawn_refs[a:b]), lambda c: logits.append(c.output),
+        evaluate(explained, count, lambda a, b: Points(drawn_refs[a:b]), lambda c: logits.append(c.output),
                  grad=False, memory=memory, per_point=per_point, fixed=held)  # fmt: skip
-        return torch.cat(logits)[which][:, target].T
-    table = torch.empty(n, unique, dtype=drawn_refs.dtype, device=drawn_refs.device)
+        return torch.cat(logits)[:, target].T
+    table = torch.empty(n, count, dtype=drawn_refs.dtype, device=drawn_refs.device)
 
     def build(start: int, stop: int) -> Points:
         k = torch.arange(start, stop, device=drawn_refs.device)
@@ -264,8 +361,8 @@ def _reference_scores(
         k = torch.arange(chunk.start, chunk.stop, device=drawn_refs.device)
         table[k % n, chunk.context] = chunk.score
 
-    evaluate(explained, n * unique, build, consume, grad=False, memory=memory, per_point=per_point, fixed=held)
-    return table[:, which]
+    evaluate(explained, n * count, build, consume, grad=False, memory=memory, per_point=per_point, fixed=held)
+    return table
 
 
 def _check_references(references: object, x: torch.Tensor, *, layer: bool = False) -> torch.Tensor:
@@ -295,7 +392,9 @@ def _check_references(references: object, x: torch.Tensor, *, layer: bool = Fals
 class _Record:
     """What the pass keeps per point: the sum of the attributions, the curves and (optionally) the maps."""
 
-    def __init__(self, x: torch.Tensor, samples: int, acc_dtype: torch.dtype, *, trace: bool, memory: int) -> None:
+    def __init__(
+        self, x: torch.Tensor, samples: int, acc_dtype: torch.dtype, *, trace: bool, memory: int, references: int = 1
+    ) -> None:
         n, device = len(x), x.device
         self.samples = samples
         self.acc = torch.zeros(x.shape, dtype=acc_dtype, device=device)
@@ -303,9 +402,11 @@ class _Record:
         self.derivative = torch.zeros(n, samples, dtype=acc_dtype, device=device)
         self.magnitude = torch.zeros(n, samples, dtype=x.dtype, device=device)
         map_shape = tuple(reduce_channels(x[:1]).shape[1:])
-        pixels = n * samples * int(torch.Size(map_shape).numel())
+        one = int(torch.Size(map_shape).numel())
+        pixels = n * samples * one
         self.making = (2 + 2) * pixels  # the trace's float16 copies of both kinds of map
-        map_bytes = (2 + 4) * pixels + self.making  # float16 gradient, float32 contribution maps
+        # float16 gradient and float32 contribution maps per draw, a float32 sum per distinct reference
+        map_bytes = (2 + 4) * pixels + self.making + 4 * n * references * one
         if trace and map_bytes > memory // 2:
             warn(
                 f"trace maps for {samples} samples would exceed half the memory budget "
@@ -315,15 +416,26 @@ class _Record:
             trace = False
         self.grad_maps = torch.zeros(n, samples, *map_shape, dtype=torch.float16, device=device) if trace else None
         self.contrib_maps = torch.zeros(n, samples, *map_shape, dtype=torch.float32, device=device) if trace else None
+        self.per_reference = (
+            torch.zeros(n, references, *map_shape, dtype=torch.float32, device=device) if trace else None
+        )
+        """The sum of the contribution maps of the draws of each distinct reference."""
 
     def bytes(self) -> int:
         """What the record holds, and what making its trace will add."""
-        tensors = (self.acc, self.scores, self.derivative, self.magnitude, self.grad_maps, self.contrib_maps)
+        tensors = (self.acc, self.scores, self.derivative, self.magnitude, self.grad_maps, self.contrib_maps,
+                   self.per_reference)  # fmt: skip
         making = self.making if self.grad_maps is not None else 0
         return sum(t.numel() * t.element_size() for t in tensors if t is not None) + making
 
     def add(
-        self, rows: torch.Tensor, sample: torch.Tensor, scores: torch.Tensor, grad: torch.Tensor, diff: torch.Tensor
+        self,
+        rows: torch.Tensor,
+        sample: torch.Tensor,
+        reference: torch.Tensor,
+        scores: torch.Tensor,
+        grad: torch.Tensor,
+        diff: torch.Tensor,
     ) -> None:
         contrib = grad * diff
         self.acc.index_put_((rows,), contrib.to(self.acc.dtype), accumulate=True)  # faster than index_add_ on CPU
@@ -332,26 +444,34 @@ class _Record:
         self.magnitude[rows, sample] = grad.abs().flatten(1).mean(1)
         if self.grad_maps is not None:
             self.grad_maps[rows, sample] = reduce_channels(grad).to(torch.float16)
-            self.contrib_maps[rows, sample] = reduce_channels(contrib).to(torch.float32)
+            reduced = reduce_channels(contrib).to(torch.float32)
+            self.contrib_maps[rows, sample] = reduced
+            self.per_reference.index_put_((rows, reference), reduced, accumulate=True)
 
-    def trace(self, alpha: torch.Tensor) -> Trace:
-        """The points sorted by α (the same draws for every input), weights 1/samples."""
+    def trace(self, alpha: torch.Tensor, *, release: bool = True) -> Trace:
+        """The first ``len(alpha)`` draws sorted by α (the same draws for every input), weights
+        1/len(alpha). ``release``: the per-draw maps are given up to the trace (the last step)."""
+        k = len(alpha)
         order = torch.argsort(alpha, stable=True)
         n = len(self.scores)
-        weights = torch.full((n, self.samples), 1 / self.samples, dtype=alpha.dtype, device=alpha.device)
+        weights = torch.full((n, k), 1 / k, dtype=alpha.dtype, device=alpha.device)
         cumulative = grad_maps = None
         if self.contrib_maps is not None:
-            maps, self.contrib_maps = self.contrib_maps, None
-            cumulative = cumulative_maps(n, lambda i: maps[i, order].div_(self.samples), maps)
+            maps = self.contrib_maps
+            if release:
+                self.contrib_maps = None
+            cumulative = cumulative_maps(n, lambda i: maps[i, :k][order].div_(k), maps)
             del maps
-            grad_maps, self.grad_maps = self.grad_maps[:, order], None
+            grad_maps = self.grad_maps[:, :k][:, order]
+            if release:
+                self.grad_maps = None
         return Trace(
             alphas=alpha[order].expand(n, -1).contiguous(),
             weights=weights,
-            scores=self.scores[:, order],
-            grad_mean_abs=self.magnitude[:, order],
-            path_derivative=self.derivative[:, order],
+            scores=self.scores[:, :k][:, order],
+            grad_mean_abs=self.magnitude[:, :k][:, order],
+            path_derivative=self.derivative[:, :k][:, order],
             grad_maps=grad_maps,
             cumulative_maps=cumulative,
-            evaluations=n * self.samples,
+            evaluations=n * k,
         )

@@ -13,6 +13,15 @@ returns the payload of every panel done so far:
   colour scale of the locked view (per-panel view: each panel's ``clip``).
 - ``frames``: for path methods, the attribution accumulated up to α at a few α (float16, same
   unit), for the α scrubber.
+- ``references``: for Expected Gradients over several references (the training set, the draws
+  of a random baseline), the map of each distinct reference drawn, the mean over its draws
+  (``maps``, (R, h, w) float16, same unit), which reference it is (``index``), its draws
+  (``count``, out of ``draws``) and its picture (``pictures``, uint8): the panel's map is their
+  mean weighted by ``count / draws``.
+
+The panels are computed in the order of :meth:`Grid.plan`: quick answers first (the first
+column's, and Expected Gradients', which later draws complete rather than replace), then every
+panel in full; the pass at the input (F(x)) is made once per input and class for the grid.
 
 Each finished panel is cached by everything it depends on, so a new request recomputes only the
 panels whose inputs changed (a new picked class recomputes one column, not the grid). The full
@@ -33,6 +42,8 @@ from torch import nn
 
 from attrwidgets.baselines import make_baseline
 from attrwidgets.hooks import ModelGuard
+from attrwidgets.methods._engine import Pass, first_pass
+from attrwidgets.methods.expected import Run
 from attrwidgets.model import Explained, grad_enabled, model_device
 from attrwidgets.registry import REGISTRY
 from attrwidgets.widgets._capture import capture, install
@@ -40,15 +51,27 @@ from attrwidgets.widgets._compute import EVALUATE, as_image, select_frames
 from attrwidgets.widgets._evaluation import curves_payload
 from attrwidgets.widgets._wire import MAX_UPDATE_BYTES, decode, display_size, downsample, encode
 
-__all__ = ["CLIP", "DRAWS", "Grid", "PanelSpec", "heat_rgb", "panel_colours"]
+__all__ = ["CLIP", "DRAWS", "RESUMES", "Grid", "PanelSpec", "heat_rgb", "panel_colours"]
 
 CLIP = 99.0
 """Percentile of |values| where the colour scale ends (as in the Distill baselines article)."""
 DRAWS = 16
 """Draws of a random baseline (uniform, gaussian) that Expected Gradients averages over."""
 COARSE = {"steps": 4, "samples": 4}
-"""Points of the quick first answer of every panel (Integrated Gradients' steps, Expected Gradients'
-samples), computed for the whole grid before any panel is refined."""
+"""Points of the quick first answer (Integrated Gradients' steps, Expected Gradients' samples): of
+the first column's panels, and of every panel whose method resumes (:data:`RESUMES`), before any
+panel is refined."""
+RESUMES = {"expected_gradients": Run}
+"""Methods whose quick answer is the start of the full one: Expected Gradients is a mean over a
+fixed sequence of draws, so its first draws are shown and then kept (no draw is computed twice).
+Another method's quick answer is thrown away when the panel is refined, so only the first column
+has one (its goal: on screen within a second)."""
+TAKES_PASS = {"expected_gradients"}
+"""Methods that take the pass at the input (F(x), and ∇F(x) where wanted) made once for the grid."""
+REF_PIXELS = 64 * 64
+"""Most pixels of one per-reference map of Expected Gradients."""
+PICTURE_PIXELS = 32 * 32
+"""Pixels of the picture of a reference beside its map."""
 MAX_FRAMES = 9
 """α points of a path panel sent for the α scrubber."""
 FRAME_PIXELS = 64 * 64
@@ -138,15 +161,28 @@ class Grid:
         # of the room (FRAME_PIXELS each at most), the final maps what is left (display_pixels at most)
         room = self.max_bytes - _MARGIN
         paths = sum(1 for s in self.specs if "trace" in REGISTRY[s.method].produces)
-        frames_room = min(paths * MAX_FRAMES * FRAME_PIXELS * 2, room // 2)
+        # Expected Gradients' per-reference maps (float16, REF_PIXELS each at most) and their
+        # references' pictures (uint8 RGB, PICTURE_PIXELS): a sixth of the room at most, taken
+        # from the α frames' half, so the final maps keep theirs
+        refs = sum(self.most_references(spec) for spec in self.specs)
+        refs_room = min(refs * (2 * REF_PIXELS + 3 * PICTURE_PIXELS), room // 6)
+        ref_pixels = (refs_room // refs - 3 * PICTURE_PIXELS) // 2 if refs else REF_PIXELS
+        frames_room = min(paths * MAX_FRAMES * FRAME_PIXELS * 2, room // 2 - refs_room)
         frame_pixels = frames_room // (paths * MAX_FRAMES * 2) if paths else FRAME_PIXELS
-        per_panel = (room - frames_room) // (2 * max(1, len(self.specs)))
+        per_panel = (room - frames_room - refs_room) // (2 * max(1, len(self.specs)))
         h, w = self.inputs[0].shape[-2:]
         self.size = display_size(int(h), int(w), max(1, min(display_pixels, per_panel)))
         self.frame_size = display_size(int(h), int(w), max(1, frame_pixels))
+        self.ref_size = display_size(int(h), int(w), max(1, ref_pixels))
+        self.picture_size = display_size(int(h), int(w), PICTURE_PIXELS)
         self._cache: dict[tuple, dict[str, Any]] = {}
+        self._runs: dict[tuple, Run] = {}  # panels whose quick answer is resumed, by their full key
+        self._passes: dict[tuple[int, int], Pass] = {}  # (input, target) → the pass at the input
         self.attributions: dict[tuple[int, int], Any] = {}
         """(row, col) → the full :class:`~attrwidgets.Attribution` of the newest request's panels."""
+        self.per_reference: dict[tuple[int, int], dict[str, Any]] = {}
+        """(row, col) → Expected Gradients' per-reference maps of a panel over several references:
+        ``index`` (in the column's references), ``count`` (its draws), ``draws``, ``maps`` (R, H, W)."""
 
     # -- facts -------------------------------------------------------------------------------------
     def label(self, index: int) -> str:
@@ -196,6 +232,19 @@ class Grid:
             return torch.cat([self.baseline(name, x, self.seed + k) for k in range(DRAWS)])
         return self.baseline(name, x)
 
+    def most_references(self, spec: PanelSpec) -> int:
+        """How many per-reference maps the panel can have: its method's distinct references drawn
+        (at most its samples), 0 when it averages over one reference or none."""
+        if spec.method not in RESUMES or (spec.baseline is None and self.references is None):
+            return 0
+        if spec.baseline == "references" or spec.baseline is None:
+            count = len(self.references) if self.references is not None else 0
+        else:
+            count = DRAWS if spec.baseline in ("uniform", "gaussian") else 1
+        samples = self.options.get(spec.method, {}).get("samples", 50)
+        count = min(count, samples) if isinstance(samples, int) else count
+        return count if count > 1 else 0
+
     def target_of(self, spec: PanelSpec, target: int, picked: int) -> int:
         if spec.target == "predicted":
             return self.predicted(spec.input)
@@ -212,17 +261,32 @@ class Grid:
                     options[name] = min(options[name], COARSE[name])
         return options
 
-    def levels(self) -> list[str]:
-        """The levels of the plan: coarse then full when a coarse panel is much cheaper, else full only."""
-        for spec in self.specs:
-            options = self.options.get(spec.method, {})
-            if any(isinstance(options.get(n), int) and options[n] > 2 * c for n, c in COARSE.items()):
-                return ["coarse", "full"]
-        return ["full"]
+    def quick(self, spec: PanelSpec) -> bool:
+        """Whether the panel gets a quick first answer: when it is much cheaper than the full one,
+        in the first column (any method) or elsewhere when the method resumes it (:data:`RESUMES`)."""
+        options = self.options.get(spec.method, {})
+        cheaper = any(isinstance(options.get(n), int) and options[n] > 2 * c for n, c in COARSE.items())
+        return cheaper and (spec.col == 0 or spec.method in RESUMES)
 
     def plan(self) -> list[tuple[str, int]]:
-        """The order panels are computed in: every panel coarse (when that pays), then every panel full."""
-        return [(level, i) for level in self.levels() for i in range(len(self.specs))]
+        """The order panels are computed in: the quick answers (the first column's, then the
+        resumed ones of the other columns), then every panel full, in the order of the specs."""
+        quick = [i for i, s in enumerate(self.specs) if self.quick(s)]
+        quick.sort(key=lambda i: self.specs[i].col != 0)  # the first column first (a stable sort)
+        return [("coarse", i) for i in quick] + [("full", i) for i in range(len(self.specs))]
+
+    def input_pass(self, i: int, target: int) -> Pass:
+        """F(x) (and ∇F(x) when a method wants it) at input ``i`` for ``target``: made once for
+        every panel of the grid on that input and class (:data:`TAKES_PASS`), not once per panel."""
+        key = (i, target)
+        if key not in self._passes:
+            explained = Explained(self.model, self.inputs[i], self.preprocess)
+            wants_grad = any(s.method in TAKES_PASS and s.method not in RESUMES for s in self.specs)
+            with ModelGuard(explained.module):
+                self._passes[key] = first_pass(explained, explained.inputs, target, backward=wants_grad)
+            if len(self._passes) > 2 * len(self.inputs):
+                self._passes.pop(next(iter(self._passes)))
+        return self._passes[key]
 
     def kwargs(self, spec: PanelSpec, level: str = "full") -> dict[str, Any]:
         """The keyword arguments the panel's method is called with (its baseline or references)."""
@@ -249,13 +313,9 @@ class Grid:
         key = self._key(spec, target, level)
         if key in self._cache:
             return self._cache[key]
-        method = REGISTRY[spec.method]
-        kwargs = self.kwargs(spec, level)
-        if progress is not None and "progress" in method.options:
-            kwargs["progress"] = progress
         started = time.perf_counter()
         with capture() as caught:
-            attribution = method.fn(self.model, self.inputs[spec.input], target, preprocess=self.preprocess, **kwargs)
+            attribution, references = self._attribute(spec, target, progress, level)
         seconds = time.perf_counter() - started
         values = attribution.values[0].detach()
         heat = values.sum(0) if values.dim() == 3 else values
@@ -273,10 +333,61 @@ class Grid:
             frames = select_frames(alphas.tolist(), MAX_FRAMES)
             entry["frame_alphas"] = alphas[frames].numpy()
             entry["frames"] = downsample(trace.cumulative_maps[0, frames].float(), self.frame_size).cpu().numpy()
+        if references is not None:
+            entry["references"] = references
         if len(self._cache) > 4 * max(1, len(self.specs)):
             self._cache.pop(next(iter(self._cache)))
         self._cache[key] = entry
         return entry
+
+    def _attribute(
+        self, spec: PanelSpec, target: int, progress: Callable[[int, int], None] | None, level: str
+    ) -> tuple[Any, dict[str, Any] | None]:
+        """The panel's attribution, and Expected Gradients' per-reference maps (or None).
+
+        A method of :data:`RESUMES` keeps its run between the quick answer and the full one: the
+        full answer only adds the draws after the quick answer's.
+        """
+        method = REGISTRY[spec.method]
+        kwargs = self.kwargs(spec, level)
+        x = self.inputs[spec.input]
+        if spec.method in TAKES_PASS:
+            kwargs["at_x"] = self.input_pass(spec.input, target)
+        if spec.method not in RESUMES:
+            if progress is not None and "progress" in method.options:
+                kwargs["progress"] = progress
+            return method.fn(self.model, x, target, preprocess=self.preprocess, **kwargs), None
+        full = self.method_options(spec, "full")
+        stop = int(kwargs.pop("samples", full.get("samples", 50)))
+        kwargs["samples"] = int(full.get("samples", stop))
+        key = self._key(spec, target, "full")
+        run = self._runs.get(key)
+        if run is None or run.done >= stop:  # a new run (or the quick answer again, after the full one)
+            run = self._runs[key] = RESUMES[spec.method](self.model, x, target, preprocess=self.preprocess, **kwargs)
+            if len(self._runs) > 2 * max(1, len(self.specs)):
+                self._runs.pop(next(iter(self._runs)))
+        attribution = run.advance(stop, progress)
+        if run.done == run.samples:
+            self._runs.pop(key, None)
+        return attribution, self._references(spec, x, run)
+
+    def _references(self, spec: PanelSpec, x: torch.Tensor, run: Run) -> dict[str, Any] | None:
+        """Expected Gradients' per-reference maps of one panel at full resolution (R, H, W), the
+        references' indices and draw counts and their pictures; None for one reference."""
+        found = run.per_reference()
+        if found is None or len(found[0]) < 2 or self.most_references(spec) == 0:
+            return None
+        index, counts, maps = found
+        draws = self.kwargs(spec)["references"] if spec.baseline is not None else self.references
+        pictures = draws[index.to(draws.device)].to(x)
+        return {
+            "index": [int(i) for i in index],
+            "count": [int(c) for c in counts],
+            "draws": int(run.done),
+            "maps": maps[0].detach().float().cpu(),
+            "small": downsample(maps[0], self.ref_size).cpu().numpy().astype(np.float64),
+            "pictures": np.stack([_pixels(p[None], self.picture_size) for p in pictures]),
+        }
 
     # -- a request ----------------------------------------------------------------------------------
     def compute(self, params: dict[str, Any], stage: str, progress: Callable[[int, int], None]) -> dict[str, Any]:
@@ -296,6 +407,7 @@ class Grid:
             spec = self.specs[i]
             done.append((spec, self.panel(spec, self.target_of(spec, target, picked), progress, level)))
         self.attributions = {(s.row, s.col): e["attribution"] for s, e in done}
+        self.per_reference = {(s.row, s.col): e["references"] for s, e in done if "references" in e}
         return self.payload(done, stage)
 
     def curves(self, kind: str, progress: Callable[[int, int], None]) -> dict[str, Any]:
@@ -336,6 +448,15 @@ class Grid:
                         "alphas": encode(entry["frame_alphas"], "float32"),
                         "maps": encode(entry["frames"] / unit, "float16"),
                     }
+                refs = entry.get("references")
+                if refs is not None:
+                    encoded["references"] = {
+                        "index": refs["index"],
+                        "count": refs["count"],
+                        "draws": refs["draws"],
+                        "maps": encode(refs["small"] / unit, "float16"),
+                        "pictures": encode(refs["pictures"]),
+                    }
                 cached = entry["_encoded"] = (unit, encoded)
             panel: dict[str, Any] = {
                 "row": spec.row,
@@ -356,8 +477,9 @@ class Grid:
                 "level": entry["level"],
                 "notes": entry["notes"],
             }
-            if "frames" in cached[1]:
-                panel["frames"] = cached[1]["frames"]
+            for name in ("frames", "references"):
+                if name in cached[1]:
+                    panel[name] = cached[1][name]
             panels.append(panel)
         return {
             "stage": stage,

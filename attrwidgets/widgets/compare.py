@@ -211,7 +211,10 @@ class Compare(anywidget.AnyWidget):
     def save_npz(self, path: str | Path, *, timeout: float | None = 300.0) -> Path:
         """The attributions at full resolution, ``values_r<row>_c<col>`` (float32, the input's
         shape), the inputs (``input_<i>``) and, in ``panels`` (JSON), each panel's row, column,
-        method, baseline, target, F(x), F(x′), gap and parameters."""
+        method, baseline, target, F(x), F(x′), gap and parameters. An Expected Gradients panel
+        over several references adds ``references_r<row>_c<col>`` (R, H, W): the channel-summed
+        map of each reference drawn (the mean over its draws), and in ``panels`` which references
+        they are (``index``), how many draws each had (``count``) and the draws in all."""
         self._finished("save_npz", timeout)
         arrays: dict[str, np.ndarray] = {}
         index = []
@@ -226,6 +229,10 @@ class Compare(anywidget.AnyWidget):
                 "delta": first_number(attribution.delta), "relative_delta": first_number(attribution.relative_delta),
                 "params": {k: json_value(v) for k, v in attribution.params.items()},
             })  # fmt: skip
+            refs = self._grid.per_reference.get((spec.row, spec.col))
+            if refs is not None:  # Expected Gradients over several references: the map of each
+                arrays[f"references_r{spec.row}_c{spec.col}"] = refs["maps"].numpy()
+                index[-1]["references"] = {k: refs[k] for k in ("index", "count", "draws")}
         for i, x in enumerate(self._grid.inputs):
             arrays[f"input_{i}"] = x.detach().float().cpu().numpy()
         arrays["panels"] = np.array(json.dumps(index))

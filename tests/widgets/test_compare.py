@@ -138,15 +138,18 @@ def test_panels_fill_one_by_one_and_the_newest_request_wins(model, image):
     w.close()
 
 
-def test_a_coarse_grid_first_then_every_panel_refined(model, image):
+def test_quick_answers_first_then_every_panel_refined(model, image):
+    # the first column's panels and Expected Gradients' (a prefix of its full answer) come first
     w = compare(model, image, steps=9, samples=9, dispatch=lambda callback: None, baselines=["black", "white"])
     levels = []
-    w.observe(lambda c: levels.append([p["level"] for p in c.new["panels"]]), names="result")
+    w.observe(lambda c: levels.append([(p["row"], p["col"], p["level"]) for p in c.new["panels"]]), names="result")
     assert w.wait(60)
-    assert len(levels) == 8, "4 coarse panels, then 4 refined"
-    assert levels[3] == ["coarse"] * 4
-    assert levels[-1] == ["full"] * 4
-    assert levels[4] == ["full", "coarse", "coarse", "coarse"]
+    ig, eg = 0, 1
+    assert [len(s) for s in levels] == [1, 2, 3, 3, 3, 4, 4], "3 quick answers, then 4 refined"
+    assert levels[2] == [(ig, 0, "coarse"), (eg, 0, "coarse"), (eg, 1, "coarse")], "no quick IG past column 0"
+    assert levels[3] == [(ig, 0, "full"), (eg, 0, "coarse"), (eg, 1, "coarse")]
+    assert levels[-1] == [(r, c, "full") for c in range(2) for r in range(2)]
+    assert w.result["full"] == w.result["total"] == 4
     w.close()
 
 

@@ -64,8 +64,10 @@ export function resultText(r) {
   if (r.view === "map") return `✓ ${stage}${secsOf}`;
   const asked = Number(r.params?.steps);
   const rule = r.params?.rule ?? r.rule_used;
-  // steps = n fixes the quadrature points; the gradient at the input itself comes on top of them
-  const how = r.rule_used === "adaptive_trapezoid" ? "steps = auto" : Number.isFinite(asked) && r.steps === asked + 1 ? `${asked} ${rule} points + the input` : `${rule}`;
+  // steps = n fixes the quadrature points; the path's ends (the input, and for a sentence's
+  // embeddings the baseline too) come on top of them where the rule has no node there
+  const ends = { 1: " + the input", 2: " + the baseline and the input" }[r.steps - asked];
+  const how = r.rule_used === "adaptive_trapezoid" ? "steps = auto" : Number.isFinite(asked) && ends ? `${asked} ${rule} points${ends}` : `${rule}`;
   const secs = r.timings ? `, ${duration(r.timings.attribution + r.timings.payload)}` : "";
   return `✓ ${r.stage === "coarse" ? "coarse preview" : "done"}: ${r.steps} points on the path (${how}), ${r.evaluations} model evaluations${secs}`;
 }

@@ -38,4 +38,8 @@ test("resultText tells the stage, the points, the rule and the cost", () => {
   const auto = { ...r, stage: "coarse", rule_used: "adaptive_trapezoid", timings: undefined };
   assert.equal(resultText(auto), "✓ coarse preview: 32 points on the path (steps = auto), 33 model evaluations");
   assert.match(resultText({ ...r, params: undefined, rule_used: "gausslegendre" }), /\(gausslegendre\)/);
+  // a sentence's path: 16 Gauss-Legendre nodes and both ends (no nodes), one count for both
+  const gl = { stage: "full", steps: 18, rule_used: "gausslegendre", params: { rule: "gausslegendre", steps: 16 }, evaluations: 18 };
+  assert.equal(resultText(gl), "✓ done: 18 points on the path (16 gausslegendre points + the baseline and the input), 18 model evaluations");
+  assert.match(resultText({ ...gl, steps: 17, evaluations: 17 }), /16 gausslegendre points \+ the input\)/);
 });

@@ -107,7 +107,7 @@ class Path:
         self.blocks: list[Block] = []
         # per input: α -> (block, row) of the point
         self.where: list[dict[float, tuple[int, int]]] = [{} for _ in range(len(x))]
-        self.evaluations = len(x)
+        self.evaluations = 0
 
     # -- bookkeeping -----------------------------------------------------------------------
     def _map_bytes(self) -> int:
@@ -154,9 +154,20 @@ class Path:
         number, row = self.where[i][a]
         return self.blocks[number], row
 
-    def record_first(self, score: torch.Tensor, grad: torch.Tensor, predicted: torch.Tensor) -> None:
-        """The first pass evaluated every input at α = 1 (stored by the rule, once it knows what to keep)."""
+    def record_first(self, score: torch.Tensor, grad: torch.Tensor | None, predicted: torch.Tensor) -> None:
+        """The first pass evaluated every input at α = 1 (stored by the rule, once it knows what to keep).
+
+        ``grad=None``: the first pass was a forward only, and the path evaluates α = 1 (and α = 0,
+        for F(x′)) with its own points (see :attr:`ends`).
+        """
         self.first = (score, grad, predicted)
+        if grad is not None:
+            self.evaluations += len(self.x)
+
+    @property
+    def ends(self) -> bool:
+        """Whether α = 0 and α = 1 are evaluated with the rule's points rather than in passes of their own."""
+        return self.first[1] is None
 
     def _first_block(self) -> None:
         n = len(self.x)
@@ -218,14 +229,25 @@ class Path:
 
     # -- rules -----------------------------------------------------------------------------
     def fixed(self, alphas: list[float], weights: list[float]) -> list[dict[float, float]]:
-        """A fixed rule for every input; α = 1, evaluated in the first pass, is not evaluated again."""
+        """A fixed rule for every input; α = 1, evaluated in the first pass, is not evaluated again.
+
+        With :attr:`ends`, α = 1 and α = 0 (weight 0 where the rule has no such node) are
+        evaluated in the same chunks as the rule's points: the trace's ends and F(x′) for the price
+        of two more points, not of a backward and a forward of their own.
+        """
         n = len(self.x)
-        self._plan_maps(len(alphas) + 1)
-        self._first_block()
-        todo = [(i, a, w) for i in range(n) for a, w in zip(alphas, weights, strict=True) if a != 1.0]
+        points = list(zip(alphas, weights, strict=True))
+        if self.ends:
+            points += [(a, 0.0) for a in (0.0, 1.0) if a not in alphas]
+        else:
+            points = [(a, w) for a, w in points if a != 1.0]
+        self._plan_maps(len(points) + (0 if self.ends else 1))
+        if not self.ends:
+            self._first_block()
+        todo = [(i, a, w) for i in range(n) for a, w in points]
         self.total = n + len(todo)
         self.evaluate([t[0] for t in todo], [t[1] for t in todo], [t[2] for t in todo])
-        if 1.0 in alphas:
+        if 1.0 in alphas and not self.ends:
             w_one = weights[alphas.index(1.0)]
             self.acc += w_one * self.first[1].to(self.acc_dtype)
         return [dict(zip(alphas, weights, strict=True)) for _ in range(n)]
@@ -238,12 +260,13 @@ class Path:
         cap = self.cap = min(max_steps, affordable)
         self._plan_maps(cap)
         self.keep_grads = True
-        self._first_block()
+        if not self.ends:
+            self._first_block()
         meshes = [AdaptiveMesh() for _ in range(n)]
         active = list(range(n))
         reached = True
         while active:
-            todo = [(i, p) for i in active for p in meshes[i].missing() if p != meshes[i].scale]
+            todo = [(i, p) for i in active for p in meshes[i].missing() if self.ends or p != meshes[i].scale]
             self.total = self.done + len(todo)
             self.evaluate([i for i, _ in todo], [p / meshes[i].scale for i, p in todo], None)
             scalars = [(b.score.tolist(), b.derivative.tolist()) for b in self.blocks]  # one sync per round

@@ -140,8 +140,13 @@ def integrated_gradients(
     else:
         check_layer_baseline(baseline, explained)
     memory_bytes = parse_memory(memory)
+    # Points that are not images are chunked by bytes (token ids at their embeddings, feature
+    # vectors): the whole path is about one chunk, so α = 1 and α = 0 ride in it for two points'
+    # cost, and the pass at the input is a forward only (it gives F(x), the target and, at a layer,
+    # the layer's output). Images (chunks of config.cpu_chunk points) keep the backward at the input.
+    ends = explained.inputs.dim() < 4
     with ModelGuard(explained.module):
-        at_x = first_pass(explained, explained.inputs, target, memory=memory_bytes)
+        at_x = first_pass(explained, explained.inputs, target, memory=memory_bytes, backward=not ends)
         target_t, score = at_x.target, at_x.score
         x = at_x.z  # the inputs, or the layer's output at them
         if layer is not None:

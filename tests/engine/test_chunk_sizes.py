@@ -87,19 +87,26 @@ def test_an_image_keeps_cpu_chunk_whatever_the_bytes_setting(monkeypatch: pytest
 
 
 def test_a_sentence_gets_larger_chunks() -> None:
-    """The 50 points of IG on a 20-token sentence go in one chunk (ten a chunk before cpu_chunk_bytes)."""
+    """The 50 points of IG on a 20-token sentence go in one chunk (ten a chunk before cpu_chunk_bytes).
+
+    The path's ends ride in that chunk: α = 1 (the trace's end: the pass at the input is a forward
+    only) and α = 0 (F(x′): no Gauss-Legendre node), 52 points and no passes of their own.
+    """
     model = TinyText()
-    text_ig(model)
-    assert model.batches[0] == 1  # the pass at the input, alone: it measures a point's bytes
-    assert max(model.batches) == 50
+    attr = text_ig(model)
+    assert model.batches == [1, 52]  # the pass at the input alone (it measures a point's bytes), the path
     assert max(model.batches) > aw.config.cpu_chunk
+    assert attr.trace.alphas[0, 0] == 0 and attr.trace.alphas[0, -1] == 1
+    assert attr.trace.weights[0, 0] == 0 and attr.trace.weights[0, -1] == 0  # no GL node: weight 0
+    assert attr.trace.evaluations == 52
+    assert torch.allclose(attr.baseline_score, attr.trace.scores[:, 0])
 
 
 def test_cpu_chunk_bytes_zero_gives_every_input_cpu_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(aw.config, "cpu_chunk_bytes", 0)
     model = TinyText()
     text_ig(model)
-    assert max(model.batches) == aw.config.cpu_chunk
+    assert model.batches == [1, 9, 9, 9, 9, 9, 7]  # 52 points (50 nodes and the ends) in balanced chunks of ten at most
 
 
 def test_cpu_chunk_stays_the_smallest_chunk_for_other_points(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -31,7 +31,7 @@ from attrwidgets.model import model_device
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable, Iterator, Sequence
 
-__all__ = ["Progress", "attribute_batch", "attribute_dataset", "run_method"]
+__all__ = ["Progress", "attribute_batch", "attribute_dataset", "ray_actors", "run_method"]
 
 _DTYPES = {"float32": np.float32, "float16": np.float16}
 _ENGINES = ("local", "ray")
@@ -568,16 +568,20 @@ def attribute_dataset(
         error).
     engine : {"local", "ray"}
         ``"local"``: batches in this process, in order. ``"ray"``: Ray Data ``map_batches`` with a
-        pool of actors, each holding one copy of the model (on a GPU when the cluster has GPUs);
-        connects to the cluster ``ray.init()`` finds (``RAY_ADDRESS``, or one started before the
-        call with ``ray.init(address=...)``), else starts a local one.
+        pool of actors, each holding one copy of the model, on a GPU of its own when the cluster
+        reports GPUs (see :func:`ray_actors`); connects to the cluster ``ray.init()`` finds
+        (``RAY_ADDRESS``, or one connected before the call with ``ray.init(address=...)``), else
+        starts a local one.
     resume : bool
         False: overwrite whatever is at ``out``.
     progress : bool or callable
         A tqdm bar (True), nothing (False), or ``progress(done_batches, total_batches)``.
     actors, actor_options : Ray only
-        The number of actors (default: one per GPU, else one per CPU but one) and the resources of
-        each (``{"num_cpus": 1, "num_gpus": 0}``; default one CPU, or one GPU where there are GPUs).
+        The number of actors (default: one per GPU, else one per CPU but one) and what each
+        reserves, over the defaults: ``num_gpus=1`` where the cluster has GPUs, else 0, and one CPU
+        (a fraction where there are too few to leave one to Ray Data). ``{"num_gpus": 0.5}``: two
+        actors share a GPU; ``{"num_gpus": 0}``: CPUs only; Ray's other per-actor arguments
+        (``memory``, ``accelerator_type``, ...) pass through to ``map_batches``.
 
     Returns
     -------
@@ -644,7 +648,13 @@ class _RayWorker:
 
     def __init__(self, method, model, source: _Source, spec: dict, threads: int, use_gpu: bool) -> None:
         torch.set_num_threads(max(1, threads))
-        self.device = torch.device("cuda") if use_gpu and torch.cuda.is_available() else torch.device("cpu")
+        if use_gpu and not torch.cuda.is_available():
+            msg = (
+                "this Ray actor was given a GPU but torch.cuda.is_available() is False in it (a CPU build of "
+                'torch on the worker?); install a CUDA build there, or pass actor_options={"num_gpus": 0}'
+            )
+            raise RuntimeError(msg)
+        self.device = torch.device("cuda") if use_gpu else torch.device("cpu")  # Ray sets CUDA_VISIBLE_DEVICES
         self.method, self.source, self.spec = method, source, spec
         self.model = copy.deepcopy(model).to(self.device)
 
@@ -668,6 +678,55 @@ def _ragged(values: list[np.ndarray]) -> np.ndarray:
     return column
 
 
+def ray_actors(
+    resources: dict[str, float], batches: int, *, actors: int | None = None, actor_options: dict[str, Any] | None = None
+) -> tuple[int, dict[str, Any]]:
+    """How many Ray Data actors attribute ``batches`` batches, and what each reserves, on a cluster of ``resources``.
+
+    ``resources`` is what ``ray.cluster_resources()`` reports (``{"CPU": 8.0, "GPU": 2.0, ...}``).
+    Where the cluster has GPUs, each actor gets one (``num_gpus=1``: one actor per GPU) and puts its
+    model there; without, the actors share the CPUs. One CPU is left to Ray Data's own tasks (which
+    read the batch indices and collect the results; with every CPU taken by actors the pipeline
+    stalls for good), so an actor reserves a fraction of a CPU when there are too few to give each
+    one. ``actor_options`` overrides any of this (``{"num_gpus": 0.5}``: two actors share a GPU;
+    ``{"num_gpus": 0}``: CPUs only on a GPU cluster); it also takes Ray's other per-actor
+    arguments (``memory``, ``resources``, ``accelerator_type``, ...), passed on to ``map_batches``.
+
+    Returns the number of actors (at most ``batches``) and the options for ``map_batches``, with
+    ``num_cpus`` and ``num_gpus`` always set.
+    """
+    import warnings
+
+    given = dict(actor_options or {})
+    for name in ("num_cpus", "num_gpus"):
+        value = given.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0):
+            msg = f"actor_options[{name!r}] must be a number ≥ 0, got {value!r}"
+            raise ValueError(msg)
+    if actors is not None and (isinstance(actors, bool) or not isinstance(actors, numbers.Integral) or actors < 1):
+        msg = f"actors must be a positive int (or None: one per GPU, else one per CPU but one), got {actors!r}"
+        raise ValueError(msg)
+    gpus, cpus = float(resources.get("GPU", 0)), float(resources.get("CPU", 0))
+    num_gpus = float(given.pop("num_gpus", min(1.0, gpus)))
+    if num_gpus > gpus:
+        warnings.warn(
+            f"actor_options asks for num_gpus={num_gpus:g} an actor but the cluster reports {gpus:g} GPUs: Ray "
+            "Data waits until GPU nodes join (an autoscaler adds them), else forever",
+            stacklevel=3,
+        )
+    spare = cpus - 1 if cpus >= 2 else cpus / 2  # the CPUs not left to Ray Data's own tasks
+    num_cpus = given.pop("num_cpus", None)
+    if actors is None:
+        if num_gpus > 0:
+            actors = max(1, int(gpus // num_gpus))
+        else:
+            actors = max(1, int(spare // (num_cpus or min(1.0, spare) or 1)))
+    actors = max(1, min(actors, batches))
+    if num_cpus is None:
+        num_cpus = min(1.0, spare / actors) if spare > 0 else 1.0
+    return actors, {**given, "num_cpus": float(num_cpus), "num_gpus": num_gpus}
+
+
 def _ray_results(method, model, source: _Source, pending, spec, *, actors, actor_options) -> Iterator[tuple[int, dict]]:
     try:
         import ray
@@ -677,18 +736,14 @@ def _ray_results(method, model, source: _Source, pending, spec, *, actors, actor
         raise ImportError(msg) from None
     if not ray.is_initialized():
         ray.init()  # RAY_ADDRESS or an existing local cluster if there is one, else a new local one
-    resources = ray.cluster_resources()
-    gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
-    options = dict(actor_options or ({"num_gpus": 1, "num_cpus": 1} if gpus else {"num_cpus": 1}))
-    if actors is None:
-        actors = gpus if options.get("num_gpus") else max(1, cpus - 1)  # one CPU left for the read task
-    actors = max(1, min(int(actors), len(pending)))
-    threads = max(1, int(options.get("num_cpus", 1) or 1))
+    actors, options = ray_actors(ray.cluster_resources(), len(pending), actors=actors, actor_options=actor_options)
+    threads = max(1, int(options["num_cpus"]))
+    use_gpu = options["num_gpus"] > 0
     cpu_model = copy.deepcopy(model).cpu()
     dataset = ray.data.from_items([{"batch": b} for b in pending], override_num_blocks=len(pending))
     mapped = dataset.map_batches(
         _RayWorker,
-        fn_constructor_args=(method, cpu_model, source, spec, threads, bool(options.get("num_gpus"))),
+        fn_constructor_args=(method, cpu_model, source, spec, threads, use_gpu),
         batch_size=1,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=actors),

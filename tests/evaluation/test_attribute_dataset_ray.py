@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
+from attrwidgets import datasets
 from attrwidgets.datasets import attribute_dataset
 from tests.evaluation.test_attribute_dataset import BATCH, N, Stops
 from tests.probes import make_cnn
@@ -47,7 +48,9 @@ def cluster():
         ray.shutdown()
 
 
-def test_ray_writes_the_same_store_as_the_local_engine(tmp_path, cluster):
+def test_ray_writes_the_same_store_as_the_local_engine(tmp_path, cluster, monkeypatch):
+    # groups of two batches: Ray's results come back in any order, and the writer gathers each group
+    monkeypatch.setattr(datasets, "_GROUP_BYTES", 2 * BATCH * 3 * 12 * 12 * 4)
     generator = torch.Generator().manual_seed(0)
     data = TensorDataset(torch.rand(N, 3, 12, 12, generator=generator, dtype=torch.float64), torch.arange(N) % 5)
     model = make_cnn()
@@ -55,6 +58,7 @@ def test_ray_writes_the_same_store_as_the_local_engine(tmp_path, cluster):
     local = attribute_dataset("gradient", model, data, tmp_path / "local.zarr", **kwargs)
     remote = attribute_dataset("gradient", model, data, tmp_path / "ray.zarr", engine="ray", actors=2,
                                actor_options={"num_cpus": 1}, **kwargs)  # fmt: skip
+    assert remote["values"].chunks[0] == 2 * BATCH
     for name in ("values", "target", "label", "score", "delta", "done"):
         np.testing.assert_array_equal(remote[name][:], local[name][:], err_msg=name)
     assert remote.attrs["attrwidgets_run"] == local.attrs["attrwidgets_run"]

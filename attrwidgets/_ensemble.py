@@ -15,8 +15,11 @@ measured on the DigitsCNN and gave no speed-up on a CPU: its convolution rule ru
 grouped convolution in NCHW order and its max-pooling rule folds the models into the batch, so
 every layer copies between the two layouts, and NCHW max-pooling is the slowest kernel of the
 step. Here the stacked activations stay channels-last from the first convolution to the flatten
-(each pooling and ReLU runs once over K·C contiguous channels), which made a step about 1.6×
-cheaper per model than training the models one by one.
+(each pooling and ReLU runs once over K·C contiguous channels). Measured on the shared 2-core box
+(one thread, ``benchmarks/RESULTS-evaluation.md``): a step 1.6–2.0× cheaper per model than one
+model's at load ≈ 4, but only 1.0–1.1× over whole trainings at load 5–8, where a stack's larger
+activations no longer stay in the cache; the training is bound by arithmetic and memory traffic,
+not by per-op overhead.
 
 Only what can be translated exactly is stacked: an ``nn.Sequential`` (nested allowed, ``forward``
 not overridden) of ``Conv2d`` (zero padding), ``Linear``, 2-d pooling, ``Flatten`` and element-wise

@@ -9,7 +9,23 @@ import { decode } from "./wire.js";
 import { colormap } from "./colormap.js";
 import { h } from "./dom.js";
 import { SLIDER_MAX, alphaToSlider, sliderToAlpha } from "./scrubber.js";
-import { baseRgba, decodePanels, gapLevel, gapShort, gapText, panelPixels, panelScale, readoutText, statusText, valueAt, valuesAt } from "./compare_draw.js";
+import {
+  baseRgba,
+  decodePanels,
+  gapLevel,
+  gapShort,
+  gapText,
+  panelPixels,
+  panelScale,
+  readoutText,
+  referenceCaption,
+  referenceEntries,
+  referenceTitle,
+  resampleRgba,
+  statusText,
+  valueAt,
+  valuesAt,
+} from "./compare_draw.js";
 import { COMPARE_STYLE } from "./compare_style.js";
 import { listen, useKernelTables } from "./events.js";
 import { EVALUATION_CHOICES, showEvaluation } from "./evalcurve.js";
@@ -89,9 +105,11 @@ function render({ model, el }) {
       const caption = h("div", { class: "aw-cmp-caption" });
       const readout = h("div", { class: "aw-cmp-readout" });
       const gap = h("div", { class: "aw-cmp-gap" });
-      const cell = h("div", { class: "aw-cmp-cell", "data-row": r, "data-col": c }, caption, h("div", { class: "aw-cmp-frame" }, canvas, marker), readout, gap);
+      const refs = h("button", { class: "aw-cmp-refs-toggle", type: "button", text: "per reference ▸", title: "Expected Gradients: the map of each reference drawn, and their mean" });
+      refs.hidden = true;
+      const cell = h("div", { class: "aw-cmp-cell", "data-row": r, "data-col": c }, caption, h("div", { class: "aw-cmp-frame" }, canvas, marker), readout, gap, refs);
       table.append(cell);
-      cells[r].push({ canvas, marker, caption, readout, gap, cell });
+      cells[r].push({ canvas, marker, caption, readout, gap, cell, refs });
     }
   });
   const style = h("style", { text: COMPARE_STYLE });
@@ -99,7 +117,9 @@ function render({ model, el }) {
   const evalCanvas = h("canvas", { class: "aw-eval-canvas" });
   const evalText = h("div", { class: "aw-eval-text" });
   const evalBox = h("div", { class: "aw-eval aw-cmp-eval" }, evalCanvas, evalText);
-  const root = h("div", { class: "aw-root aw-compare" }, style, title, status, toolbar, table, legend, evalBox);
+  const refsBox = h("div", { class: "aw-cmp-refs" });
+  refsBox.hidden = true;
+  const root = h("div", { class: "aw-root aw-compare" }, style, title, status, toolbar, table, refsBox, legend, evalBox);
   if (iw < 100) root.dataset.pixelated = "";
   el.replaceChildren(root);
 
@@ -107,7 +127,53 @@ function render({ model, el }) {
   let result = null;
   let decoded = [];
   let hover = null; // {u, v} while the pointer is over a panel
+  let expanded = null; // {row, col} of the panel whose per-reference maps are shown
   const where = (p) => cells[p.row][p.col];
+
+  /** One map of the per-reference strip: a canvas on the panel's scale, its caption, a picture. */
+  function refCell(caption, map, scale, input, picture) {
+    const [mh, mw] = map.shape;
+    const base = mh === ih && mw === iw ? bases[input] : resampleRgba(bases[input], ih, iw, mh, mw);
+    const canvas = h("canvas", { class: "aw-cmp-ref-map", width: mw, height: mh });
+    canvas.getContext("2d").putImageData(new ImageData(panelPixels(map.data, scale, base, lut, view.opacity), mw, mh), 0, 0);
+    const parts = [canvas];
+    if (picture) {
+      const [ph, pw] = picture.shape;
+      const pic = h("canvas", { class: "aw-cmp-ref-picture", width: pw, height: ph, title: "the reference" });
+      pic.getContext("2d").putImageData(new ImageData(baseRgba(picture, 0), pw, ph), 0, 0);
+      parts.push(pic);
+    }
+    return h("div", { class: "aw-cmp-ref", "data-mean": picture ? null : "" }, h("div", { class: "aw-cmp-ref-frame" }, ...parts), h("div", { class: "aw-cmp-ref-caption", text: caption }));
+  }
+
+  /** The per-reference maps of the expanded panel (Expected Gradients over several references). */
+  function drawRefs() {
+    const i = expanded && result ? result.panels.findIndex((p) => p.row === expanded.row && p.col === expanded.col && p.references) : -1;
+    for (const row of cells)
+      for (const cell of row) {
+        const open = expanded && Number(cell.cell.dataset.row) === expanded.row && Number(cell.cell.dataset.col) === expanded.col;
+        cell.refs.textContent = open ? "per reference ▾" : "per reference ▸";
+        cell.refs.setAttribute("aria-expanded", open ? "true" : "false");
+      }
+    if (i < 0) {
+      refsBox.hidden = true;
+      refsBox.replaceChildren();
+      return;
+    }
+    const p = result.panels[i];
+    const scale = panelScale(result, i, view.scale);
+    const entries = referenceEntries(p.references);
+    const strip = h("div", { class: "aw-cmp-refs-strip" }, refCell("mean (the panel)", decoded[i].map, scale, p.input, null));
+    for (const e of entries) strip.append(refCell(referenceCaption(e, p.references.draws), e.map, scale, p.input, e.picture));
+    const heading = h("div", { class: "aw-cmp-refs-title", text: referenceTitle(grid.rows[p.row].title, grid.columns[p.col].title, p.references) });
+    const note = h("div", { class: "aw-note", text: `final maps (α = 1), on ${view.scale === "panel" ? "the panel's own scale" : "the grid's one colour scale"}` });
+    refsBox.replaceChildren(heading, note, strip);
+    refsBox.hidden = false;
+    refsBox.dataset.row = String(p.row);
+    refsBox.dataset.col = String(p.col);
+    refsBox.dataset.count = String(entries.length);
+    refsBox.dataset.drawn = String(Number(refsBox.dataset.drawn || 0) + 1);
+  }
 
   function drawPanels() {
     if (!result) return;
@@ -133,7 +199,9 @@ function render({ model, el }) {
       cell.gap.title = [gapText(p), ...(p.notes || [])].join("\n");
       cell.gap.dataset.level = gapLevel(p);
       cell.cell.dataset.done = "1";
+      cell.refs.hidden = !p.references;
     });
+    drawRefs();
     scaleNote.textContent =
       view.scale === "panel" ? "colours compare within a panel only" : `one colour scale: ±${(result.locked * result.unit).toPrecision(3)} (99th percentile of all panels)`;
     showHover();
@@ -186,6 +254,13 @@ function render({ model, el }) {
         showHover();
       });
     }
+  for (const row of cells)
+    for (const cell of row)
+      on(cell.refs, "click", () => {
+        const at = { row: Number(cell.cell.dataset.row), col: Number(cell.cell.dataset.col) };
+        expanded = expanded && expanded.row === at.row && expanded.col === at.col ? null : at;
+        drawRefs();
+      });
   on(toggle, "change", () => {
     view.scale = toggle.checked ? "panel" : "locked";
     if (interactive) {

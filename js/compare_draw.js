@@ -3,7 +3,7 @@
 // The payload is described in attrwidgets/widgets/_compare.py: every map is in one `unit` for the
 // whole grid, so in the locked view one value is one colour in every panel.
 
-import { decode } from "./wire.js";
+import { decode, frame } from "./wire.js";
 import { ghost, blend, pathImage, resize } from "./heatmap.js";
 import { normalize } from "./normalize.js";
 import { nearestIndex } from "./scrubber.js";
@@ -95,4 +95,43 @@ export function statusText(status, result) {
   if (status?.state === "error") return `error: ${status.message}${status.hint ? ` — ${status.hint}` : ""}`;
   if (status?.state === "computing") return `${count} · ${status.message}`;
   return full === total && total > 0 ? `all ${total} panels computed` : count;
+}
+
+/**
+ * Expected Gradients' per-reference maps of a panel (`panel.references`, see
+ * attrwidgets/widgets/_compare.py): one entry per distinct reference drawn, the most drawn first,
+ * its map (the mean over that reference's draws, in the grid's unit) and its picture (uint8 RGB).
+ * The panel's own map is their mean weighted by `count / draws`.
+ * @returns {{index: number, count: number, map: {data: Float32Array, shape: number[]}, picture: {data: Uint8Array, shape: number[]}}[]}
+ */
+export function referenceEntries(refs) {
+  if (!refs || !refs.maps) return [];
+  const maps = decode(refs.maps);
+  const pictures = decode(refs.pictures);
+  const out = refs.index.map((index, k) => ({ index, count: refs.count[k], map: frame(maps, k), picture: frame(pictures, k) }));
+  return out.sort((a, b) => b.count - a.count || a.index - b.index);
+}
+
+/** The caption of one per-reference map: which reference, and how many of the draws used it. */
+export function referenceCaption(entry, draws) {
+  return `reference ${entry.index} · ${entry.count} of ${draws} draw${draws === 1 ? "" : "s"}`;
+}
+
+/** The heading of a panel's per-reference maps. */
+export function referenceTitle(row, column, refs) {
+  const n = refs.index.length;
+  return `${row} · ${column}: ${n} references in ${refs.draws} draws. Each map is the mean over its reference's draws; the panel (mean) is their average weighted by draws.`;
+}
+
+/** RGBA pixels (h × w) resampled to (H × W), nearest pixel: the ghosted input under a smaller map. */
+export function resampleRgba(rgba, h, w, H, W) {
+  const out = new Uint8ClampedArray(H * W * 4);
+  for (let y = 0; y < H; y++) {
+    const sy = Math.min(h - 1, Math.floor(((y + 0.5) * h) / H));
+    for (let x = 0; x < W; x++) {
+      const sx = Math.min(w - 1, Math.floor(((x + 0.5) * w) / W));
+      out.set(rgba.subarray((sy * w + sx) * 4, (sy * w + sx) * 4 + 4), (y * W + x) * 4);
+    }
+  }
+  return out;
 }

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { decodePanels, gapLevel, gapShort, gapText, panelPixels, panelScale, statusText, valueAt, valuesAt } from "./compare_draw.js";
+import { decodePanels, gapLevel, gapShort, gapText, panelPixels, panelScale, referenceCaption, referenceEntries, referenceTitle, resampleRgba, statusText, valueAt, valuesAt } from "./compare_draw.js";
 import { colormap } from "./colormap.js";
 
 function wire(values, dtype = "float32", shape = [values.length]) {
@@ -80,4 +80,30 @@ test("listen: one dispose removes the DOM and the model listeners", async () => 
   target.dispatchEvent(new Event("ping"));
   assert.equal(calls, 1);
   assert.equal(handlers.size, 0);
+});
+
+test("per-reference maps: one entry per reference, the most drawn first, with its own map and picture", () => {
+  const refs = {
+    index: [2, 5, 7],
+    count: [1, 3, 1],
+    draws: 5,
+    maps: wire([1, 2, 3, 4, 5, 6], "float32", [3, 1, 2]),
+    pictures: { view: new DataView(new Uint8Array([10, 11, 12, 20, 21, 22, 30, 31, 32]).buffer), dtype: "uint8", shape: [3, 1, 1, 3] },
+  };
+  const entries = referenceEntries(refs);
+  assert.deepEqual(entries.map((e) => e.index), [5, 2, 7], "3 draws first, then index order");
+  assert.deepEqual(Array.from(entries[0].map.data), [3, 4]);
+  assert.deepEqual(entries[0].map.shape, [1, 2]);
+  assert.deepEqual(Array.from(entries[0].picture.data), [20, 21, 22]);
+  assert.deepEqual(entries[2].picture.shape, [1, 1, 3]);
+  assert.equal(referenceCaption(entries[0], refs.draws), "reference 5 · 3 of 5 draws");
+  assert.match(referenceTitle("expected_gradients", "references", refs), /3 references in 5 draws/);
+  assert.deepEqual(referenceEntries(undefined), []);
+});
+
+test("resampleRgba: nearest pixel, so a smaller map sits on the same picture", () => {
+  const rgba = new Uint8ClampedArray([1, 1, 1, 255, 2, 2, 2, 255, 3, 3, 3, 255, 4, 4, 4, 255]); // 2 × 2
+  assert.deepEqual(Array.from(resampleRgba(rgba, 2, 2, 1, 1)), [4, 4, 4, 255]);
+  const up = resampleRgba(rgba, 2, 2, 4, 4);
+  assert.deepEqual([up[0], up[4 * 3], up[4 * 12], up[4 * 15]], [1, 2, 3, 4]);
 });

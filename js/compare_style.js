@@ -27,4 +27,16 @@ export const COMPARE_STYLE = `${STYLE}
 .aw-compare .aw-cmp-legend { color: #667; font-size: 11px; margin-top: 6px; }
 .aw-compare .aw-cmp-gap[data-level=warn] { color: #8a4b00; }
 .aw-compare .aw-cmp-gap[data-level=none] { color: #777; }
+.aw-compare .aw-cmp-refs-toggle { font-size: 11px; padding: 0 6px; margin-top: 2px; }
+.aw-compare .aw-cmp-refs-toggle[aria-expanded=true] { background: #e3ebf8; }
+.aw-compare .aw-cmp-refs { margin-top: 8px; padding-top: 6px; border-top: 1px solid #dde; }
+.aw-compare .aw-cmp-refs-title { font-weight: 600; font-size: 12px; }
+.aw-compare .aw-cmp-refs-strip { display: flex; flex-wrap: wrap; gap: 6px; margin-top: 4px; }
+.aw-compare .aw-cmp-ref { width: 104px; font-size: 10px; color: #333; }
+.aw-compare .aw-cmp-ref[data-mean] { width: 132px; }
+.aw-compare .aw-cmp-ref[data-mean] .aw-cmp-ref-map { outline: 2px solid #1f4e9c; }
+.aw-compare .aw-cmp-ref-frame { position: relative; }
+.aw-compare .aw-cmp-ref-map { width: 100%; height: auto; display: block; }
+.aw-compare .aw-cmp-ref-picture { position: absolute; right: 2px; bottom: 2px; width: 26px; height: 26px; border: 1px solid #fff; box-shadow: 0 0 0 1px #778; image-rendering: pixelated; }
+.aw-compare .aw-cmp-ref-caption { overflow-wrap: anywhere; line-height: 1.25; }
 `;

@@ -270,10 +270,12 @@ class Grid:
 
     def plan(self) -> list[tuple[str, int]]:
         """The order panels are computed in: the quick answers (the first column's, then the
-        resumed ones of the other columns), then every panel full, in the order of the specs."""
+        resumed ones of the other columns), then the panels that show nothing yet, then the
+        refinements of the quick answers, each in the order of the specs."""
         quick = [i for i, s in enumerate(self.specs) if self.quick(s)]
         quick.sort(key=lambda i: self.specs[i].col != 0)  # the first column first (a stable sort)
-        return [("coarse", i) for i in quick] + [("full", i) for i in range(len(self.specs))]
+        blank = [i for i in range(len(self.specs)) if i not in quick]
+        return [("coarse", i) for i in quick] + [("full", i) for i in blank + sorted(quick)]
 
     def input_pass(self, i: int, target: int) -> Pass:
         """F(x) (and ∇F(x) when a method wants it) at input ``i`` for ``target``: made once for

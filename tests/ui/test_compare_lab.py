@@ -2,14 +2,18 @@
 
 In Lab: every one of the 6 × 2 panels is drawn (a coarse first answer, then refined), hovering one
 panel shows a readout and a marker in every panel at once, toggling per-panel scales changes the
-colours with no kernel message, and a label holding HTML stays text. Offline, from ``file://``:
-the exported grid draws, hovers, toggles, scrubs α and saves a PNG with no request leaving the machine. Screenshots at
+colours with no kernel message, and a label holding HTML stays text. Expected Gradients' panels
+over several references (the random baselines' draws, the training set in a second grid) open
+their per-reference maps: one map per reference drawn beside the mean, on the panel's colour
+scale. Offline, from ``file://``: the exported grid draws, hovers, toggles, opens the
+per-reference maps, scrubs α and saves a PNG with no request leaving the machine. Screenshots at
 1280×800 go to ``tests/ui/artifacts/compare*.png`` (and ``$AW_SHOTS`` when set).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -31,14 +35,56 @@ labels[int(model(image[None]).argmax())] = {EVIL!r}
 w = compare(model, image, labels=labels, steps=12, samples=12)
 w
 """
+TRAINING = """\
+w2 = compare(model, image, references=images[:40], baselines=["black", "references"], labels=labels, steps=12,
+             samples=12, title="Expected Gradients over the training set")
+w2
+"""
 PANELS = 12
 
 
 def _notebook() -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(SETUP)]
+    nb.cells = [nbformat.v4.new_code_cell(SETUP), nbformat.v4.new_code_cell(TRAINING)]
     return nb
+
+
+STATS = """c => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const colours = new Set();
+    let h = 2166136261 >>> 0;
+    for (let i = 0; i < d.length; i += 4) {
+        const v = (d[i] << 24) | (d[i + 1] << 16) | (d[i + 2] << 8) | d[i + 3];
+        if (colours.size < 4096) colours.add(v);
+        h = Math.imul(h ^ v, 16777619) >>> 0;
+    }
+    return {colours: colours.size, hash: h};
+}"""
+
+
+def _open_references(page, root, row: int, col: int) -> int:
+    """Open the per-reference maps of panel (row, col) of the grid ``root``; check that the mean and
+    every reference's map are drawn, the mean on the panel's own pixels; the number of references."""
+    root.locator(f".aw-cmp-cell[data-row='{row}'][data-col='{col}'] button.aw-cmp-refs-toggle").click()
+    box = root.locator(".aw-cmp-refs")
+    box.wait_for(state="visible")
+    assert (box.get_attribute("data-row"), box.get_attribute("data-col")) == (str(row), str(col))
+    count = int(box.get_attribute("data-count"))
+    maps = box.locator("canvas.aw-cmp-ref-map")
+    assert count > 1
+    assert maps.count() == count + 1, "the mean, then one map per reference"
+    assert box.locator("canvas.aw-cmp-ref-picture").count() == count, "each map beside its reference"
+    stats = [maps.nth(k).evaluate(STATS) for k in range(count + 1)]
+    assert all(st["colours"] >= 16 for st in stats), stats
+    panel = root.locator(f"canvas.aw-cmp-panel[data-row='{row}'][data-col='{col}']").evaluate(STATS)
+    assert stats[0]["hash"] == panel["hash"], "the mean is the panel, drawn on the same scale"
+    assert len({st["hash"] for st in stats[1:]}) > 1, "each reference has its own map"
+    captions = box.locator(".aw-cmp-ref-caption").all_text_contents()
+    assert captions[0] == "mean (the panel)"
+    assert all(re.fullmatch(r"reference \d+ · \d+ of 12 draws?", c) for c in captions[1:]), captions
+    assert sum(int(c.split(" · ")[1].split()[0]) for c in captions[1:]) == 12, "every draw is in one map"
+    return count
 
 
 def _hashes(page) -> list[int]:
@@ -93,7 +139,7 @@ def test_compare_grid_in_lab(lab_server, open_notebook, artifacts):
     page.set_viewport_size({"width": 1280, "height": 800})
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    nbp.run_all()
+    nbp.run_cell(0)
     page.wait_for_selector(".aw-compare[data-done='12']", timeout=90_000)
     page.wait_for_function(
         "document.querySelector('.aw-cmp-status').textContent === 'all 12 panels computed'", timeout=90_000
@@ -115,6 +161,25 @@ def test_compare_grid_in_lab(lab_server, open_notebook, artifacts):
     assert page.locator(".aw-compare img").count() == 0, "a label is text, never markup"
     assert not dialogs
     _shot(page, artifacts, "compare_lab")
+
+    # Expected Gradients over the 16 draws of a uniform baseline (column 2): the map of each
+    grid = page.locator(".aw-compare").first
+    toggles = grid.locator("button.aw-cmp-refs-toggle:visible")
+    assert toggles.count() == 2, "the uniform and gaussian columns' EG panels: several references each"
+    _open_references(page, grid, 1, 2)
+
+    # ... and over the training set, in a second grid
+    nbp.run_cell(1)
+    second = page.locator(".aw-compare").nth(1)
+    second.locator(".aw-cmp-cell[data-row='1'][data-col='1'][data-level='full']").wait_for(timeout=90_000)
+    count = _open_references(page, second, 1, 1)
+    assert count >= 6, "12 draws from 40 training images: mostly distinct"
+    page.evaluate("() => document.querySelectorAll('.aw-compare')[1].querySelector('.aw-cmp-refs')"
+                  ".scrollIntoView({block: 'end'})")  # fmt: skip
+    page.screenshot(path=str(artifacts / "compare_refs_lab.png"))
+    extra = os.environ.get("AW_SHOTS")
+    if extra:
+        shutil.copy(artifacts / "compare_refs_lab.png", Path(extra) / "compare_refs_lab.png")
     assert not page.aw_errors, page.aw_errors
 
 
@@ -137,6 +202,7 @@ def test_compare_grid_static_export_offline(page, offline, artifacts, tmp_path):
     assert all(text.startswith("value ") for text in readouts), readouts
     _toggle_changes_colours(page)
     assert page.locator(".aw-compare img").count() == 0
+    _open_references(page, page.locator(".aw-compare"), 1, 4)  # the gaussian column, per-panel scale
     # α moves every path panel together (both methods keep a trace), with no kernel
     before = _hashes(page)
     page.locator("input.aw-cmp-alpha").fill("300")

@@ -145,9 +145,10 @@ def test_quick_answers_first_then_every_panel_refined(model, image):
     w.observe(lambda c: levels.append([(p["row"], p["col"], p["level"]) for p in c.new["panels"]]), names="result")
     assert w.wait(60)
     ig, eg = 0, 1
-    assert [len(s) for s in levels] == [1, 2, 3, 3, 3, 4, 4], "3 quick answers, then 4 refined"
+    assert [len(s) for s in levels] == [1, 2, 3, 4, 4, 4, 4], "3 quick answers, the blank panel, 3 refined"
     assert levels[2] == [(ig, 0, "coarse"), (eg, 0, "coarse"), (eg, 1, "coarse")], "no quick IG past column 0"
-    assert levels[3] == [(ig, 0, "full"), (eg, 0, "coarse"), (eg, 1, "coarse")]
+    assert levels[3] == [(ig, 0, "coarse"), (eg, 0, "coarse"), (ig, 1, "full"), (eg, 1, "coarse")]
+    assert levels[4] == [(ig, 0, "full"), (eg, 0, "coarse"), (ig, 1, "full"), (eg, 1, "coarse")]
     assert levels[-1] == [(r, c, "full") for c in range(2) for r in range(2)]
     assert w.result["full"] == w.result["total"] == 4
     w.close()

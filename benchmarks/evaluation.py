@@ -293,14 +293,15 @@ def report() -> str:
             )
         lines.append("")
     if (d := load("roar")) is not None:
-        load = f"{d['load_before']} → {d['load_after']}" if "load_before" in d else d["machine"]["load"]
+        loads = f"{d['load_before']} → {d['load_after']}" if "load_before" in d else d["machine"]["load"]
         lines += [f"ROAR ({d['machine']['date']}, seeds {d['seeds']}, {d['epochs']} epochs, base accuracy "
-                  f"{d['base_accuracy']:.3f}, {d['seconds']:.0f} s end to end, load {load})", "",
+                  f"{d['base_accuracy']:.3f}, {d['seconds']:.0f} s end to end, load {loads})", "",
                   d["table"], ""]  # fmt: skip
         if "trainer" in d:
             t = d["trainer"]
-            lines += [f"Trainer, {t['models']} models: one by one {t['seconds']['one_by_one']} s, stacked "
-                      f"{t['seconds']['stacked']} s, ratio {t['ratio']:.2f}", ""]  # fmt: skip
+            one, stacked = ([round(v, 1) for v in t["seconds"][k]] for k in ("one_by_one", "stacked"))
+            lines += [f"Trainer, {t['models']} models: one by one {one} s, stacked {stacked} s, "
+                      f"ratio {t['ratio']:.2f}", ""]  # fmt: skip
     for section in ("deletion_speed", "throughput", "ray"):
         if (d := load(section)) is not None:
             lines += [f"{section}: " + json.dumps({k: v for k, v in d.items() if k != "machine"}), ""]

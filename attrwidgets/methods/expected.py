@@ -13,7 +13,6 @@ from attrwidgets.hooks import ModelGuard
 from attrwidgets.methods._docs import shared_docs
 from attrwidgets.methods._engine import (
     Chunk,
-    Pass,
     Points,
     accumulator_dtype,
     evaluate,
@@ -155,10 +154,6 @@ class Run:
     completes it, with no draw computed twice; :func:`expected_gradients` is one step to
     ``samples``. Each step takes the model (:class:`~attrwidgets.hooks.ModelGuard`) for itself,
     so nothing is held on the model between steps.
-
-    ``at_x``: a :class:`~attrwidgets.methods._engine.Pass` at these inputs for this target made
-    before (with or without the gradient), so a grid of panels on one input makes the forward at
-    the input once; its ``z`` must be the inputs (no ``layer``).
     """
 
     def __init__(
@@ -175,7 +170,6 @@ class Run:
         preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
         memory: int | str | None = None,
         trace: bool = True,
-        at_x: Pass | None = None,
     ) -> None:
         self.explained = explained = Explained(model, inputs, preprocess, layer=layer, forward_kwargs=forward_kwargs)
         x = explained.inputs
@@ -183,10 +177,7 @@ class Run:
         self.samples = samples = check_samples(samples)
         self.seed = seed = check_seed(seed)
         self.memory = parse_memory(memory)
-        self.target, self.trace, self.at_x = target, trace, at_x
-        if at_x is not None and (layer is not None or at_x.z.shape != x.shape):
-            msg = f"at_x: a pass at inputs of shape {tuple(at_x.z.shape)} cannot stand for inputs {tuple(x.shape)}"
-            raise ValueError(msg)
+        self.target, self.trace = target, trace
         drawn, alpha = [], []
         for j in range(samples):
             generator = sample_generator(seed, j)
@@ -204,9 +195,7 @@ class Run:
     def _start(self) -> dict[str, Any]:
         """The pass at the inputs, the distinct references drawn and the record (first step only)."""
         explained, memory = self.explained, self.memory
-        at_x = self.at_x
-        if at_x is None:
-            at_x = first_pass(explained, explained.inputs, self.target, memory=memory, backward=False)
+        at_x = first_pass(explained, explained.inputs, self.target, memory=memory, backward=False)
         x = at_x.z  # the inputs, or the layer's output at them
         acc_dtype = accumulator_dtype(x.dtype)
         # the distinct references drawn, moved to the inputs' device once (not a copy per chunk)

@@ -42,7 +42,7 @@ from torch import nn
 
 from attrwidgets.baselines import make_baseline
 from attrwidgets.hooks import ModelGuard
-from attrwidgets.methods._engine import Pass, first_pass
+from attrwidgets.methods._engine import Pass, first_pass, given_pass
 from attrwidgets.methods.expected import Run
 from attrwidgets.model import Explained, grad_enabled, model_device
 from attrwidgets.registry import REGISTRY
@@ -66,8 +66,9 @@ RESUMES = {"expected_gradients": Run}
 fixed sequence of draws, so its first draws are shown and then kept (no draw is computed twice).
 Another method's quick answer is thrown away when the panel is refined, so only the first column
 has one (its goal: on screen within a second)."""
-TAKES_PASS = {"expected_gradients"}
-"""Methods that take the pass at the input (F(x), and ∇F(x) where wanted) made once for the grid."""
+TAKES_PASS = {"integrated_gradients": True, "expected_gradients": False}
+"""Methods that take the pass at the input made once for the grid (:func:`given_pass`), and
+whether they want its gradient ∇F(x) (IG's point at α = 1) or only F(x)."""
 REF_PIXELS = 64 * 64
 """Most pixels of one per-reference map of Expected Gradients."""
 PICTURE_PIXELS = 32 * 32
@@ -283,7 +284,7 @@ class Grid:
         key = (i, target)
         if key not in self._passes:
             explained = Explained(self.model, self.inputs[i], self.preprocess)
-            wants_grad = any(s.method in TAKES_PASS and s.method not in RESUMES for s in self.specs)
+            wants_grad = any(TAKES_PASS.get(s.method, False) for s in self.specs)
             with ModelGuard(explained.module):
                 self._passes[key] = first_pass(explained, explained.inputs, target, backward=wants_grad)
             if len(self._passes) > 2 * len(self.inputs):
@@ -350,11 +351,17 @@ class Grid:
         A method of :data:`RESUMES` keeps its run between the quick answer and the full one: the
         full answer only adds the draws after the quick answer's.
         """
+        if spec.method not in TAKES_PASS:
+            return self._call(spec, target, progress, level)
+        with given_pass(self.model, self.preprocess, self.input_pass(spec.input, target)):
+            return self._call(spec, target, progress, level)
+
+    def _call(
+        self, spec: PanelSpec, target: int, progress: Callable[[int, int], None] | None, level: str
+    ) -> tuple[Any, dict[str, Any] | None]:
         method = REGISTRY[spec.method]
         kwargs = self.kwargs(spec, level)
         x = self.inputs[spec.input]
-        if spec.method in TAKES_PASS:
-            kwargs["at_x"] = self.input_pass(spec.input, target)
         if spec.method not in RESUMES:
             if progress is not None and "progress" in method.options:
                 kwargs["progress"] = progress

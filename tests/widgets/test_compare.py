@@ -309,3 +309,43 @@ def test_the_grid_tests_every_panels_map_together():
     assert sorted({b["input"] for b in debug.evaluation_result["random"]}) == [0, 1], "a band per input"
     with pytest.raises(ValueError, match="evaluation"):
         aw.compare(model, image, evaluation="roar")
+
+
+def _gradient_rows(model: torch.nn.Module) -> list[int]:
+    """Rows of every forward of ``model`` whose input wants a gradient."""
+    seen: list[int] = []
+    model.register_forward_pre_hook(lambda m, args: seen.append(len(args[0]) if args[0].requires_grad else 0))
+    return seen
+
+
+def test_the_pass_at_the_input_is_made_once_for_the_grid(image):
+    torch.manual_seed(0)
+    grid_model, direct_model = TinyCNN().eval(), TinyCNN().eval()
+    direct_model.load_state_dict(grid_model.state_dict())
+    in_grid, direct = _gradient_rows(grid_model), _gradient_rows(direct_model)
+    w = compare(grid_model, image, methods=["integrated_gradients"], baselines=["black", "white", "blur"], steps=5,
+                sync=True)  # fmt: skip
+    target = w.target
+    w.close()
+    x = image[None]
+    for name in ("black", "white", "blur"):
+        aw.integrated_gradients(direct_model, x, target, baseline=make_baseline(name, x, seed=0), steps=5)
+    assert sum(direct) == 3 * (1 + 5), "each call: the input and five points"
+    assert sum(in_grid) == 1 + 3 * 5, "the grid: the input once, five points per panel"
+
+
+def test_a_given_pass_stands_only_for_its_own_model_inputs_and_target(model, image):
+    from attrwidgets.methods._engine import first_pass, given_pass
+    from attrwidgets.model import Explained
+
+    x = image[None]
+    explained = Explained(model, x)
+    made = first_pass(explained, explained.inputs, 1)
+    with given_pass(model, None, made):
+        assert first_pass(Explained(model, x.clone()), x.clone(), 1) is made, "equal inputs, same target"
+        assert first_pass(Explained(model, x), x, 2) is not made, "another target"
+        assert first_pass(Explained(model, x * 0.5), x * 0.5, 1) is not made, "other inputs"
+        assert first_pass(Explained(model, x, preprocess=lambda z: z), x, 1) is not made, "another preprocess"
+        other = TinyCNN().eval()
+        assert first_pass(Explained(other, x), x, 1) is not made, "another model"
+    assert first_pass(Explained(model, x), x, 1) is not made, "outside the block"

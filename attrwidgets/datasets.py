@@ -108,12 +108,13 @@ def run_method(
             msg = f"unknown method {method!r}; registered: {sorted(REGISTRY)} (or pass a callable)"
             raise ValueError(msg)
         entry = REGISTRY[method]
+        allowed = entry.options  # a set built on every access: once per batch, not three times
         for name, value in (("preprocess", preprocess), ("memory", memory)):
-            if name in entry.options and value is not None:
+            if name in allowed and value is not None:
                 options.setdefault(name, value)
-        unknown = set(options) - entry.options
+        unknown = set(options) - allowed
         if unknown:
-            msg = f"{method} takes no option(s) {sorted(unknown)}; its options: {sorted(entry.options)}"
+            msg = f"{method} takes no option(s) {sorted(unknown)}; its options: {sorted(allowed)}"
             raise TypeError(msg)
         return entry.fn(model, inputs, target, **options)
     if not callable(method):
@@ -349,7 +350,8 @@ class _Store:
         self.source = source
         path = os.fspath(out) if isinstance(out, (str, os.PathLike)) else out
         existing = None
-        if resume:
+        new_folder = isinstance(path, str) and "://" not in path and not os.path.exists(path)  # nothing to resume
+        if resume and not new_folder:
             try:
                 existing = zarr.open_group(path, mode="r")
             except (FileNotFoundError, KeyError, ValueError, zarr.errors.GroupNotFoundError):
@@ -418,10 +420,9 @@ class _Store:
                                 fill_value=fill, config={"write_empty_chunks": True}, overwrite=not self.fresh,
                                 **extra)  # fmt: skip
 
-        async def make_all() -> dict[str, Any]:
-            arrays = await asyncio.gather(*(make(name) for name in _COLUMNS))
-            # "done" last: a store is resumed from its arrays only once all of them exist
-            return {**dict(zip(_COLUMNS, arrays, strict=True)), "done": await make("done")}
+        async def make_all() -> dict[str, Any]:  # a store is resumed from its arrays only once all six exist
+            names = (*_COLUMNS, "done")
+            return dict(zip(names, await asyncio.gather(*(make(name) for name in names)), strict=True))
 
         self.arrays = _sync(make_all())
 
@@ -459,11 +460,12 @@ class _Writer:
 
     A group is handed to the thread once all its pending batches are in (they may come in any
     order: Ray's do); the caller waits only when two groups are still being written. Zarr's
-    writes then overlap the next batches' forward and backward passes. On exit, also after an error
-    or an interrupt, the batches of unfinished groups are written too, each marked done after its
-    arrays, and every write has finished before the exit returns; a write's own error is raised.
-    So a Ctrl-C loses only the batch being computed, and a killed process at most the groups
-    not yet written.
+    writes then overlap the next batches' forward and backward passes where a core is free (on
+    the busy two-core test machine they gained nothing: benchmarks/RESULTS-evaluation.md). On
+    exit, also after an error or an interrupt, the batches of unfinished groups are written too,
+    each marked done after its arrays, and every write has finished before the exit returns; a
+    write's own error is raised. So a Ctrl-C loses only the batch being computed, and a killed
+    process at most the groups not yet written.
     """
 
     def __init__(self, store: _Store, pending: Sequence[int]) -> None:

@@ -45,20 +45,19 @@ class Config:
         Budget in bytes for what one attribution call holds beyond the model itself
         (activations of a chunk, gradients, the trace). Default 1 GiB.
     cpu_chunk : int
-        Points per forward/backward on a CPU for images (inputs of four or more axes,
-        N × C × H × W, whatever their size, also with ``layer=``), and the fewest points a CPU chunk
-        of any other input is allowed. On CPUs, chunks of about ten 224² photos run faster than
-        one big batch (measured: ``benchmarks/RESULTS.md``, section 1); the memory budget still
-        caps it.
+        The fewest points per forward/backward on a CPU (the memory budget may still lower it):
+        ten 224² photos through a real network (25–100 MiB a point) run faster in chunks of ten
+        than in one big batch (measured: ``benchmarks/RESULTS.md``, section 1).
     cpu_chunk_bytes : int
-        For inputs that are not images (token ids attributed at their embeddings, feature
-        vectors), a CPU chunk takes as many points as fit in this many bytes of what one point
-        costs (the tensors autograd saves for it, measured on the first point), at least
-        ``cpu_chunk``; the memory budget still caps it. Such points are small and run through
-        matrix products whose rows are every token of the chunk, so larger chunks are faster:
-        the 50 points of IG on a 21-token sentence through all-MiniLM-L6-v2 (3.5 MiB a point)
-        go in one chunk, not five of ten (measured: ``benchmarks/RESULTS-text.md``, "Pretrained
-        encoder"). Default 256 MiB; accepts strings such as ``"512MiB"``; 0 gives every input
+        A CPU chunk takes as many points as fit in this many bytes of what one point costs (the
+        tensors autograd saves for it, measured on the first point), at least ``cpu_chunk``; the
+        memory budget still caps it. Small points run through short matrix products and
+        convolutions, so larger chunks of them are faster: the 50 points of IG on a 21-token
+        sentence through all-MiniLM-L6-v2 (3.5 MiB a point) go in one chunk, not five of ten
+        (``benchmarks/RESULTS-text.md``, "Pretrained encoder"); IG on 28² digits ran 1.1–2.7× and
+        on 64² and 112² images through ResNet-18 1.1–2× faster than in chunks of ten
+        (``benchmarks/RESULTS.md``, "Numbers quoted in the code"), while a 224² photo keeps
+        chunks of ten. Default 256 MiB; accepts strings such as ``"512MiB"``; 0 gives every input
         ``cpu_chunk`` points per chunk.
     gpu_chunk : int
         The largest chunk on an accelerator, where larger batches are faster; the budget caps it.

@@ -169,6 +169,7 @@ def _loop_case(name: str, n: int, device: str, monkeypatch: pytest.MonkeyPatch):
     kwargs = dict(options, **({"references": refs} if name == "expected_gradients" else {}))
     monkeypatch.setattr(config, "gpu_chunk", 4)  # several chunks, so the loop loops
     monkeypatch.setattr(config, "cpu_chunk", 4)
+    monkeypatch.setattr(config, "cpu_chunk_bytes", 0)  # cpu_chunk points a chunk, however small
     return attrwidgets.REGISTRY[name].fn, module, _loop_function(module), model, x, kwargs
 
 

@@ -143,6 +143,7 @@ def test_every_method_feeds_the_model_chunks_no_larger_than_the_budget_allows(na
     # 16 photos went over 1 GiB whatever memory= said). DeepLIFT feeds each input with its
     # reference, so its chunk of one point is two rows.
     monkeypatch.setattr(aw.config, "cpu_chunk", 2)
+    monkeypatch.setattr(aw.config, "cpu_chunk_bytes", 0)  # cpu_chunk points a chunk, however small
     model = Recorder(make_cnn())
     x = images(5)
     run(name, model, x, **options(name, model.model, x))

@@ -130,6 +130,7 @@ IG_RULES = [
 def test_baseline_scores_go_through_the_chunks(monkeypatch: pytest.MonkeyPatch, name: str, opts: dict) -> None:
     """α = 0 is not a node of these rules: F(x′) takes forwards of its own, chunked like the rest."""
     monkeypatch.setattr(aw.config, "cpu_chunk", 2)
+    monkeypatch.setattr(aw.config, "cpu_chunk_bytes", 0)  # cpu_chunk points a chunk, however small
     torch.manual_seed(0)
     model = Recorder(nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 3)).double().eval())  # IG is exact
     x = images(5, size=4)

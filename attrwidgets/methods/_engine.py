@@ -2,8 +2,9 @@
 
 One forward (and one backward, where gradients are wanted) per chunk; the chunk size comes from
 the memory budget (the per-point cost is measured on the first point, from the tensors autograd
-saves for backward) and from what runs fastest on the device (about ten images per chunk on a
-CPU, more of smaller points such as a sentence's embeddings: :class:`Budget`), and is halved on
+saves for backward) and from what runs fastest on the device (on a CPU about
+``config.cpu_chunk_bytes`` of points and at least ten: ten 224² photos, hundreds of 28² digits
+or of a sentence's embeddings: :class:`Budget`), and is halved on
 an out-of-memory error. The first forward of a call also settles the memory
 format of its batches (channels-last where it pays, contiguous when the model refuses it); a
 layout failure in any later chunk falls back the same way, for that chunk and the rest.
@@ -135,29 +136,24 @@ def point_bytes(counter: _SavedBytes, z: torch.Tensor, points: int) -> int:
 class Budget:
     """How many points go in one chunk, within ``memory`` bytes and the device's preferred size.
 
-    The preferred size on a CPU depends on what a point is (see ``attrwidgets.config``): for
-    ``images`` (inputs of four or more axes, N × C × H × W) it is ``config.cpu_chunk`` points;
-    for other points (token ids attributed at their embeddings, feature vectors) as many points
-    as ``config.cpu_chunk_bytes`` holds at ``per_point`` bytes each, and never fewer than
-    ``config.cpu_chunk``. On an accelerator it is ``config.gpu_chunk``. The memory budget
-    (``memory`` less the ``fixed`` bytes already held) caps every chunk.
+    The preferred size on a CPU (see ``attrwidgets.config``) is as many points as
+    ``config.cpu_chunk_bytes`` holds at ``per_point`` bytes each, and never fewer than
+    ``config.cpu_chunk``: ten 224² photos through a real network (25–100 MiB a point), more
+    of smaller points (a 28² digit, 64² or 112² images, a sentence's embeddings). On an
+    accelerator it is ``config.gpu_chunk``. The memory budget (``memory`` less the ``fixed``
+    bytes already held) caps every chunk.
     """
 
-    def __init__(
-        self, memory: int | str | None, device: torch.device, per_point: int, fixed: int = 0, *, images: bool = True
-    ) -> None:
+    def __init__(self, memory: int | str | None, device: torch.device, per_point: int, fixed: int = 0) -> None:
         self.memory = parse_memory(memory)
         self.device = device
         self.per_point = max(1, per_point)
         self.fixed = fixed
-        self.images = images
 
     def preferred(self) -> int:
         """The most points per chunk the device runs fastest with, before the memory budget."""
         if self.device.type != "cpu":
             return config.gpu_chunk
-        if self.images:
-            return config.cpu_chunk
         return max(config.cpu_chunk, config.cpu_chunk_bytes // self.per_point)
 
     def chunk(self, count: int) -> int:
@@ -251,8 +247,7 @@ def evaluate(
         done = 1
         if progress is not None:
             progress(done)
-    images = explained.inputs.dim() >= 4  # N × C × H × W: config.cpu_chunk points per CPU chunk, as measured
-    chunk = Budget(memory_bytes, device, per_point, fixed, images=images).chunk(count - done)
+    chunk = Budget(memory_bytes, device, per_point, fixed).chunk(count - done)
     while done < count:
         stop = min(count, done + chunk)
         if _attempt(explained, done, stop, build, consume, grad, measure=False) is None:

@@ -140,10 +140,11 @@ def integrated_gradients(
     else:
         check_layer_baseline(baseline, explained)
     memory_bytes = parse_memory(memory)
-    # Points that are not images are chunked by bytes (token ids at their embeddings, feature
-    # vectors): the whole path is about one chunk, so α = 1 and α = 0 ride in it for two points'
-    # cost, and the pass at the input is a forward only (it gives F(x), the target and, at a layer,
-    # the layer's output). Images (chunks of config.cpu_chunk points) keep the backward at the input.
+    # Points that are not images (token ids at their embeddings, feature vectors) are small: the
+    # whole path is about one chunk, so α = 1 and α = 0 ride in it for two points' cost, and the
+    # pass at the input is a forward only (it gives F(x), the target and, at a layer, the layer's
+    # output). Images keep the backward at the input and F(x′) apart (for a 224² photo, in chunks
+    # of ten, two more points cost about what those two passes do).
     ends = explained.inputs.dim() < 4
     with ModelGuard(explained.module):
         at_x = first_pass(explained, explained.inputs, target, memory=memory_bytes, backward=not ends)

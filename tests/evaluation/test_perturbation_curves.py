@@ -178,7 +178,8 @@ def test_targets_default_to_the_attributions_and_change_nothing():
     assert cam.target.tolist() == [0, 0, 0]
 
 
-def test_perturbed_copies_go_through_the_engine_in_chunks(x):
+def test_perturbed_copies_go_through_the_engine_in_chunks(x, monkeypatch):
+    monkeypatch.setattr(aw.config, "cpu_chunk_bytes", 0)  # cpu_chunk points a chunk, whatever a point costs
     recorder = Recorder(OnePixel())
     curve = deletion(recorder, x, first_map(), FRACTIONS, progress=False)
     assert sum(recorder.batches) == 8 + 8 * 17  # the inputs once, then every copy once

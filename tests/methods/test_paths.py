@@ -56,6 +56,7 @@ def test_chunk_invariance(
 ) -> None:
     # One point per chunk and everything at once give the same attributions.
     monkeypatch.setattr(aw.config, "cpu_chunk", 1)
+    monkeypatch.setattr(aw.config, "cpu_chunk_bytes", 0)  # one point a chunk, however small
     tiny = aw.integrated_gradients(cnn, images, steps=steps, trace=False)
     monkeypatch.setattr(aw.config, "cpu_chunk", 1000)
     large = aw.integrated_gradients(cnn, images, steps=steps, trace=False)
@@ -70,7 +71,7 @@ def test_memory_budget_sets_the_chunk_size(cnn: nn.Module, images: torch.Tensor)
     assert max(probe.batches[1:]) == 1
     probe.batches.clear()
     aw.integrated_gradients(probe, images[:1], steps=30, trace=False)
-    assert max(probe.batches) == 10  # the preferred CPU chunk (config.cpu_chunk)
+    assert probe.batches == [1, 30, 1]  # small points: cpu_chunk_bytes holds all 30 in one chunk
 
 
 def test_batch_invariance(cnn: nn.Module, images: torch.Tensor) -> None:

@@ -7,6 +7,7 @@ import threading
 import pytest
 import torch
 
+import attrwidgets as aw
 from attrwidgets.widgets import explore
 from attrwidgets.widgets.explorer import COARSE_RULE, COARSE_STEPS, STEPS_CHOICES, Explorer
 from attrwidgets.widgets.session import Session, Stage
@@ -150,8 +151,9 @@ class _Gate(torch.nn.Module):
         ("occlusion", {"window": 2, "stride": 1}),
     ],
 )
-def test_cancel_stops_within_the_chunk_in_flight(model, image, dispatch, method, options):
+def test_cancel_stops_within_the_chunk_in_flight(model, image, dispatch, method, options, monkeypatch):
     # the "one of nine tries ran on to the end": after Cancel no further model call may start
+    monkeypatch.setattr(aw.config, "cpu_chunk_bytes", 0)  # chunks of cpu_chunk points: several of them
     gate = _Gate(model, hold=4)
     refs = torch.rand(8, *image.shape, generator=torch.Generator().manual_seed(2))
     ex = explore(gate, image, method=method, dispatch=dispatch, references=refs, **options)

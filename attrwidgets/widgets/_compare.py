@@ -163,8 +163,8 @@ class Grid:
         room = self.max_bytes - _MARGIN
         paths = sum(1 for s in self.specs if "trace" in REGISTRY[s.method].produces)
         # Expected Gradients' per-reference maps (float16, REF_PIXELS each at most) and their
-        # references' pictures (uint8 RGB, PICTURE_PIXELS): a sixth of the room at most, taken
-        # from the α frames' half, so the final maps keep theirs
+        # references' pictures (uint8 RGB, PICTURE_PIXELS): a sixth of the room at most, inside
+        # the α frames' half (the frames shrink first), so the final maps keep at least half
         refs = sum(self.most_references(spec) for spec in self.specs)
         refs_room = min(refs * (2 * REF_PIXELS + 3 * PICTURE_PIXELS), room // 6)
         ref_pixels = (refs_room // refs - 3 * PICTURE_PIXELS) // 2 if refs else REF_PIXELS

@@ -24,10 +24,10 @@ import torchvision
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import attrwidgets as aw  # noqa: E402
-from attrwidgets.demo.models import DigitsCNN  # noqa: E402
-from attrwidgets.methods._engine import Budget, first_pass  # noqa: E402
-from attrwidgets.model import Explained  # noqa: E402
+import attrwidgets as aw
+from attrwidgets.demo.models import DigitsCNN
+from attrwidgets.methods._engine import Budget, first_pass
+from attrwidgets.model import Explained
 
 warnings.filterwarnings("ignore", message=".*completeness gap.*")
 

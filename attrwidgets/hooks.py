@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from attrwidgets._malloc import held
+
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable
 
@@ -65,12 +67,15 @@ class ModelGuard:
     def __enter__(self) -> ModelGuard:
         self._lock = _lock_for(self.model)
         self._lock.acquire()
+        self._heap = held()  # large blocks reused from the heap for the call (glibc; see _malloc.py)
+        self._heap.__enter__()
         try:
             self._training = [(m, m.training) for m in self.model.modules()]
             self._params = [(p, p.requires_grad, p.grad) for p in self.model.parameters()]
             if self.eval_mode:
                 self.model.eval()
         except BaseException:
+            self._heap.__exit__(None, None, None)
             self._lock.release()
             raise
         return self
@@ -87,7 +92,10 @@ class ModelGuard:
                     param.grad = grad
             self.store.clear()
         finally:
-            self._lock.release()
+            try:
+                self._heap.__exit__(None, None, None)
+            finally:
+                self._lock.release()
         return False
 
     def remove(self) -> None:

@@ -7,8 +7,11 @@ about a million minor page faults and 2 s of system time in one call of IG with 
 EfficientNet-Lite0 (``benchmarks/RESULTS.md``, "Numbers quoted in the code"). While a call runs,
 :func:`held` raises the mmap and trim thresholds, so a freed chunk's blocks serve the next chunk
 from the heap; when the outermost call ends, the thresholds go to glibc's adapted steady state
-(mmap above 32 MiB, trim above 64 MiB) and ``malloc_trim(0)`` gives the free memory back to the
-kernel, so the process does not keep a chunk's worth of memory between calls.
+(mmap above 32 MiB, trim above 64 MiB), and ``malloc_trim(0)`` gives the free memory back to the
+kernel once no call has run for :data:`TRIM_DELAY` seconds, so the process does not keep a
+chunk's worth of memory between calls. The trim runs on a timer thread, not in the call: it costs
+a few milliseconds (4 of a 0.3 s IG call on a sentence), and an explorer's preview and its full
+answer, which follow each other at once, would otherwise map everything afresh in between.
 
 ``attrwidgets.config.malloc_tuning = False`` leaves the allocator alone. The settings are the
 process's, not a thread's: one depth count for every thread, the outermost exit restores them.
@@ -35,8 +38,13 @@ HELD_MMAP, HELD_TRIM = 1 << 30, (1 << 31) - 1
 #: after a call: where glibc's own adaptation settles once large blocks have been freed
 AFTER_MMAP, AFTER_TRIM = 32 << 20, 64 << 20
 
+#: seconds without a call before the free memory goes back to the kernel
+TRIM_DELAY = 1.0
+
 _lock = threading.Lock()
 _depth = 0
+_generation = 0  # calls entered so far: a trim scheduled before the latest one is dropped
+_timer: threading.Timer | None = None
 _libc: object = None  # None: not looked up yet; False: no glibc
 
 
@@ -64,7 +72,7 @@ def held(libc: object = None) -> Iterator[None]:
     ``libc``: the C library to call (a test passes a recorder); default glibc when present and
     ``config.malloc_tuning`` is on, else nothing happens.
     """
-    global _depth
+    global _depth, _generation, _timer
     if libc is None:
         libc = _glibc() if config.malloc_tuning else False
     if not libc:
@@ -72,6 +80,7 @@ def held(libc: object = None) -> Iterator[None]:
         return
     with _lock:
         _depth += 1
+        _generation += 1
         if _depth == 1:
             libc.mallopt(M_MMAP_THRESHOLD, HELD_MMAP)
             libc.mallopt(M_TRIM_THRESHOLD, HELD_TRIM)
@@ -83,4 +92,14 @@ def held(libc: object = None) -> Iterator[None]:
             if _depth == 0:
                 libc.mallopt(M_MMAP_THRESHOLD, AFTER_MMAP)
                 libc.mallopt(M_TRIM_THRESHOLD, AFTER_TRIM)
-                libc.malloc_trim(0)
+                _timer = threading.Timer(TRIM_DELAY, _trim, args=(libc, _generation))
+                _timer.daemon = True
+                _timer.start()
+
+
+def _trim(libc: object, generation: int) -> None:
+    """The timer's work: give the free memory back, unless a call ran (or runs) since it was set."""
+    with _lock:
+        idle = _depth == 0 and _generation == generation
+    if idle:
+        libc.malloc_trim(0)

@@ -66,21 +66,21 @@ def _glibc() -> object:
 
 
 @contextlib.contextmanager
-def held(libc: object = None) -> Iterator[None]:
+def held() -> Iterator[None]:
     """Large blocks stay in the heap inside the block; the outermost exit restores and trims.
 
-    ``libc``: the C library to call (a test passes a recorder); default glibc when present and
-    ``config.malloc_tuning`` is on, else nothing happens.
+    Nothing happens without glibc or with ``config.malloc_tuning`` off.
     """
     global _depth, _generation, _timer
-    if libc is None:
-        libc = _glibc() if config.malloc_tuning else False
+    libc = _glibc() if config.malloc_tuning else False
     if not libc:
         yield
         return
     with _lock:
         _depth += 1
         _generation += 1
+        if _timer is not None:  # a trim still waiting is moot now: no sleeping thread per call
+            _timer.cancel()
         if _depth == 1:
             libc.mallopt(M_MMAP_THRESHOLD, HELD_MMAP)
             libc.mallopt(M_TRIM_THRESHOLD, HELD_TRIM)

@@ -620,7 +620,7 @@ def roar(
         msg = "fit_options are fit_classifier's keywords: with fit=..., give the options to your fit instead"
         raise ValueError(msg)
     options = dict(fit_options or {})
-    unknown = sorted(set(options) - {"epochs", "batch_size", "lr"})
+    unknown = sorted(set(options) - set(_FIT_DEFAULTS))
     if unknown:
         msg = f"fit_options {unknown} are not fit_classifier's; it takes epochs, batch_size and lr"
         raise TypeError(msg)

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from attrwidgets.attribution import Attribution
+from attrwidgets.methods._engine import remembered_costs
 from attrwidgets.model import model_device
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -631,7 +632,8 @@ def attribute_dataset(
             results = (_ray_results if engine == "ray" else _local_results)(
                 method, model, source, pending, spec, actors=actors, actor_options=actor_options
             )
-            with _Writer(store, pending) as writer:  # the next batches are computed while a group is written
+            # each kind of pass measured once for the data set; a group is written while the next batches compute
+            with remembered_costs(), _Writer(store, pending) as writer:
                 for b, result in results:
                     writer.put(b, result)
                     done += 1
@@ -659,15 +661,17 @@ class _RayWorker:
         self.device = torch.device("cuda") if use_gpu else torch.device("cpu")  # Ray sets CUDA_VISIBLE_DEVICES
         self.method, self.source, self.spec = method, source, spec
         self.model = copy.deepcopy(model).to(self.device)
+        self.costs: dict = {}
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out: dict[str, list[np.ndarray]] = {}
-        for b in batch["batch"]:
-            inputs, labels = split_batch(self.source.load(int(b)))
-            result = attribute_batch(self.method, self.model, inputs, labels, device=self.device, **self.spec)
-            result["batch"] = np.array(int(b))
-            for name, value in result.items():
-                out.setdefault(name, []).append(value)
+        with remembered_costs(self.costs):  # the one-point measuring pass once per actor, not per batch
+            for b in batch["batch"]:
+                inputs, labels = split_batch(self.source.load(int(b)))
+                result = attribute_batch(self.method, self.model, inputs, labels, device=self.device, **self.spec)
+                result["batch"] = np.array(int(b))
+                for name, value in result.items():
+                    out.setdefault(name, []).append(value)
         return {name: np.stack(values) if name == "batch" else _ragged(values) for name, values in out.items()}
 
 

@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 import attrwidgets as aw
 from attrwidgets.datasets import attribute_dataset
+from attrwidgets.methods._engine import remembered_costs
 from tests.probes import make_cnn
 
 pytest.importorskip("zarr")
@@ -63,11 +64,16 @@ def test_equals_a_plain_loop(tmp_path, data):
     assert store["values"].chunks == (N, 3, 12, 12)  # the five batches' maps (8.6 kB each) make one group
     assert store["done"][:].all() and store["label"][:].tolist() == (torch.arange(N) % 5).tolist()
     x = data.tensors[0]
-    for start in range(0, N, BATCH):
+    with remembered_costs():  # as attribute_dataset calls the method: each batch in one chunk
+        for start in range(0, N, BATCH):
+            attr = aw.gradient(model, x[start : start + BATCH])
+            np.testing.assert_array_equal(store["values"][start : start + BATCH], attr.values.float().numpy())
+            np.testing.assert_array_equal(store["target"][start : start + BATCH], attr.target.numpy())
+            np.testing.assert_array_equal(store["score"][start : start + BATCH], attr.score.numpy())
+    for start in range(0, N, BATCH):  # a bare call sends its first input alone: the same within rounding
         attr = aw.gradient(model, x[start : start + BATCH])
-        np.testing.assert_array_equal(store["values"][start : start + BATCH], attr.values.float().numpy())
-        np.testing.assert_array_equal(store["target"][start : start + BATCH], attr.target.numpy())
-        np.testing.assert_array_equal(store["score"][start : start + BATCH], attr.score.numpy())
+        np.testing.assert_allclose(store["values"][start : start + BATCH], attr.values.float().numpy(), rtol=1e-6)
+        np.testing.assert_allclose(store["score"][start : start + BATCH], attr.score.numpy(), rtol=1e-12)
     assert np.isnan(store["delta"][:]).all()  # the gradient has no completeness gap
     run = store.attrs["attrwidgets_run"]
     assert run["method"] == "gradient" and run["n"] == N and run["batch_size"] == BATCH
@@ -144,3 +150,18 @@ def test_without_zarr_a_clear_install_hint(tmp_path, data, monkeypatch):
     monkeypatch.setitem(sys.modules, "zarr", None)
     with pytest.raises(ImportError, match=r"attrwidgets\[zarr\]"):
         attribute_dataset("gradient", make_cnn(), data, tmp_path / "z.zarr")
+
+
+def test_the_one_point_measuring_pass_runs_once_per_data_set(tmp_path, data):
+    """Every batch has the same shape, so the bytes a point costs are measured on the first batch only."""
+    model = make_cnn()
+    sizes: list[int] = []
+    handle = model.register_forward_pre_hook(lambda module, args: sizes.append(len(args[0])))
+    try:
+        attribute_dataset("gradient", model, data, tmp_path / "g.zarr", batch_size=BATCH, progress=False)
+        assert sizes == [1, BATCH, BATCH, BATCH, BATCH, N - 4 * BATCH]  # a one-point probe, then whole batches
+        sizes.clear()
+        aw.gradient(model, data.tensors[0][:BATCH])
+        assert sizes == [1, BATCH - 1]  # outside attribute_dataset a call measures on its first input
+    finally:
+        handle.remove()

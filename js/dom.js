@@ -128,7 +128,9 @@ export function buildDom(view) {
   const completeness = h("div", { class: "aw-completeness", "data-level": "none" });
   const notes = h("div", { class: "aw-notes" });
   // the scrubbers above the panels: on a laptop screen they stay in sight with the top row
-  const left = h("div", { class: "aw-left" }, scrubRow, alphaText, samplesRow, canvas, viewRow);
+  const refsBox = h("div", { class: "aw-refs" }); // Expected Gradients' per-reference maps (js/refstrip.js)
+  refsBox.hidden = true;
+  const left = h("div", { class: "aw-left" }, scrubRow, alphaText, samplesRow, canvas, refsBox, viewRow);
   const evalCanvas = h("canvas", { class: "aw-eval-canvas" });
   const evalText = h("div", { class: "aw-eval-text" });
   const evalBox = h("div", { class: "aw-eval" }, evalCanvas, evalText);
@@ -172,6 +174,7 @@ export function buildDom(view) {
     curve,
     classes,
     left,
+    refsBox,
     play,
     alphaIn,
     alphaText,

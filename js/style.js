@@ -44,4 +44,14 @@ export const STYLE = `
 .aw-root .aw-classes .aw-swatch { display: inline-block; width: 10px; height: 10px; margin: 0 4px -1px 0; border-radius: 2px; }
 .aw-root .aw-classes li { list-style: none; margin: 0; }
 .aw-root .aw-classes ul { margin: 2px 0 0; padding: 0; }
+.aw-root .aw-refs { margin-top: 6px; padding-top: 6px; border-top: 1px solid #dde; max-width: 100%; }
+.aw-root .aw-ref-title { font-size: 12px; color: #333; }
+.aw-root .aw-ref-strip { display: flex; flex-wrap: wrap; gap: 6px; margin-top: 4px; }
+.aw-root .aw-ref { width: 112px; font-size: 10px; color: #333; }
+.aw-root .aw-ref[data-mean] { width: 140px; }
+.aw-root .aw-ref[data-mean] .aw-ref-map { outline: 2px solid #1f4e9c; }
+.aw-root .aw-ref-frame { position: relative; }
+.aw-root .aw-ref-map { width: 100%; height: auto; display: block; }
+.aw-root .aw-ref-picture { position: absolute; right: 2px; bottom: 2px; width: 30px; height: auto; border: 1px solid #fff; box-shadow: 0 0 0 1px #778; image-rendering: pixelated; }
+.aw-root .aw-ref-caption { overflow-wrap: anywhere; line-height: 1.25; }
 `;

@@ -31,6 +31,7 @@ import { figureLayout } from "./layout.js";
 import { showCompleteness, showNotes, showStatus, showTitle, sigmaTable, syncKernelControls } from "./sync.js";
 import { EVALUATION_CHOICES, showEvaluation } from "./evalcurve.js";
 import { boundary, pickPoint } from "./segments.js";
+import { drawStrip } from "./refstrip.js";
 
 /**
  * @typedef {object} Traits
@@ -96,6 +97,8 @@ function render({ model, el }) {
   const mapPanels = createMapPanels({ view, canvas: els.canvas, left: els.left, root });
   const curves = createCurveBox({ view, root, curve, classes: els.classes });
   let sampleLayout = null;
+  let image = null; // the input (h, w, C uint8), for the per-reference strip
+  let strip = { data: null, key: "" }; // what the strip shows now
 
   /** Show the rows and boxes of the result's view (path: α scrubber and curves; samples: the sample scrubber). */
   function showView(kind) {
@@ -122,6 +125,11 @@ function render({ model, el }) {
     const c = s.counts[k];
     samplesText.textContent = `mean of the first ${c} of ${s.n} sample${s.n === 1 ? "" : "s"}`;
     fig = mapPanels.draw(k) ?? fig;
+    const stripKey = `${view.cmap}:${view.opacity}`;
+    if (strip.data !== data || strip.key !== stripKey) {
+      drawStrip(els.refsBox, s.references, image, view); // not on a sample scrub: it does not change
+      strip = { data, key: stripKey };
+    }
     const { width, height } = (fig ?? figureLayout(root.clientWidth, 1, 1)).curves;
     const h2 = Math.max(height, s.relativeGap ? 420 : 240);
     const ctx = hiDpiContext(curve, width, h2);
@@ -131,6 +139,8 @@ function render({ model, el }) {
   function drawAll() {
     if (!data) return;
     if (data.view === "samples") return drawSamples();
+    if (!els.refsBox.hidden) drawStrip(els.refsBox, null, null, view);
+    strip = { data: null, key: "" };
     if (data.view === "map") {
       fig = mapPanels.draw() ?? fig;
       drawPicked();
@@ -223,6 +233,8 @@ function render({ model, el }) {
     const next = { data: d.data, shape: d.shape.length === 2 ? [...d.shape, 1] : d.shape };
     panels.setImage(next);
     mapPanels.setImage(next);
+    image = next;
+    strip = { data: null, key: "" };
     // one channel: |Σ|, Σ|·|, max|·| and L2 are all |v|, so offer the two that differ
     for (const option of els.reductionSel.options) option.hidden = next.shape[2] === 1 && !["sum", "abs_sum"].includes(option.value);
     if (els.reductionSel.selectedOptions[0]?.hidden) els.reductionSel.value = view.reduction = "abs_sum";

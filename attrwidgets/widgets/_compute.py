@@ -34,6 +34,12 @@ from attrwidgets.widgets._wire import MAX_UPDATE_BYTES, display_size, downsample
 __all__ = ["PathExplainer", "as_image", "select_frames"]
 
 EVALUATE = "evaluate"
+REF_PIXELS = 96 * 96
+"""Most pixels of one of Expected Gradients' per-reference maps in the explorer's strip."""
+STRIP_CLIP = 0.99
+"""The strip's colour scale: this quantile of the magnitudes of all its maps."""
+PICTURE_PIXELS = 48 * 48
+"""Most pixels of the picture of a reference beside its map."""
 """The name of the stage that evaluates the final map (see :mod:`._evaluation`)."""
 
 
@@ -556,8 +562,39 @@ class PathExplainer:
             gap = conv["running_sum"][0].double() - span
             samples["gap"] = encode(gap.float(), "float32")
             samples["relative_gap"] = encode((gap.abs() / span.abs().clamp_min(1e-12)).float(), "float32")
+        refs = running.per_reference() if running is not None and frames is not None else None
+        if refs is not None and self.references is not None:
+            samples["references"] = self._reference_strip(refs, values)
         payload["samples"] = samples
         payload["evaluations"] = n
+
+    def _reference_strip(self, refs: dict[str, Any], values: torch.Tensor) -> dict[str, Any]:
+        """Expected Gradients' per-reference maps for the strip under the panels: each reference's
+        map (the mean over its draws) and the mean over all draws (the final map's channel sum), at
+        most 96×96 each on one colour scale (float16, divided by ``scale``: the 99th percentile of
+        their magnitudes, as the panels clip; larger values saturate), and the pictures of the
+        references (uint8 RGB, at most 48×48)."""
+        maps = refs["maps"]
+        height, width = maps.shape[-2:]
+        size = display_size(int(height), int(width), REF_PIXELS)
+        mean = values[0].detach().sum(0) if values.dim() == 4 else values[0].detach()
+        small = downsample(torch.cat([mean[None].to(maps), maps]), size)
+        magnitudes = small.abs().flatten().float()
+        scale = float(torch.quantile(magnitudes, STRIP_CLIP)) if magnitudes.numel() else 0.0
+        if not math.isfinite(scale) or scale <= 0:  # mostly zeros: the largest value instead
+            scale = float(_frame_scales(small.flatten()[None])[0])
+        pictures = self.references[torch.tensor(refs["index"])].to(device=self.image.device, dtype=self.image.dtype)
+        picture_size = display_size(int(pictures.shape[-2]), int(pictures.shape[-1]), PICTURE_PIXELS)
+        return {
+            "index": refs["index"],
+            "count": refs["count"],
+            "draws": refs["draws"],
+            "distinct": refs["distinct"],
+            "mean": encode(small[0] / scale, "float16"),
+            "maps": encode(small[1:] / scale, "float16"),
+            "scale": scale,
+            "pictures": encode(np.stack([_to_pixels(p[None], picture_size) for p in pictures])),
+        }
 
 
 def _views(value: object) -> list[bytes]:

@@ -24,7 +24,10 @@ from torch import nn
 
 from attrwidgets.sampling import sample_generator
 
-__all__ = ["Recorder", "RunningMeans", "sample_counts"]
+__all__ = ["MOST_REFERENCES", "Recorder", "RunningMeans", "sample_counts"]
+
+MOST_REFERENCES = 8
+"""Expected Gradients' per-reference maps kept by the explorer: the references drawn most often."""
 
 
 def sample_counts(n: int) -> list[int]:
@@ -86,10 +89,21 @@ class RunningMeans:
         self.snapshots: list[torch.Tensor] = []
         self.failed = False
         self.references = None
+        self.drawn: list[int] = []
+        self.kept: dict[int, int] = {}  # reference index → its row in ref_sums
+        self.ref_sums: torch.Tensor | None = None
         if method == "expected_gradients" and references is not None:
             seed, m = int(options.get("seed", 0)), len(references)
             drawn = [int(torch.randint(m, (1,), generator=sample_generator(seed, j))) for j in range(self.n)]
+            self.drawn = drawn
             self.references = references[torch.tensor(drawn)]  # the reference of draw j, in draw order
+            counts: dict[int, int] = {}
+            for r in drawn:
+                counts[r] = counts.get(r, 0) + 1
+            if len(counts) > 1:  # the most drawn references (the draws are known before the run)
+                top = sorted(counts, key=lambda r: (-counts[r], r))[:MOST_REFERENCES]
+                self.kept = {r: i for i, r in enumerate(top)}
+                self.ref_sums = torch.zeros((len(top), *x.shape[2:]), dtype=dtype, device=x.device)
 
     def supported(self) -> bool:
         if self.method == "smoothgrad":
@@ -115,6 +129,8 @@ class RunningMeans:
             self.sums += row
             if self.squares is not None:
                 self.squares += row * row
+            if self.ref_sums is not None and self.drawn[self.seen] in self.kept:
+                self.ref_sums[self.kept[self.drawn[self.seen]]] += row.sum(0)  # channel sum, as the strip shows it
             self.seen += 1
             if self.seen in self.counts:
                 self.snapshots.append(self._statistic(self.seen))
@@ -136,3 +152,20 @@ class RunningMeans:
         if not torch.allclose(last, final, rtol=1e-3, atol=1e-4 * scale):
             return None
         return self.counts, stack
+
+    def per_reference(self) -> dict[str, Any] | None:
+        """Expected Gradients over several references, once every draw is in: the most drawn
+        references (at most :data:`MOST_REFERENCES`), the draws each had and the mean of their maps
+        (channel sums, (R, H, W)); the attribution's channel sum is Σ_r count_r · map_r / n over
+        all ``distinct`` references. None for another method, one reference or an incomplete run."""
+        if self.ref_sums is None or self.failed or self.seen != self.n:
+            return None
+        counts = [self.drawn.count(r) for r in self.kept]
+        weights = torch.tensor(counts, dtype=self.ref_sums.dtype, device=self.ref_sums.device)
+        return {
+            "index": list(self.kept),
+            "count": counts,
+            "draws": self.n,
+            "distinct": len(set(self.drawn)),
+            "maps": self.ref_sums / weights.view(-1, 1, 1),
+        }

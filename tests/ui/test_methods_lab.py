@@ -126,6 +126,49 @@ def test_sample_scrubber_redraws_with_no_kernel_message(lab_server, open_noteboo
     assert not page.aw_errors, page.aw_errors
 
 
+def test_expected_gradients_shows_each_references_map(lab_server, open_notebook, explorer_view, artifacts):
+    """EG over 40 training digits: the strip under the panels holds the mean and the most drawn
+    references' maps with their pictures; scrubbing the samples does not redraw it."""
+    nb = _notebook()
+    nb.cells[0].source = SETUP.replace("labels=[", 'method="expected_gradients", samples=24, labels=[')
+    nbp = open_notebook(lab_server, nb, name="eg_refs.ipynb")
+    page = nbp.page
+    page.set_viewport_size({"width": 1280, "height": 800})
+    view = explorer_view(page)
+    nbp.run_all()
+    view.wait_result(timeout=180_000)
+    page.wait_for_function("() => document.querySelector('.aw-refs')?.dataset.count > 0", timeout=30_000)
+    box = page.locator(".aw-refs")
+    assert box.is_visible()
+    count = int(box.get_attribute("data-count"))
+    assert 2 <= count <= 8, count
+    assert page.locator(".aw-ref").count() == count + 1, "the mean and one cell per reference"
+    assert page.locator(".aw-ref-picture").count() == count
+    captions = page.eval_on_selector_all(".aw-ref-caption", "els => els.map(e => e.textContent)")
+    assert captions[0] == "mean of all 24 draws (the final map)"
+    draws = [int(c.split(" · ")[1].split(" of ")[0]) for c in captions[1:]]
+    assert draws == sorted(draws, reverse=True) and all(c.endswith("of 24 draws") for c in captions[1:])
+    inked = page.eval_on_selector_all(
+        ".aw-ref-map",
+        """els => els.map(c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let lo = 255, hi = 0;
+            for (let i = 0; i < d.length; i += 4) { lo = Math.min(lo, d[i]); hi = Math.max(hi, d[i]); }
+            return hi - lo; })""",
+    )
+    assert all(spread > 20 for spread in inked), f"every map is drawn, not blank: {inked}"
+    drawn = box.get_attribute("data-drawn")
+    page.locator("input.aw-samples").fill("0")
+    page.wait_for_timeout(QUIET_MS)
+    assert box.get_attribute("data-drawn") == drawn, "the strip is not redrawn on a sample scrub"
+    box.scroll_into_view_if_needed()
+    path = artifacts / "methods" / "expected_gradients_references.png"
+    path.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(path))
+    page.locator("select.aw-method").select_option("smoothgrad")
+    page.wait_for_function("() => document.querySelector('.aw-refs').hidden", timeout=90_000)
+    assert not page.aw_errors, page.aw_errors
+
+
 def test_sigma_box_applies_on_enter(lab_server, open_notebook, explorer_view):
     # σ: a slider applied on release, and its box on Enter. The result stamp is read before Enter:
     # read after it, a fast kernel's new result was already the stamp and the wait never ended.

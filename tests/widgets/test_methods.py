@@ -13,7 +13,7 @@ from attrwidgets.attribution import Attribution
 from attrwidgets.registry import REGISTRY, Control, register
 from attrwidgets.widgets import explore
 from attrwidgets.widgets._methods import VIEWS, view_of
-from attrwidgets.widgets._samples import sample_counts
+from attrwidgets.widgets._samples import MOST_REFERENCES, RunningMeans, sample_counts
 from attrwidgets.widgets._wire import MAX_UPDATE_BYTES, decode, payload_bytes
 from attrwidgets.widgets.explorer import COARSE_SAMPLES
 
@@ -313,3 +313,35 @@ def test_occlusion_defaults_scale_with_the_image(model):
     ex.options = {**ex.options, "window": 8}
     assert ex.options == {"window": 8, "stride": 2}
     ex.close()
+
+
+def test_expected_gradients_sends_the_map_of_each_reference(model, image, refs):
+    """The strip under the panels: per reference drawn, the mean of its maps; weighted by draws, the final map."""
+    ex = explore(model, image, method="expected_gradients", samples=20, sync=True, references=refs)
+    strip = ex.result["samples"]["references"]
+    runs = RunningMeans("expected_gradients", image[None], {"samples": 20, "seed": 0}, refs)
+    drawn = runs.drawn
+    assert strip["draws"] == 20 and strip["distinct"] == len(set(drawn)) > 1
+    assert strip["index"] == sorted(set(drawn), key=lambda r: (-drawn.count(r), r))[:MOST_REFERENCES]
+    assert strip["count"] == [drawn.count(r) for r in strip["index"]]
+    maps = decode(strip["maps"]).astype(np.float64) * strip["scale"]
+    mean = decode(strip["mean"]).astype(np.float64) * strip["scale"]
+    assert maps.shape == (len(strip["index"]), 20, 24) and mean.shape == (20, 24)
+    both = np.abs(np.concatenate([maps.ravel(), mean.ravel()]))
+    assert np.quantile(both, 0.99) == pytest.approx(strip["scale"], rel=2e-3)  # one scale: their p99
+    final = ex.attribution.values[0].double().sum(0).numpy()
+    np.testing.assert_allclose(mean, final, atol=2e-3 * np.abs(final).max())
+    if strip["distinct"] == len(strip["index"]):  # every reference kept: the weighted mean is the final map
+        weighted = (maps * np.array(strip["count"])[:, None, None]).sum(0) / 20
+        np.testing.assert_allclose(weighted, final, atol=4e-3 * np.abs(final).max())
+    pictures = decode(strip["pictures"])
+    assert pictures.dtype == np.uint8 and pictures.shape == (len(strip["index"]), 20, 24, 3)
+    expected = (refs[strip["index"][0]].permute(1, 2, 0).clamp(0, 1) * 255).round().numpy()
+    np.testing.assert_allclose(pictures[0], expected, atol=1)
+
+
+def test_one_reference_or_smoothgrad_sends_no_strip(model, image, refs):
+    ex = explore(model, image, method="expected_gradients", samples=8, sync=True, references=refs[:1])
+    assert "references" not in ex.result["samples"]
+    ex.method = "smoothgrad"
+    assert "references" not in ex.result["samples"]

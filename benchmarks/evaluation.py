@@ -5,14 +5,17 @@ Usage::
     .venv/bin/python benchmarks/evaluation.py                    # every section
     .venv/bin/python benchmarks/evaluation.py --only roar        # one: deletion_speed, throughput, ray,
                                                                  #      perturbation, roar
-    .venv/bin/python benchmarks/evaluation.py --threads 1        # torch threads (default 1, see below)
+    .venv/bin/python benchmarks/evaluation.py --threads 1        # torch threads (default: see below)
 
 Each section writes ``benchmarks/results/evaluation_<section>.json``; the tables of
 ``benchmarks/RESULTS-evaluation.md`` are printed from them with ``--report``.
 
-Threads: on the shared 2-core machine these numbers were taken on, small models ran many times
-faster with one torch thread than with two while other processes were busy (a DigitsCNN epoch:
-0.2 s with one thread, up to 5 s with two), so the default is one; every JSON records it and the load.
+Threads: ROAR (the retraining: convolutions' arithmetic) uses every core by default, as torch
+does: on the quiet 2-core machine 190–203 s with two threads against 327 s with one. The timing
+sections default to one thread: on that machine, shared, small models ran many times faster with
+one torch thread than with two while other processes were busy (a DigitsCNN epoch: 0.2 s with
+one thread, up to 5 s with two). ``--threads N`` sets it for every section; every JSON records
+it and the load.
 """
 
 from __future__ import annotations
@@ -335,15 +338,15 @@ SECTIONS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=sorted(SECTIONS), action="append")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores for roar, else 1)")
     parser.add_argument("--report", action="store_true", help="print the tables from the JSON files and stop")
     args = parser.parse_args()
     if args.report:
         print(report())
         return
-    torch.set_num_threads(args.threads)
     for name in args.only or SECTIONS:
         print(f"== {name}")
+        torch.set_num_threads(args.threads or (os.cpu_count() or 1 if name == "roar" else 1))
         SECTIONS[name]()
 
 

@@ -264,14 +264,17 @@ class Explained:
         feed: torch.Tensor | None = None,
         *,
         requires_grad: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        until_layer: bool = False,
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
         """The model's (B, classes) output at points ``z``, and the point as a leaf of the graph.
 
         Without a layer, ``z`` are inputs in pixel space. With one, ``z`` replaces the layer's
         output in a forward on ``feed`` (default: the inputs ``rows``); ``z=None`` keeps the
         layer's own output, which is returned as the point (so the pass at the inputs gives the
         layer's output and the gradient there in one forward). ``requires_grad``: the point is a
-        leaf that requires grad, for the gradient with respect to it.
+        leaf that requires grad, for the gradient with respect to it. ``until_layer`` (at a layer,
+        with ``z=None``): the forward stops once the layer has run and the output is None; only the
+        layer's output is wanted (a baseline's or a reference's), so the layers above it are not run.
         """
         kwargs = self.kwargs_for(rows)
         if self.layer is None:
@@ -310,12 +313,16 @@ class Explained:
                     raise ValueError(msg)
                 leaf = given
             seen.append(leaf)
+            if until_layer:
+                raise _LayerReached
             # a copy: an in-place op downstream (ReLU(inplace=True)) changes it, not the point
             return leaf.clone()
 
         handle = self.layer.register_forward_hook(substitute)
         try:
             output = self._call(feed, kwargs)
+        except _LayerReached:
+            output = None
         finally:
             handle.remove()
         if not seen:
@@ -339,6 +346,14 @@ class Explained:
     def scores(self, z: torch.Tensor, target: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         """The explained score F(z) = model(preprocess(z))[target] per row, shape (B,)."""
         return self.logits(z, rows).gather(1, target.view(-1, 1)).squeeze(1)
+
+
+class _LayerReached(BaseException):  # a signal, not an error
+    """Raised in the layer's hook to end a forward once its output is known (``until_layer``).
+
+    A BaseException, as KeyboardInterrupt is, so that a model's own ``except Exception`` does not
+    take it for its error; a model that catches it anyway runs to the end, which costs only time.
+    """
 
 
 def _check_layer(layer: object, model: object) -> tuple[nn.Module | None, str]:

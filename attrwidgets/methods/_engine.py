@@ -179,6 +179,8 @@ class Points:
     At a layer, ``z`` may be None (the layer's own output at ``inputs`` is the point, see
     :meth:`~attrwidgets.model.Explained.forward`), and ``inputs`` are what the model is fed below
     the layer (default: the inputs ``rows``; with ``rows=None`` per-example arguments are left out).
+    ``until_layer`` (at a layer, ``z=None``, no target, no gradient): only the layer's output is
+    wanted, so the forward stops once the layer has run (``Chunk.output`` and ``predicted`` None).
     """
 
     z: torch.Tensor | None
@@ -187,6 +189,7 @@ class Points:
     score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
     rows: torch.Tensor | None = None
     inputs: torch.Tensor | None = None
+    until_layer: bool = False
 
 
 @dataclass
@@ -204,8 +207,8 @@ class Chunk:
     stop: int
     score: torch.Tensor | None
     target: torch.Tensor | None
-    output: torch.Tensor
-    predicted: torch.Tensor
+    output: torch.Tensor | None
+    predicted: torch.Tensor | None
     grad: Any
     context: Any
     z: torch.Tensor | None = None
@@ -369,11 +372,15 @@ def _forward_backward(explained: Explained, start: int, stop: int, build, grad, 
         raise RuntimeError(msg)
     with grad_enabled(), torch.set_grad_enabled(wants_graph):
         run = (points.z, points.rows, points.inputs)
+        until = {"until_layer": True} if points.until_layer else {}
         if counter is not None:
             with torch.autograd.graph.saved_tensors_hooks(counter.pack, counter.unpack):
-                output, z = explained.forward(*run, requires_grad=wants_graph)
+                output, z = explained.forward(*run, requires_grad=wants_graph, **until)
         else:
-            output, z = explained.forward(*run, requires_grad=wants_graph)
+            output, z = explained.forward(*run, requires_grad=wants_graph, **until)
+        if output is None:  # stopped at the layer: its output is all this chunk gives
+            cost = point_bytes(counter, z, stop - start) if counter is not None else 0
+            return Chunk(start, stop, None, None, None, None, None, points.context, z.detach()), cost
         target = points.target(output) if callable(points.target) else points.target
         if target is None:
             score = None

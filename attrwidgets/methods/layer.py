@@ -89,7 +89,8 @@ def layer_baseline(
 def layer_outputs(
     explained: Explained, feed: torch.Tensor, memory: int, per_point: int, *, own_rows: bool = True
 ) -> torch.Tensor:
-    """The layer's output when the model is fed ``feed`` (forward only, through the engine).
+    """The layer's output when the model is fed ``feed`` (forward only, through the engine, and
+    only up to the layer: what comes after it is not run).
 
     ``own_rows``: row i of ``feed`` stands for input i (its per-example forward arguments are
     used); False for inputs that are not the explained ones (references), which get the
@@ -100,7 +101,7 @@ def layer_outputs(
 
     def build(start: int, stop: int) -> Points:
         rows = torch.arange(start, stop, device=explained.inputs.device) if own_rows else None
-        return Points(None, rows=rows, inputs=feed[start:stop])
+        return Points(None, rows=rows, inputs=feed[start:stop], until_layer=True)  # the layers above: not run
 
     def consume(chunk: Chunk) -> None:
         if not out:

@@ -208,3 +208,45 @@ def test_layer_hooks_come_off(name: str) -> None:
     with pytest.raises(ValueError, match="out of range"):
         getattr(aw, name)(model, ids, target=9, layer=model.embedding)
     assert_clean(model, before)
+
+
+def test_a_baseline_or_reference_mapped_to_the_layer_runs_the_model_only_up_to_it() -> None:
+    """Token-id baselines and Expected Gradients' references need only the layer's output: nothing above it runs."""
+    model = TinyText()
+    ids, mask = text_batch()
+    above: list[int] = []
+    handle = model.token.register_forward_pre_hook(lambda module, args: above.append(len(args[0])))
+    try:
+        ours = aw.integrated_gradients(model, ids, target=1, layer=model.embedding, baseline=3,
+                                       forward_kwargs={"attention_mask": mask}, steps=8)  # fmt: skip
+        ig_rows = sum(above)
+        assert ig_rows == 3 + 3 * (8 + 2), "the pass at the input and the path (with its two ends), no baseline pass"
+        above.clear()
+        aw.expected_gradients(model, ids, target=1, layer=model.embedding, references=ids[:2], samples=4,
+                              forward_kwargs={"attention_mask": mask})  # fmt: skip
+        # the inputs, F at each reference with each input's mask (3 × 2), the draws (3 × 4): no mapping pass
+        assert sum(above) == 3 + 3 * 2 + 3 * 4, above
+    finally:
+        handle.remove()
+    lig = captum_attr.LayerIntegratedGradients(model, model.embedding)
+    theirs = lig.attribute(ids, baselines=torch.full_like(ids, 3), target=1, additional_forward_args=(mask,),
+                           n_steps=8)  # fmt: skip
+    torch.testing.assert_close(ours.values, theirs, rtol=1e-7, atol=1e-9)
+
+
+def test_a_model_that_swallows_every_exception_still_maps_its_baseline() -> None:
+    class Swallowing(TinyText):
+        def forward(self, ids, attention_mask=None):
+            try:
+                return super().forward(ids, attention_mask)
+            except BaseException:  # the hostile case: the early stop taken for an error
+                return torch.zeros(len(ids), 3, dtype=torch.float64)
+
+    model = Swallowing()
+    ids, mask = text_batch()
+    ours = aw.integrated_gradients(model, ids, target=1, layer=model.embedding, baseline=3,
+                                   forward_kwargs={"attention_mask": mask}, steps=8)  # fmt: skip
+    plain = TinyText()
+    expected = aw.integrated_gradients(plain, ids, target=1, layer=plain.embedding, baseline=3,
+                                       forward_kwargs={"attention_mask": mask}, steps=8)  # fmt: skip
+    torch.testing.assert_close(ours.values, expected.values)

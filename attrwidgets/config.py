@@ -74,6 +74,12 @@ class Config:
         every chunk (a million page faults in one IG call on a 224² photo); at the end of the
         call the free memory goes back to the kernel (see ``attrwidgets/_malloc.py``). Default
         True; False leaves the allocator alone. Elsewhere it does nothing.
+    release_openmp : bool
+        With torch's GNU OpenMP runtime (Linux), the widgets free the kernel's main thread's
+        OpenMP worker threads when they start computing on their own thread, and their thread's
+        when they are done, so that two pools of workers do not share the cores (on two cores an
+        explorer's Integrated Gradients ran 1.6–1.9× slower beside an idle pool; see
+        ``attrwidgets/_omp.py``). Default True; False leaves the pools alone.
     """
 
     memory: int = 1 << 30
@@ -82,12 +88,13 @@ class Config:
     gpu_chunk: int = 256
     channels_last: bool | str = "auto"
     malloc_tuning: bool = True
+    release_openmp: bool = True
 
     def __setattr__(self, name: str, value: object) -> None:
         if name == "memory" or (name == "cpu_chunk_bytes" and not (type(value) is int and value == 0)):
             value = parse_memory(value)  # type: ignore[arg-type]
-        elif name == "malloc_tuning" and not isinstance(value, bool):
-            msg = f"config.malloc_tuning must be True or False, not {value!r}"
+        elif name in ("malloc_tuning", "release_openmp") and not isinstance(value, bool):
+            msg = f"config.{name} must be True or False, not {value!r}"
             raise TypeError(msg)
         elif name == "channels_last" and value not in ("auto", True, False):
             msg = f"config.channels_last must be 'auto', True or False, not {value!r}"

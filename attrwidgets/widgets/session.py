@@ -4,7 +4,9 @@ A :class:`Session` knows nothing about widgets. It is given a ``compute(params, 
 function and two callbacks, ``on_result`` and ``on_status``, and it guarantees:
 
 - **One worker thread** runs every computation (torch is not asked to run two at once), so the
-  kernel's main thread stays free to receive the next request.
+  kernel's main thread stays free to receive the next request. The thread that hands over a
+  request frees its OpenMP workers, and the worker frees its own when it goes idle
+  (:func:`attrwidgets._omp.release_pool`: two pools on the cores slow both).
 - **Latest wins.** Every :meth:`Session.request` gets a new generation number and replaces any
   request still waiting. A running computation notices at its next ``progress`` call that it is
   stale and stops; a stale result that finished anyway is dropped before it reaches ``on_result``.
@@ -32,6 +34,8 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from attrwidgets._omp import release_pool
 
 __all__ = ["Session", "Stage", "Superseded", "kernel_dispatch"]
 
@@ -171,6 +175,8 @@ class Session:
                 self._pending = request
                 self._ensure_thread()
                 self._lock.notify_all()
+        if not self.sync and threading.current_thread() is not self._thread:
+            release_pool()  # this thread's idle OpenMP workers would slow the worker's (see _omp.py)
         if self.sync:  # the final stage and what follows it
             self._run(request, stages[max(0, _final_index(stages)) :], inline=True)
         return request.generation
@@ -259,7 +265,10 @@ class Session:
             finally:
                 with self._lock:
                     self._busy = False
+                    idle = self._pending is None
                     self._lock.notify_all()
+            if idle:  # nothing waiting: free this thread's OpenMP workers for the user's own cells
+                release_pool()
 
     def _current(self, generation: int) -> bool:
         return generation == self._generation and not self._closed

@@ -21,7 +21,6 @@ import {
   referenceCaption,
   referenceEntries,
   referenceTitle,
-  resampleRgba,
   statusText,
   valueAt,
   valuesAt,
@@ -29,6 +28,7 @@ import {
 import { COMPARE_STYLE } from "./compare_style.js";
 import { listen, useKernelTables } from "./events.js";
 import { EVALUATION_CHOICES, showEvaluation } from "./evalcurve.js";
+import { referenceCell } from "./refstrip.js";
 
 function render({ model, el }) {
   const wiring = listen(model);
@@ -132,18 +132,7 @@ function render({ model, el }) {
 
   /** One map of the per-reference strip: a canvas on the panel's scale, its caption, a picture. */
   function refCell(caption, map, scale, input, picture) {
-    const [mh, mw] = map.shape;
-    const base = mh === ih && mw === iw ? bases[input] : resampleRgba(bases[input], ih, iw, mh, mw);
-    const canvas = h("canvas", { class: "aw-cmp-ref-map", width: mw, height: mh });
-    canvas.getContext("2d").putImageData(new ImageData(panelPixels(map.data, scale, base, lut, view.opacity), mw, mh), 0, 0);
-    const parts = [canvas];
-    if (picture) {
-      const [ph, pw] = picture.shape;
-      const pic = h("canvas", { class: "aw-cmp-ref-picture", width: pw, height: ph, title: "the reference" });
-      pic.getContext("2d").putImageData(new ImageData(baseRgba(picture, 0), pw, ph), 0, 0);
-      parts.push(pic);
-    }
-    return h("div", { class: "aw-cmp-ref", "data-mean": picture ? null : "" }, h("div", { class: "aw-cmp-ref-frame" }, ...parts), h("div", { class: "aw-cmp-ref-caption", text: caption }));
+    return referenceCell("aw-cmp-ref", caption, map, { scale, base: bases[input], shape: [ih, iw], lut, opacity: view.opacity, picture });
   }
 
   /** The per-reference maps of the expanded panel (Expected Gradients over several references). */

@@ -28,6 +28,27 @@ export function stripCaption(entry, draws) {
   return `reference ${entry.index} · ${entry.count} of ${draws} draw${draws === 1 ? "" : "s"}`;
 }
 
+/**
+ * One cell of a per-reference strip (here and in the compare view): the map, divided by `scale`,
+ * over `base` (the ghosted input, RGBA at `shape` = [h, w], resampled to the map's size) and, for a
+ * reference, its picture in the corner. `prefix` is the view's CSS class prefix ("aw-ref", "aw-cmp-ref").
+ */
+export function referenceCell(prefix, caption, map, { scale, base, shape, lut, opacity, picture = null }) {
+  const [mh, mw] = map.shape;
+  const [ih, iw] = shape;
+  const under = mh === ih && mw === iw ? base : resampleRgba(base, ih, iw, mh, mw);
+  const canvas = h("canvas", { class: `${prefix}-map`, width: mw, height: mh });
+  canvas.getContext("2d").putImageData(new ImageData(panelPixels(map.data, scale, under, lut, opacity), mw, mh), 0, 0);
+  const parts = [canvas];
+  if (picture) {
+    const [ph, pw] = picture.shape;
+    const pic = h("canvas", { class: `${prefix}-picture`, width: pw, height: ph, title: "the reference" });
+    pic.getContext("2d").putImageData(new ImageData(baseRgba(picture, 0), pw, ph), 0, 0);
+    parts.push(pic);
+  }
+  return h("div", { class: prefix, "data-mean": picture ? null : "" }, h("div", { class: `${prefix}-frame` }, ...parts), h("div", { class: `${prefix}-caption`, text: caption }));
+}
+
 /** Fill `box` with the strip of `refs` (decoded: maps, mean, pictures) over `image` (h, w, C uint8), or hide it. */
 export function drawStrip(box, refs, image, view) {
   if (!refs || !image) {
@@ -37,22 +58,8 @@ export function drawStrip(box, refs, image, view) {
     return;
   }
   const { lut } = resolveColormap(view.cmap, true);
-  const [ih, iw] = image.shape;
-  const ghosted = baseRgba(image, 0.6 * view.opacity);
-  const cell = (caption, map, picture) => {
-    const [mh, mw] = map.shape;
-    const base = mh === ih && mw === iw ? ghosted : resampleRgba(ghosted, ih, iw, mh, mw);
-    const canvas = h("canvas", { class: "aw-ref-map", width: mw, height: mh });
-    canvas.getContext("2d").putImageData(new ImageData(panelPixels(map.data, 1, base, lut, view.opacity), mw, mh), 0, 0);
-    const parts = [canvas];
-    if (picture) {
-      const [ph, pw] = picture.shape;
-      const pic = h("canvas", { class: "aw-ref-picture", width: pw, height: ph, title: "the reference" });
-      pic.getContext("2d").putImageData(new ImageData(baseRgba(picture, 0), pw, ph), 0, 0);
-      parts.push(pic);
-    }
-    return h("div", { class: "aw-ref", "data-mean": picture ? null : "" }, h("div", { class: "aw-ref-frame" }, ...parts), h("div", { class: "aw-ref-caption", text: caption }));
-  };
+  const options = { scale: 1, base: baseRgba(image, 0.6 * view.opacity), shape: image.shape, lut, opacity: view.opacity };
+  const cell = (caption, map, picture) => referenceCell("aw-ref", caption, map, { ...options, picture });
   const entries = stripEntries(refs);
   const strip = h("div", { class: "aw-ref-strip" }, cell(`mean of all ${refs.draws} draws (the final map)`, refs.mean, null));
   for (const e of entries) strip.append(cell(stripCaption(e, refs.draws), e.map, e.picture));

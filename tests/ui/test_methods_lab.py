@@ -51,6 +51,20 @@ def _shot(nbp, view, name: str, artifacts: Path) -> Path:
     return path
 
 
+def open_method(server, open_notebook, explorer_view, method: str, samples: int, name: str, timeout: float = 180_000):
+    """The digits explorer opened on ``method`` with ``samples`` at 1280×800, run, its first result
+    drawn: (notebook page, page, explorer view, state)."""
+    nb = _notebook()
+    nb.cells[0].source = SETUP.replace("labels=[", f'method="{method}", samples={samples}, labels=[')
+    nbp = open_notebook(server, nb, name=name)
+    page = nbp.page
+    page.set_viewport_size({"width": 1280, "height": 800})
+    view = explorer_view(page)
+    nbp.run_all()
+    state = view.wait_result(timeout=timeout)
+    return nbp, page, view, state
+
+
 def _panel_difference(page, a: str, b: str) -> dict:
     """Mean and largest per-channel difference (0..255) between two panels of the canvas; the
     same data drawn at two places may differ by a few levels where the browser scales the image."""
@@ -129,14 +143,7 @@ def test_sample_scrubber_redraws_with_no_kernel_message(lab_server, open_noteboo
 def test_expected_gradients_shows_each_references_map(lab_server, open_notebook, explorer_view, artifacts):
     """EG over 40 training digits: the strip under the panels holds the mean and the most drawn
     references' maps with their pictures; scrubbing the samples does not redraw it."""
-    nb = _notebook()
-    nb.cells[0].source = SETUP.replace("labels=[", 'method="expected_gradients", samples=24, labels=[')
-    nbp = open_notebook(lab_server, nb, name="eg_refs.ipynb")
-    page = nbp.page
-    page.set_viewport_size({"width": 1280, "height": 800})
-    view = explorer_view(page)
-    nbp.run_all()
-    view.wait_result(timeout=180_000)
+    _, page, _, _ = open_method(lab_server, open_notebook, explorer_view, "expected_gradients", 24, "eg_refs.ipynb")
     page.wait_for_function("() => document.querySelector('.aw-refs')?.dataset.count > 0", timeout=30_000)
     box = page.locator(".aw-refs")
     assert box.is_visible()

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from tests.ui.test_methods_lab import QUIET_MS, SETUP, _notebook
+from tests.ui.test_methods_lab import QUIET_MS, open_method
 
 # Notebook 7.6 logs this once on every page load, with or without widgets (see the testing recipe).
 KNOWN_NB7_ERRORS = ("Cannot read properties of undefined (reading 'schema')",)
 
 
 def test_methods_in_notebook7(nb7_server, open_notebook, explorer_view, artifacts):
-    nb = _notebook()
-    nb.cells[0].source = SETUP.replace("labels=[", 'method="smoothgrad", samples=16, labels=[')
-    nbp = open_notebook(nb7_server, nb, name="methods_nb7.ipynb")
-    page = nbp.page
-    page.set_viewport_size({"width": 1280, "height": 800})
-    view = explorer_view(page)
-    nbp.run_all()
-    state = view.wait_result(timeout=90_000)
+    nbp, page, view, state = open_method(nb7_server, open_notebook, explorer_view, "smoothgrad", 16,
+                                         "methods_nb7.ipynb", timeout=90_000)  # fmt: skip
     assert view.root.get_attribute("data-view") == "samples"
     sent = len(nbp.sent("comm_msg"))
     drawn, before = view.state()["drawn"], view.canvas()["hash"]

@@ -34,10 +34,16 @@ __all__ = ["release_pool"]
 _OMP_PAUSE_SOFT = 1
 
 
-@functools.cache
 def _pause() -> Callable[[int], int] | None:
-    """libgomp's ``omp_pause_resource_all`` from the copy torch loaded, or None."""
-    if not sys.platform.startswith("linux") or "torch" not in sys.modules:
+    """libgomp's ``omp_pause_resource_all`` from the copy torch loaded, or None (looked up once torch is loaded)."""
+    if "torch" not in sys.modules:  # nothing loaded yet: look again next time
+        return None
+    return _found()
+
+
+@functools.cache
+def _found() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
         return None
     try:
         with open("/proc/self/maps") as maps:

@@ -2,47 +2,47 @@
 
 from __future__ import annotations
 
-import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
-import torch
 
 import attrwidgets as aw
 from attrwidgets import _omp
 from attrwidgets.widgets import session as session_module
 from attrwidgets.widgets.session import Session, Stage
 
+needs_libgomp = pytest.mark.skipif(_omp._pause() is None, reason="torch's OpenMP runtime here is not GNU libgomp")
 
-def _threads() -> int:
-    return len(os.listdir("/proc/self/task"))
-
-
-def _parallel_work() -> None:
+# In a fresh process, where no other thread (a test's timer, a closing session) comes or goes.
+COUNT_THREADS = """
+import os, torch
+from attrwidgets import _omp, config
+torch.set_num_threads(2)
+threads = lambda: len(os.listdir("/proc/self/task"))
+def work():
     a = torch.rand(2_000_000)
     for _ in range(3):
         (a * 1.5 + 1).exp_().sum()
-
-
-needs_libgomp = pytest.mark.skipif(_omp._pause() is None, reason="torch's OpenMP runtime here is not GNU libgomp")
+work(); with_pool = threads()
+released = _omp.release_pool(); after = threads()
+work(); again = threads()
+config.release_openmp = False
+off = _omp.release_pool(); kept = threads()
+print(with_pool, released, after, again, off, kept)
+"""
 
 
 @needs_libgomp
-def test_the_calling_threads_workers_are_joined_and_come_back_when_needed(monkeypatch) -> None:
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        _parallel_work()
-        with_pool = _threads()
-        assert _omp.release_pool() is True
-        assert _threads() == with_pool - 1, "the pool's one worker thread is gone"
-        _parallel_work()  # the next parallel region makes the pool again
-        assert _threads() == with_pool
-        monkeypatch.setattr(aw.config, "release_openmp", False)
-        assert _omp.release_pool() is False
-        assert _threads() == with_pool, "turned off: the pool stays"
-    finally:
-        torch.set_num_threads(before)
+def test_the_calling_threads_workers_are_joined_and_come_back_when_needed() -> None:
+    out = subprocess.run([sys.executable, "-c", COUNT_THREADS], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2], timeout=120)  # fmt: skip
+    with_pool, released, after, again, off, kept = out.stdout.split()
+    assert released == "True" and int(after) == int(with_pool) - 1, "the pool's one worker thread is gone"
+    assert int(again) == int(with_pool), "the next parallel region makes the pool again"
+    assert off == "False" and int(kept) == int(with_pool), "turned off: the pool stays"
 
 
 def test_config_takes_only_a_bool() -> None:

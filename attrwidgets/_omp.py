@@ -15,8 +15,9 @@ OpenMP 5.0, which in libgomp joins only the caller's workers); the thread gets a
 next parallel region, which costs well under a millisecond. A session frees the main thread's
 pool when it hands a request to its worker and the worker's own when it goes idle, so neither
 the widget's computations nor the user's cells run beside an idle pool. Only GNU libgomp is
-touched, where the call is documented to concern the calling thread; with another OpenMP
-runtime (LLVM's pauses the whole process), on macOS or Windows, it does nothing.
+touched, where the call concerns the calling thread alone; every loaded copy is asked, since a
+library may bring its own (scikit-learn's wheels do, and its path sorts before torch's). With
+another OpenMP runtime (LLVM's pauses the whole process), on macOS or Windows, it does nothing.
 """
 
 from __future__ import annotations
@@ -34,22 +35,24 @@ __all__ = ["release_pool"]
 _OMP_PAUSE_SOFT = 1
 
 
-def _pause() -> Callable[[int], int] | None:
-    """libgomp's ``omp_pause_resource_all`` from the copy torch loaded, or None (looked up once torch is loaded)."""
+def _pause() -> tuple[Callable[[int], int], ...]:
+    """``omp_pause_resource_all`` of every GNU libgomp loaded (torch's, and any other library's own
+    copy: scikit-learn's wheels bring one), looked up once torch is loaded; empty elsewhere."""
     if "torch" not in sys.modules:  # nothing loaded yet: look again next time
-        return None
+        return ()
     return _found()
 
 
 @functools.cache
-def _found() -> Callable[[int], int] | None:
+def _found() -> tuple[Callable[[int], int], ...]:
     if not sys.platform.startswith("linux"):
-        return None
+        return ()
     try:
         with open("/proc/self/maps") as maps:
             paths = {line.split()[-1] for line in maps if "/libgomp" in line}
     except OSError:
-        return None
+        return ()
+    found = []
     for path in sorted(paths):
         if not os.path.basename(path).startswith("libgomp"):
             continue
@@ -59,17 +62,19 @@ def _found() -> Callable[[int], int] | None:
             continue
         function.argtypes = [ctypes.c_int]
         function.restype = ctypes.c_int
-        return function
-    return None
+        found.append(function)
+    return tuple(found)
 
 
 def release_pool() -> bool:
-    """Free the calling thread's OpenMP worker threads (libgomp only); True if a pool was released.
+    """Free the calling thread's OpenMP worker threads (libgomp only); True if a runtime released them.
 
-    Call it outside any parallel region (from Python, always) on a thread that is about to wait
-    while another thread computes. ``config.release_openmp = False`` turns it off.
+    Every loaded copy of libgomp is asked (each frees only this thread's pool of its own), so the
+    one torch runs on is among them whatever else brought a copy. Call it outside any parallel
+    region (from Python, always) on a thread that is about to wait while another thread
+    computes. ``config.release_openmp = False`` turns it off.
     """
     if not config.release_openmp:
         return False
-    pause = _pause()
-    return pause is not None and pause(_OMP_PAUSE_SOFT) == 0
+    results = [pause(_OMP_PAUSE_SOFT) == 0 for pause in _pause()]
+    return any(results)

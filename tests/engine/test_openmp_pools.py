@@ -14,11 +14,13 @@ from attrwidgets import _omp
 from attrwidgets.widgets import session as session_module
 from attrwidgets.widgets.session import Session, Stage
 
-needs_libgomp = pytest.mark.skipif(_omp._pause() is None, reason="torch's OpenMP runtime here is not GNU libgomp")
+needs_libgomp = pytest.mark.skipif(not _omp._pause(), reason="torch's OpenMP runtime here is not GNU libgomp")
 
 # In a fresh process, where no other thread (a test's timer, a closing session) comes or goes.
 COUNT_THREADS = """
-import os, torch
+import os, sys, torch
+if "sklearn" in sys.argv:  # a second libgomp (scikit-learn's own copy), found first by path
+    import sklearn.utils._openmp_helpers
 from attrwidgets import _omp, config
 torch.set_num_threads(2)
 threads = lambda: len(os.listdir("/proc/self/task"))
@@ -36,8 +38,11 @@ print(with_pool, released, after, again, off, kept)
 
 
 @needs_libgomp
-def test_the_calling_threads_workers_are_joined_and_come_back_when_needed() -> None:
-    out = subprocess.run([sys.executable, "-c", COUNT_THREADS], capture_output=True, text=True, check=True,
+@pytest.mark.parametrize("other", ["", "sklearn"])
+def test_the_calling_threads_workers_are_joined_and_come_back_when_needed(other: str) -> None:
+    if other:
+        pytest.importorskip(other)
+    out = subprocess.run([sys.executable, "-c", COUNT_THREADS, other], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2], timeout=120)  # fmt: skip
     with_pool, released, after, again, off, kept = out.stdout.split()
     assert released == "True" and int(after) == int(with_pool) - 1, "the pool's one worker thread is gone"

@@ -34,13 +34,13 @@ from attrwidgets.widgets._wire import MAX_UPDATE_BYTES, display_size, downsample
 __all__ = ["PathExplainer", "as_image", "select_frames"]
 
 EVALUATE = "evaluate"
+"""The name of the stage that evaluates the final map (see :mod:`._evaluation`)."""
 REF_PIXELS = 96 * 96
 """Most pixels of one of Expected Gradients' per-reference maps in the explorer's strip."""
 STRIP_CLIP = 0.99
 """The strip's colour scale: this quantile of the magnitudes of all its maps."""
 PICTURE_PIXELS = 48 * 48
 """Most pixels of the picture of a reference beside its map."""
-"""The name of the stage that evaluates the final map (see :mod:`._evaluation`)."""
 
 
 def _map_key(params: dict[str, Any]) -> str:

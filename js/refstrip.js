@@ -4,28 +4,15 @@
 // attrwidgets/widgets/_compute.py `_reference_strip`). Drawn once per result and display setting;
 // the sample scrubber does not redraw it.
 
-import { frame } from "./wire.js";
 import { resolveColormap } from "./colormap.js";
-import { baseRgba, panelPixels, resampleRgba } from "./compare_draw.js";
+import { baseRgba, panelPixels, referenceCaption, referenceEntries, resampleRgba } from "./compare_draw.js";
 import { h } from "./dom.js";
-
-/** The strip's entries, the most drawn reference first (ties: the lower index). */
-export function stripEntries(refs) {
-  if (!refs || !refs.maps) return [];
-  const out = refs.index.map((index, k) => ({ index, count: refs.count[k], map: frame(refs.maps, k), picture: frame(refs.pictures, k) }));
-  return out.sort((a, b) => b.count - a.count || a.index - b.index);
-}
 
 /** The heading: how many references, how many shown, how the mean is made of them. */
 export function stripTitle(refs) {
   const shown = refs.index.length;
   const some = shown < refs.distinct ? `the ${shown} drawn most often of ${refs.distinct} references` : `all ${refs.distinct} references`;
   return `Per reference: ${some} in ${refs.draws} draws. Each map is the mean over its reference's draws; the final map is their average weighted by draws. One colour scale (±${Number(refs.scale).toPrecision(3)}, the 99th percentile of their magnitudes; channels summed).`;
-}
-
-/** The caption of one reference's map. */
-export function stripCaption(entry, draws) {
-  return `reference ${entry.index} · ${entry.count} of ${draws} draw${draws === 1 ? "" : "s"}`;
 }
 
 /**
@@ -49,7 +36,7 @@ export function referenceCell(prefix, caption, map, { scale, base, shape, lut, o
   return h("div", { class: prefix, "data-mean": picture ? null : "" }, h("div", { class: `${prefix}-frame` }, ...parts), h("div", { class: `${prefix}-caption`, text: caption }));
 }
 
-/** Fill `box` with the strip of `refs` (decoded: maps, mean, pictures) over `image` (h, w, C uint8), or hide it. */
+/** Fill `box` with the strip of `refs` (as sent, `mean` decoded) over `image` (h, w, C uint8), or hide it. */
 export function drawStrip(box, refs, image, view) {
   if (!refs || !image) {
     box.hidden = true;
@@ -60,9 +47,9 @@ export function drawStrip(box, refs, image, view) {
   const { lut } = resolveColormap(view.cmap, true);
   const options = { scale: 1, base: baseRgba(image, 0.6 * view.opacity), shape: image.shape, lut, opacity: view.opacity };
   const cell = (caption, map, picture) => referenceCell("aw-ref", caption, map, { ...options, picture });
-  const entries = stripEntries(refs);
+  const entries = referenceEntries(refs); // the compare view's: the most drawn first
   const strip = h("div", { class: "aw-ref-strip" }, cell(`mean of all ${refs.draws} draws (the final map)`, refs.mean, null));
-  for (const e of entries) strip.append(cell(stripCaption(e, refs.draws), e.map, e.picture));
+  for (const e of entries) strip.append(cell(referenceCaption(e, refs.draws), e.map, e.picture));
   box.replaceChildren(h("div", { class: "aw-ref-title", text: stripTitle(refs) }), strip);
   box.hidden = false;
   box.dataset.count = String(entries.length);

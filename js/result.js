@@ -56,9 +56,7 @@ export function unpack(result) {
         gap: s.gap ? decode(s.gap).data : null,
         relativeGap: s.relative_gap ? decode(s.relative_gap).data : null,
         sampleImage: s.sample_image ? decode(s.sample_image) : null,
-        references: s.references
-          ? { ...s.references, maps: decode(s.references.maps), mean: decode(s.references.mean), pictures: decode(s.references.pictures) }
-          : null,
+        references: s.references ? { ...s.references, mean: decode(s.references.mean) } : null, // maps: js/refstrip.js
       },
     };
   }

@@ -16,6 +16,7 @@ running means that do not end on the final map.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable
 from typing import Any
 
@@ -90,18 +91,16 @@ class RunningMeans:
         self.failed = False
         self.references = None
         self.drawn: list[int] = []
+        self.draw_counts: collections.Counter[int] = collections.Counter()  # reference index → its draws
         self.kept: dict[int, int] = {}  # reference index → its row in ref_sums
         self.ref_sums: torch.Tensor | None = None
         if method == "expected_gradients" and references is not None:
             seed, m = int(options.get("seed", 0)), len(references)
-            drawn = [int(torch.randint(m, (1,), generator=sample_generator(seed, j))) for j in range(self.n)]
-            self.drawn = drawn
-            self.references = references[torch.tensor(drawn)]  # the reference of draw j, in draw order
-            counts: dict[int, int] = {}
-            for r in drawn:
-                counts[r] = counts.get(r, 0) + 1
-            if len(counts) > 1:  # the most drawn references (the draws are known before the run)
-                top = sorted(counts, key=lambda r: (-counts[r], r))[:MOST_REFERENCES]
+            self.drawn = [int(torch.randint(m, (1,), generator=sample_generator(seed, j))) for j in range(self.n)]
+            self.references = references[torch.tensor(self.drawn)]  # the reference of draw j, in draw order
+            self.draw_counts = collections.Counter(self.drawn)
+            if len(self.draw_counts) > 1:  # the most drawn references (the draws are known before the run)
+                top = sorted(self.draw_counts, key=lambda r: (-self.draw_counts[r], r))[:MOST_REFERENCES]
                 self.kept = {r: i for i, r in enumerate(top)}
                 self.ref_sums = torch.zeros((len(top), *x.shape[2:]), dtype=dtype, device=x.device)
 
@@ -160,12 +159,12 @@ class RunningMeans:
         all ``distinct`` references. None for another method, one reference or an incomplete run."""
         if self.ref_sums is None or self.failed or self.seen != self.n:
             return None
-        counts = [self.drawn.count(r) for r in self.kept]
+        counts = [self.draw_counts[r] for r in self.kept]
         weights = torch.tensor(counts, dtype=self.ref_sums.dtype, device=self.ref_sums.device)
         return {
             "index": list(self.kept),
             "count": counts,
             "draws": self.n,
-            "distinct": len(set(self.drawn)),
+            "distinct": len(self.draw_counts),
             "maps": self.ref_sums / weights.view(-1, 1, 1),
         }

@@ -6,12 +6,15 @@ photo are such blocks, so every chunk maps them afresh and touches each page for
 about a million minor page faults and 2 s of system time in one call of IG with 32 points on
 EfficientNet-Lite0 (``benchmarks/RESULTS.md``, "Numbers quoted in the code"). While a call runs,
 :func:`held` raises the mmap and trim thresholds, so a freed chunk's blocks serve the next chunk
-from the heap; when the outermost call ends, the thresholds go to glibc's adapted steady state
-(mmap above 32 MiB, trim above 64 MiB), and ``malloc_trim(0)`` gives the free memory back to the
-kernel once no call has run for :data:`TRIM_DELAY` seconds, so the process does not keep a
-chunk's worth of memory between calls. The trim runs on a timer thread, not in the call: it costs
-a few milliseconds (4 of a 0.3 s IG call on a sentence), and an explorer's preview and its full
-answer, which follow each other at once, would otherwise map everything afresh in between.
+from the heap. Once no call has run for :data:`TRIM_DELAY` seconds, the thresholds go to glibc's
+adapted steady state (mmap above 32 MiB, trim above 64 MiB) and ``malloc_trim(0)`` gives the free
+memory back to the kernel, so the process does not keep a chunk's worth of memory between calls.
+Both happen on a timer thread, not when the call ends: the trim costs a few milliseconds (4 of a
+0.3 s IG call on a sentence), and calls that follow each other at once (an explorer's preview and
+its full answer, the compare grid's twelve panels) would otherwise map everything afresh in
+between. Restoring the thresholds at the call's end is not enough to keep the memory: the first
+free after it that reaches the heap's top trims the top above 64 MiB at once (the grid's panels
+took 30–60 thousand minor page faults each that way).
 
 ``attrwidgets.config.malloc_tuning = False`` leaves the allocator alone. The settings are the
 process's, not a thread's: one depth count for every thread, the outermost exit restores them.
@@ -43,6 +46,7 @@ TRIM_DELAY = 1.0
 
 _lock = threading.Lock()
 _depth = 0
+_raised = False  # the thresholds are HELD_*: from a call's start until its trim
 _generation = 0  # calls entered so far: a trim scheduled before the latest one is dropped
 _timer: threading.Timer | None = None
 _libc: object = None  # None: not looked up yet; False: no glibc
@@ -67,11 +71,12 @@ def _glibc() -> object:
 
 @contextlib.contextmanager
 def held() -> Iterator[None]:
-    """Large blocks stay in the heap inside the block; the outermost exit restores and trims.
+    """Large blocks stay in the heap inside the block and until :data:`TRIM_DELAY` seconds after the
+    outermost exit, when the thresholds are restored and the heap trimmed.
 
     Nothing happens without glibc or with ``config.malloc_tuning`` off.
     """
-    global _depth, _generation, _timer
+    global _depth, _generation, _timer, _raised
     libc = _glibc() if config.malloc_tuning else False
     if not libc:
         yield
@@ -81,25 +86,29 @@ def held() -> Iterator[None]:
         _generation += 1
         if _timer is not None:  # a trim still waiting is moot now: no sleeping thread per call
             _timer.cancel()
-        if _depth == 1:
+        if not _raised:
             libc.mallopt(M_MMAP_THRESHOLD, HELD_MMAP)
             libc.mallopt(M_TRIM_THRESHOLD, HELD_TRIM)
+            _raised = True
     try:
         yield
     finally:
         with _lock:
             _depth -= 1
             if _depth == 0:
-                libc.mallopt(M_MMAP_THRESHOLD, AFTER_MMAP)
-                libc.mallopt(M_TRIM_THRESHOLD, AFTER_TRIM)
                 _timer = threading.Timer(TRIM_DELAY, _trim, args=(libc, _generation))
                 _timer.daemon = True
                 _timer.start()
 
 
 def _trim(libc: object, generation: int) -> None:
-    """The timer's work: give the free memory back, unless a call ran (or runs) since it was set."""
+    """The timer's work: restore the thresholds and give the free memory back, unless a call ran
+    (or runs) since it was set."""
+    global _raised
     with _lock:
-        idle = _depth == 0 and _generation == generation
-    if idle:
-        libc.malloc_trim(0)
+        if _depth != 0 or _generation != generation or not _raised:
+            return
+        libc.mallopt(M_MMAP_THRESHOLD, AFTER_MMAP)
+        libc.mallopt(M_TRIM_THRESHOLD, AFTER_TRIM)
+        _raised = False
+    libc.malloc_trim(0)

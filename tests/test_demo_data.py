@@ -82,6 +82,29 @@ def test_efficientnet_is_eval_and_lite0(efficientnet):
     assert isinstance(efficientnet._conv_head, torch.nn.Conv2d)
 
 
+@pytest.mark.slow
+def test_efficientnet_folded_padding_is_the_same_function(efficientnet, photo_dict):
+    # the symmetric "same" paddings moved into the convolutions: the same logits, bit for bit, in
+    # both memory formats, and the same input gradient; the stride-2 (asymmetric) ones stay
+    unfolded = load_efficientnet_lite0(fold_padding=False)
+    def zero_pads(model):
+        found = (getattr(m, "static_padding", None) for m in model.modules())
+        return [p for p in found if isinstance(p, torch.nn.ZeroPad2d)]
+
+    pads, left = zero_pads(unfolded), zero_pads(efficientnet)
+    assert (len(pads), len(left)) == (17, 5)
+    assert all(p.padding[0] != p.padding[1] for p in left)
+    x = imagenet_preprocess()(torch.stack([photo_dict["chelsea"], photo_dict["coffee"]]))
+    for z in (x, x.contiguous(memory_format=torch.channels_last)):
+        with torch.no_grad():
+            assert torch.equal(efficientnet(z), unfolded(z))
+    grads = []
+    for model in (efficientnet, unfolded):
+        z = x.clone().requires_grad_(True)
+        grads.append(torch.autograd.grad(model(z)[:, 285].sum(), z)[0])
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-5, atol=1e-7)
+
+
 def test_efficientnet_missing_packages(monkeypatch):
     monkeypatch.setitem(sys.modules, "efficientnet_lite_pytorch", None)
     with pytest.raises(ImportError, match=r'pip install "attrwidgets\[demo\]"'):

@@ -16,7 +16,7 @@ import torch
 
 from attrwidgets._warn import warn
 from attrwidgets.attribution import Trace, reduce_channels
-from attrwidgets.methods._engine import Chunk, Points, accumulator_dtype, evaluate
+from attrwidgets.methods._engine import Chunk, Points, Targets, accumulator_dtype, evaluate
 from attrwidgets.methods.quadrature import AdaptiveMesh
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,14 +80,19 @@ class Block:
 
 
 class Path:
-    """Points on the straight paths x′_i + α (x_i − x′_i), evaluated in chunks; what they give is kept."""
+    """Points on the straight paths x′_i + α (x_i − x′_i), evaluated in chunks; what they give is kept.
+
+    ``target``: the (N,) classes explained, or a :class:`~attrwidgets.methods._engine.Targets` of the
+    user's targets, checked against the first chunk's output (a path that is its own pass at the
+    inputs, :attr:`ends` with no pass before it: see :meth:`target_tensor`).
+    """
 
     def __init__(
         self,
         explained: Explained,
         x: torch.Tensor,
         base: torch.Tensor,
-        target: torch.Tensor,
+        target: torch.Tensor | Targets,
         memory: int,
         per_point: int,
         *,
@@ -189,7 +194,8 @@ class Path:
 
         def build(start: int, stop: int) -> Points:
             i = index_t[start:stop]
-            return Points(self.base[i] + alpha_t[start:stop].view(shape) * self.diff[i], self.target[i], i, rows=i)
+            target = self.target.points(i) if isinstance(self.target, Targets) else self.target[i]
+            return Points(self.base[i] + alpha_t[start:stop].view(shape) * self.diff[i], target, i, rows=i)
 
         def consume(chunk: Chunk) -> None:
             start, stop, i, grad = chunk.start, chunk.stop, chunk.context, chunk.grad
@@ -297,8 +303,20 @@ class Path:
         return weights, reached
 
     # -- result ----------------------------------------------------------------------------
-    def finish(self, weights: list[dict[float, float]], score: torch.Tensor) -> dict[str, Any]:
-        """values, scores, delta and the trace, from the points and their final weights."""
+    def target_tensor(self) -> torch.Tensor:
+        """The (N,) classes explained (resolved by the first chunk when given as Targets)."""
+        if isinstance(self.target, Targets):
+            self.target = self.target.resolved
+        return self.target
+
+    def finish(self, weights: list[dict[float, float]], score: torch.Tensor | None) -> dict[str, Any]:
+        """values, scores, delta and the trace, from the points and their final weights.
+
+        ``score=None``: F(x) is the path's own point at α = 1 (:attr:`ends` without a pass before).
+        """
+        target = self.target_tensor()
+        if score is None:
+            score = torch.stack([block.score[row] for block, row in (self._point(i, 1.0) for i in range(len(self.x)))])
         values = (self.acc * self.diff.to(self.acc_dtype)).to(self.x.dtype)
         if all(0.0 in w for w in self.where):
             baseline_score = torch.stack(
@@ -312,7 +330,7 @@ class Path:
 
             def build(start: int, stop: int) -> Points:
                 rows = torch.arange(start, stop, device=self.x.device)
-                return Points(self.base[start:stop], self.target[start:stop], rows=rows)
+                return Points(self.base[start:stop], target[start:stop], rows=rows)
 
             evaluate(self.explained, len(self.x), build, consume, grad=False, memory=self.memory,
                      per_point=self.per_point)  # fmt: skip

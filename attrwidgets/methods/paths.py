@@ -12,9 +12,9 @@ from attrwidgets.baselines import resolve_baseline
 from attrwidgets.config import parse_memory
 from attrwidgets.hooks import ModelGuard
 from attrwidgets.methods._docs import shared_docs
-from attrwidgets.methods._engine import check_progress, first_pass
+from attrwidgets.methods._engine import Targets, check_progress, first_pass, known_cost, remember_cost
 from attrwidgets.methods.gradients import LAYER
-from attrwidgets.methods.layer import ZERO, check_layer_baseline, layer_baseline
+from attrwidgets.methods.layer import ZERO, check_layer_baseline, layer_baseline, layer_outputs
 from attrwidgets.methods.path_state import Path
 from attrwidgets.methods.quadrature import QUADRATURE_RULES, rule_points
 from attrwidgets.model import Explained
@@ -145,15 +145,27 @@ def integrated_gradients(
     # pass at the input is a forward only (it gives F(x), the target and, at a layer, the layer's
     # output). Images keep the backward at the input and F(x′) apart (for a 224² photo, in chunks
     # of ten, two more points cost about what those two passes do).
+    # With the target given and the cost of a point known from an earlier call of the same kind
+    # (same model, layer and shapes), even that forward is skipped: the path's point at α = 1 gives
+    # F(x) and checks the target, and at a layer the layer's output at the inputs comes from a
+    # forward that stops at the layer.
     ends = explained.inputs.dim() < 4
     with ModelGuard(explained.module):
-        at_x = first_pass(explained, explained.inputs, target, memory=memory_bytes, backward=not ends)
-        target_t, score = at_x.target, at_x.score
-        x = at_x.z  # the inputs, or the layer's output at them
+        known = known_cost(explained) if ends and target is not None else None
+        if known is None:
+            at_x = first_pass(explained, explained.inputs, target, memory=memory_bytes, backward=not ends)
+            target_t, score, grad, predicted = at_x.target, at_x.score, at_x.grad, at_x.predicted
+            x, per_point = at_x.z, at_x.per_point  # the inputs, or the layer's output at them
+            if ends:
+                remember_cost(explained, per_point)
+        else:
+            target_t, per_point = Targets(target, len(explained.inputs)), known
+            score = grad = predicted = None
+            x = explained.inputs if layer is None else layer_outputs(explained, explained.inputs, memory_bytes, known)
         if layer is not None:
-            base, described = layer_baseline(explained, baseline, x, memory_bytes, at_x.per_point)
-        path = Path(explained, x, base, target_t, memory_bytes, at_x.per_point, trace=trace, progress=progress)
-        path.record_first(score, at_x.grad, at_x.predicted)
+            base, described = layer_baseline(explained, baseline, x, memory_bytes, per_point)
+        path = Path(explained, x, base, target_t, memory_bytes, per_point, trace=trace, progress=progress)
+        path.record_first(score, grad, predicted)
         if adaptive:
             weights, reached = path.adaptive(tolerance, max_steps)
         else:
@@ -161,6 +173,7 @@ def integrated_gradients(
             weights = path.fixed(alphas.tolist(), w.tolist())
             reached = True
         result = path.finish(weights, score)
+        target_t = path.target_tensor()
     params: dict[str, Any] = {
         "baseline": described,
         "steps": steps,

@@ -250,3 +250,70 @@ def test_a_model_that_swallows_every_exception_still_maps_its_baseline() -> None
     expected = aw.integrated_gradients(plain, ids, target=1, layer=plain.embedding, baseline=3,
                                        forward_kwargs={"attention_mask": mask}, steps=8)  # fmt: skip
     torch.testing.assert_close(ours.values, expected.values)
+
+
+class HeadBatches:
+    """The batch sizes the model's head sees: forwards that run the whole model, not only up to the layer."""
+
+    def __init__(self, model: TinyText) -> None:
+        self.sizes: list[int] = []
+        self.handle = model.head.register_forward_pre_hook(lambda module, args: self.sizes.append(len(args[0])))
+
+    def __enter__(self) -> list[int]:
+        return self.sizes
+
+    def __exit__(self, *exc: object) -> None:
+        self.handle.remove()
+
+
+def test_a_second_call_of_its_kind_skips_the_pass_at_the_inputs() -> None:
+    # The pass at the inputs of small inputs is a forward only (F(x), the target, the layer's output).
+    # Once a call of the kind measured a point's cost, the next takes F(x) from its path's α = 1
+    # point and the layer's output from a forward up to the layer: the same numbers, bit for bit.
+    model = TinyText()
+    ids, mask = text_batch()
+    kw = {"layer": model.embedding, "baseline": 3, "forward_kwargs": {"attention_mask": mask}, "steps": 24}
+    with HeadBatches(model) as first_sizes:
+        first = aw.integrated_gradients(model, ids, target=1, **kw)
+    with HeadBatches(model) as second_sizes:
+        second = aw.integrated_gradients(model, ids, target=1, **kw)
+    assert first_sizes == [1, 2, 3 * 26]  # the pass at the inputs (the first measured), then the path
+    assert second_sizes == [3 * 26]  # the path alone: 24 nodes and α = 0, 1 per input
+    for name in ("values", "score", "baseline_score", "delta", "target"):
+        assert torch.equal(getattr(first, name), getattr(second, name)), name
+    assert torch.equal(first.trace.scores, second.trace.scores)
+    with torch.no_grad():
+        torch.testing.assert_close(second.score, model(ids, mask)[:, 1], rtol=1e-12, atol=1e-12)
+    # per-input targets, and steps="auto" (the adaptive mesh), the same as on a fresh model's first call
+    for target, steps in (([0, 2, 1], 24), (2, "auto")):
+        fresh = TinyText()
+        with HeadBatches(model) as sizes:
+            fast = aw.integrated_gradients(model, ids, target=target, **(kw | {"steps": steps}))
+        assert sizes and sizes[0] != 1, sizes  # no pass at the inputs
+        slow = aw.integrated_gradients(fresh, ids, target=target, **(kw | {"layer": fresh.embedding, "steps": steps}))
+        for name in ("values", "score", "baseline_score", "delta", "target"):
+            torch.testing.assert_close(getattr(fast, name), getattr(slow, name), rtol=1e-12, atol=1e-12)
+
+
+def test_the_skipped_pass_still_refuses_a_bad_target_and_remeasures_a_changed_model() -> None:
+    model = TinyText()
+    ids, mask = text_batch()
+    kw = {"layer": model.embedding, "baseline": "zero", "forward_kwargs": {"attention_mask": mask}, "steps": 8}
+    aw.integrated_gradients(model, ids, target=0, **kw)
+    with pytest.raises(ValueError, match=r"target \[3\] out of range: valid targets are 0..2"):
+        aw.integrated_gradients(model, ids, target=3, **kw)
+    with pytest.raises(ValueError, match="got 2 targets for 3 inputs"):
+        aw.integrated_gradients(model, ids, target=[0, 1], **kw)
+    with HeadBatches(model) as sizes:  # target=None: the classes are the inputs' own, so the pass runs
+        aw.integrated_gradients(model, ids, target=None, **kw)
+    assert sizes[0] == 1
+    model.token = nn.Sequential(nn.Linear(6, 24), nn.Tanh(), nn.Linear(24, 6)).double()  # another cost
+    with HeadBatches(model) as sizes:
+        aw.integrated_gradients(model, ids, target=0, **kw)
+    assert sizes[0] == 1
+    with HeadBatches(model) as sizes:  # and remembered for the new make-up
+        aw.integrated_gradients(model, ids, target=0, **kw)
+    assert sizes[0] != 1
+    with HeadBatches(model) as sizes:  # a longer sentence: another shape, measured
+        aw.integrated_gradients(model, torch.cat([ids, ids], 1), target=0, **(kw | {"forward_kwargs": None}))
+    assert sizes[0] == 1

@@ -302,8 +302,10 @@ def main(argv: list[str] | None = None) -> None:
         summary,
         "",
         "Where ours (default) spends its time, the same run (each pass through the engine, in call order: the "
-        "pass at the input, a forward only; the [PAD] ids mapped to the layer; the path, whose chunk also holds "
-        "α = 1, the trace's end, and α = 0, i.e. F(x′)):",
+        "layer's output at the input, by a forward that stops at the layer (the first call of a kind makes a "
+        "whole forward there instead, which measures a point's cost); the [PAD] ids mapped to the layer, the "
+        "same way; the path, whose chunk also holds α = 1, i.e. F(x) and the trace's end, and α = 0, i.e. "
+        "F(x′)):",
         "",
         *pieces,
         "",
@@ -317,9 +319,9 @@ def main(argv: list[str] | None = None) -> None:
         f"Gauss-Legendre, target {TARGET}, our trace kept unless said. Agreement before timing "
         f"(max |a − b| / max |b|): ours vs Captum {agreement['ours vs captum']:.1e}, ours vs floor "
         f"{agreement['ours vs floor']:.1e}. \"forwards\": the batch of every forward of the model in one "
-        "call (ours: the pass at the input (forward only: F(x), the target, the layer's output), the baseline "
-        "mapped to the layer, then the path's chunks: the 50 nodes with α = 1 and α = 0 (F(x′); neither is a "
-        "Gauss-Legendre node); Captum: the layer's output at the input and at the baseline, then its chunks, and "
+        "call (ours: the input and the baseline mapped to the layer, two forwards that stop there, then the "
+        "path's chunks: the 50 nodes with α = 1 (F(x)) and α = 0 (F(x′)), neither a Gauss-Legendre node; "
+        "Captum: the layer's output at the input and at the baseline, then its chunks, and "
         "with the convergence delta F at the baseline and at the input).",
         "",
     ]

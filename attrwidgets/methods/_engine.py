@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "Budget",
     "Chunk",
+    "Outputs",
     "Pass",
     "Points",
     "Targets",
@@ -56,12 +57,14 @@ __all__ = [
     "check_progress",
     "evaluate",
     "first_pass",
+    "forward_outputs",
     "given_pass",
     "input_gradient",
     "known_cost",
     "progress_reporter",
     "remember_cost",
     "remembered_costs",
+    "shared_outputs",
 ]
 
 
@@ -574,6 +577,82 @@ def _given(explained: Explained, x: torch.Tensor, target: object, backward: bool
     else:  # lists and tensors: evaluated as usual
         same = False
     return at_x if same else None
+
+
+class Outputs:
+    """The model's outputs at single inputs, found by value (private: the compare grid's).
+
+    Within :func:`shared_outputs`, :func:`forward_outputs` reads the output at a point equal to one
+    kept here instead of evaluating it, and keeps those it evaluates: the grid's Integrated
+    Gradients and Expected Gradients panels of one baseline column both need F(x′) at the same
+    baseline, and it is computed once. Only for ``model`` and ``preprocess`` with no layer and no
+    forward arguments; at most :attr:`LIMIT` points (the oldest go).
+    """
+
+    LIMIT = 64
+
+    def __init__(self, model: object, preprocess: object) -> None:
+        self.model, self.preprocess = model, preprocess
+        self.rows: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def serves(self, explained: Explained) -> bool:
+        return (
+            explained.model is self.model
+            and explained.preprocess is self.preprocess
+            and explained.layer is None
+            and not explained.per_example
+            and not explained.fixed_kwargs
+        )
+
+    def find(self, z: torch.Tensor) -> torch.Tensor | None:
+        for kept, output in self.rows:
+            if kept.shape == z.shape and kept.dtype == z.dtype and kept.device == z.device and torch.equal(kept, z):
+                return output
+        return None
+
+    def add(self, z: torch.Tensor, output: torch.Tensor) -> None:
+        if len(self.rows) >= self.LIMIT:
+            self.rows.pop(0)
+        self.rows.append((z.detach().clone(), output.detach()))
+
+
+_OUTPUTS: contextvars.ContextVar[Outputs | None] = contextvars.ContextVar("attrwidgets_outputs", default=None)
+
+
+@contextlib.contextmanager
+def shared_outputs(outputs: Outputs) -> Iterator[None]:
+    """Within the block, :func:`forward_outputs` reads and keeps outputs in ``outputs``."""
+    token = _OUTPUTS.set(outputs)
+    try:
+        yield
+    finally:
+        _OUTPUTS.reset(token)
+
+
+def forward_outputs(
+    explained: Explained, points: torch.Tensor, *, memory: int | str | None, per_point: int, fixed: int = 0
+) -> torch.Tensor:
+    """(B, outputs) the model's raw output at ``points`` (forward only, through :func:`evaluate`;
+    no per-example arguments: each point is fed alone of any input). Inside :func:`shared_outputs`
+    points seen before are read, not evaluated again."""
+    shared = _OUTPUTS.get()
+    if shared is not None and not shared.serves(explained):
+        shared = None
+    found = [shared.find(z) for z in points] if shared is not None else [None] * len(points)
+    todo = [i for i, out in enumerate(found) if out is None]
+    if todo:
+        fresh = points if len(todo) == len(points) else points[torch.tensor(todo, device=points.device)]
+        parts: list[torch.Tensor] = []
+        evaluate(explained, len(fresh), lambda a, b: Points(fresh[a:b]), lambda c: parts.append(c.output),
+                 grad=False, memory=memory, per_point=per_point, fixed=fixed)  # fmt: skip
+        computed = torch.cat(parts)
+        for k, i in enumerate(todo):
+            found[i] = computed[k]
+            if shared is not None:
+                shared.add(points[i], computed[k])
+        if len(todo) == len(points):
+            return computed
+    return torch.stack(found)
 
 
 def first_pass(

@@ -17,6 +17,7 @@ from attrwidgets.methods._engine import (
     accumulator_dtype,
     evaluate,
     first_pass,
+    forward_outputs,
     progress_reporter,
 )
 from attrwidgets.methods.gradients import LAYER
@@ -335,10 +336,8 @@ def _reference_scores(
     """
     n, count = len(target), len(drawn_refs)
     if not explained.needs_rows:
-        logits: list[torch.Tensor] = []
-        evaluate(explained, count, lambda a, b: Points(drawn_refs[a:b]), lambda c: logits.append(c.output),
-                 grad=False, memory=memory, per_point=per_point, fixed=held)  # fmt: skip
-        return torch.cat(logits)[:, target].T
+        outputs = forward_outputs(explained, drawn_refs, memory=memory, per_point=per_point, fixed=held)
+        return outputs[:, target].T
     table = torch.empty(n, count, dtype=drawn_refs.dtype, device=drawn_refs.device)
 
     def build(start: int, stop: int) -> Points:

@@ -16,7 +16,7 @@ import torch
 
 from attrwidgets._warn import warn
 from attrwidgets.attribution import Trace, reduce_channels
-from attrwidgets.methods._engine import Chunk, Points, Targets, accumulator_dtype, evaluate
+from attrwidgets.methods._engine import Chunk, Points, Targets, accumulator_dtype, evaluate, forward_outputs
 from attrwidgets.methods.quadrature import AdaptiveMesh
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -322,7 +322,10 @@ class Path:
             baseline_score = torch.stack(
                 [block.score[row] for block, row in (self._point(i, 0.0) for i in range(len(self.x)))]
             )
-        else:  # α = 0 is not a node of the rule: F(x′) by forwards through the engine
+        elif not self.explained.needs_rows:  # α = 0 is not a node of the rule: F(x′) by forwards
+            outputs = forward_outputs(self.explained, self.base, memory=self.memory, per_point=self.per_point)
+            baseline_score = outputs.gather(1, target.view(-1, 1))[:, 0].to(self.x.dtype)
+        else:  # the same, each baseline with its input's forward arguments
             baseline_score = torch.empty(len(self.x), dtype=self.x.dtype, device=self.x.device)
 
             def consume(chunk: Chunk) -> None:

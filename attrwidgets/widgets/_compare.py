@@ -21,7 +21,8 @@ returns the payload of every panel done so far:
 
 The panels are computed in the order of :meth:`Grid.plan`: quick answers first (the first
 column's, and Expected Gradients', which later draws complete rather than replace), then every
-panel in full; the pass at the input (F(x)) is made once per input and class for the grid.
+panel in full; the pass at the input (F(x)) is made once per input and class for the grid, and
+the model's output at a baseline once for every panel that needs it (F(x′) of a column's IG and EG).
 
 Each finished panel is cached by everything it depends on, so a new request recomputes only the
 panels whose inputs changed (a new picked class recomputes one column, not the grid). The full
@@ -42,7 +43,7 @@ from torch import nn
 
 from attrwidgets.baselines import make_baseline
 from attrwidgets.hooks import ModelGuard
-from attrwidgets.methods._engine import Pass, first_pass, given_pass
+from attrwidgets.methods._engine import Outputs, Pass, first_pass, given_pass, shared_outputs
 from attrwidgets.methods.expected import Run
 from attrwidgets.model import Explained, grad_enabled, model_device
 from attrwidgets.registry import REGISTRY
@@ -179,6 +180,7 @@ class Grid:
         self._cache: dict[tuple, dict[str, Any]] = {}
         self._runs: dict[tuple, Run] = {}  # panels whose quick answer is resumed, by their full key
         self._passes: dict[tuple[int, int], Pass] = {}  # (input, target) → the pass at the input
+        self._outputs = Outputs(model, preprocess)  # F at the baselines, for every panel that needs it
         self.attributions: dict[tuple[int, int], Any] = {}
         """(row, col) → the full :class:`~attrwidgets.Attribution` of the newest request's panels."""
         self.per_reference: dict[tuple[int, int], dict[str, Any]] = {}
@@ -353,7 +355,10 @@ class Grid:
         """
         if spec.method not in TAKES_PASS:
             return self._call(spec, target, progress, level)
-        with given_pass(self.model, self.preprocess, self.input_pass(spec.input, target)):
+        # the pass at the input once for the grid, and F(x′) once per baseline: the IG and EG
+        # panels of a column share it (forward_outputs)
+        at_x = self.input_pass(spec.input, target)
+        with given_pass(self.model, self.preprocess, at_x), shared_outputs(self._outputs):
             return self._call(spec, target, progress, level)
 
     def _call(

@@ -349,3 +349,57 @@ def test_a_given_pass_stands_only_for_its_own_model_inputs_and_target(model, ima
         other = TinyCNN().eval()
         assert first_pass(Explained(other, x), x, 1) is not made, "another model"
     assert first_pass(Explained(model, x), x, 1) is not made, "outside the block"
+
+
+def _forward_rows(model: torch.nn.Module) -> list[int]:
+    """Rows of every forward of ``model`` that wants no gradient (F at a baseline or a reference)."""
+    seen: list[int] = []
+    model.register_forward_pre_hook(
+        lambda m, args: seen.append(0 if args[0].requires_grad and torch.is_grad_enabled() else len(args[0]))
+    )
+    return seen
+
+
+def test_a_baselines_output_is_computed_once_for_the_columns_panels(image):
+    # F(x′) of a column's baseline: IG needs it for its gap, Expected Gradients over that one
+    # baseline for its mean reference score; the grid evaluates it once
+    torch.manual_seed(0)
+    model = TinyCNN().eval()
+    rows = _forward_rows(model)
+    w = compare(model, image, methods=["integrated_gradients", "expected_gradients"], baselines=["black", "white"],
+                steps=5, samples=6, sync=True)  # fmt: skip
+    target = w.target
+    ig, eg = w.attributions[(0, 0)], w.attributions[(1, 0)]
+    w.close()
+    # the grid's forward at the input (its top classes), then F(black) and F(white) once each (5 without sharing)
+    assert sum(rows) == 1 + 2, rows
+    x = image[None]
+    for col, name in enumerate(("black", "white")):
+        with torch.no_grad():
+            expected = model(make_baseline(name, x, seed=0))[0, target]
+        for row in (0, 1):
+            got = w.attributions[(row, col)].baseline_score
+            torch.testing.assert_close(got, expected.view(1), rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(ig.baseline_score, eg.baseline_score, rtol=1e-6, atol=0)  # EG: a mean of 6 draws of it
+
+
+def test_shared_outputs_are_found_by_value_for_their_own_model_only(model, image):
+    from attrwidgets.methods._engine import Outputs, forward_outputs, shared_outputs
+    from attrwidgets.model import Explained
+
+    x = torch.stack([image, image * 0.5])
+    seen = _forward_rows(model)
+    kept = Outputs(model, None)
+    with shared_outputs(kept):
+        first = forward_outputs(Explained(model, x), x, memory=None, per_point=1)
+        assert seen == [2] and len(kept.rows) == 2
+        again = forward_outputs(Explained(model, x.flip(0).clone()), x.flip(0).clone(), memory=None, per_point=1)
+        assert seen == [2], "equal points are read"
+        torch.testing.assert_close(again, first.flip(0))
+        mixed = torch.stack([image * 0.5, image * 0.25])
+        forward_outputs(Explained(model, mixed), mixed, memory=None, per_point=1)
+        assert seen == [2, 1], "only the new point is evaluated"
+        forward_outputs(Explained(model, x, preprocess=lambda z: z), x, memory=None, per_point=1)
+        assert seen == [2, 1, 2], "another preprocess: evaluated"
+    forward_outputs(Explained(model, x), x, memory=None, per_point=1)
+    assert seen == [2, 1, 2, 2], "outside the block: evaluated"

@@ -154,31 +154,42 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", type=Path, help="write the table to this Markdown file")
     parser.add_argument("--repeat", type=int, default=2, help="rounds of (before, after); default 2")
+    parser.add_argument("--only", choices=("before", "after"), help="one schedule alone (no ratio column)")
     args = parser.parse_args()
+    names = (args.only,) if args.only else ("before", "after")
     model, pre, labels = load_efficientnet_lite0(), imagenet_preprocess(), imagenet_labels()
     image = photos()["chelsea"]
     aw.gradient(model, image[None], preprocess=pre)  # warm up
-    runs: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     loads = []
     for _ in range(args.repeat):
-        for name in ("before", "after"):
+        for name in names:
             load = os.getloadavg()[0]
             with schedule(name):
                 marks = run_async(model, image, pre, labels) | run_sync(model, image, pre, labels)
             loads.append(load)
             runs[name].append(marks)
             print(f"{name} (load {load:.2f}): " + ", ".join(f"{k} {v:.2f}" for k, v in marks.items()), flush=True)
-    lines = ["| measure | before | after | after / before |", "| --- | --- | --- | --- |"]
-    for key in runs["after"][0]:
-        before = statistics.median(r[key] for r in runs["before"])
-        after = statistics.median(r[key] for r in runs["after"])
+    def cell(key: str, value: float) -> str:
         if "bytes" in key or "evaluations" in key or "rows" in key:
-            lines.append(f"| {key} | {before:,.0f} | {after:,.0f} | {after / before:.2f} |")
-        else:
-            unit = "" if "(s)" in key else " s"
-            lines.append(f"| {key} | {before:.2f}{unit} | {after:.2f}{unit} | {after / before:.2f} |")
+            return f"{value:,.0f}"
+        return f"{value:.2f}" + ("" if "(s)" in key else " s")
+
+    if args.only:
+        lines = [f"| measure | {args.only}, median | all runs |", "| --- | --- | --- |"]
+        for key in runs[args.only][0]:
+            values = [r[key] for r in runs[args.only]]
+            every = ", ".join(cell(key, v) for v in values)
+            lines.append(f"| {key} | {cell(key, statistics.median(values))} | {every} |")
+    else:
+        lines = ["| measure | before | after | after / before |", "| --- | --- | --- | --- |"]
+        for key in runs["after"][0]:
+            before = statistics.median(r[key] for r in runs["before"])
+            after = statistics.median(r[key] for r in runs["after"])
+            lines.append(f"| {key} | {cell(key, before)} | {cell(key, after)} | {after / before:.2f} |")
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-               f"{torch.get_num_threads()} threads; {args.repeat} rounds of (before, after), medians; load average "
+               f"{torch.get_num_threads()} threads; {args.repeat} rounds of ({', '.join(names)}), medians; "
+               "load average "
                f"{min(loads):.2f}–{max(loads):.2f} at the runs' starts")  # fmt: skip
     table = "\n".join(lines)
     print(machine)

@@ -369,7 +369,7 @@ def known_cost(explained: Explained) -> int | None:
         return None
     if table is None:
         return None
-    return table.get((*kind, _make_up(explained.module)))
+    return table.get((*kind[1:], _make_up(explained.module)))
 
 
 def remember_cost(explained: Explained, per_point: int) -> None:
@@ -383,7 +383,8 @@ def remember_cost(explained: Explained, per_point: int) -> None:
         return
     if len(table) > 64:  # many input shapes (sentence lengths): the oldest go
         table.pop(next(iter(table)))
-    table[(*kind, _make_up(explained.module))] = per_point
+    # without the model itself (the table's weak key): a value holding it would keep it alive
+    table[(*kind[1:], _make_up(explained.module))] = per_point
 
 
 def _attempt(explained: Explained, start: int, stop: int, build, consume, grad, *, measure: bool) -> int | None:

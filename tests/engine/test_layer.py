@@ -317,3 +317,17 @@ def test_the_skipped_pass_still_refuses_a_bad_target_and_remeasures_a_changed_mo
     with HeadBatches(model) as sizes:  # a longer sentence: another shape, measured
         aw.integrated_gradients(model, torch.cat([ids, ids], 1), target=0, **(kw | {"forward_kwargs": None}))
     assert sizes[0] == 1
+
+
+def test_a_remembered_cost_does_not_keep_the_model_alive() -> None:
+    import gc
+    import weakref
+
+    model = TinyText()
+    ids, mask = text_batch()
+    aw.integrated_gradients(model, ids, target=0, layer=model.embedding, baseline="zero", steps=4,
+                            forward_kwargs={"attention_mask": mask})  # fmt: skip
+    gone = weakref.ref(model)
+    del model
+    gc.collect()
+    assert gone() is None

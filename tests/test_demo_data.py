@@ -84,16 +84,20 @@ def test_efficientnet_is_eval_and_lite0(efficientnet):
 
 @pytest.mark.slow
 def test_efficientnet_folded_padding_is_the_same_function(efficientnet, photo_dict):
-    # the symmetric "same" paddings moved into the convolutions: the same logits, bit for bit, in
-    # both memory formats, and the same input gradient; the stride-2 (asymmetric) ones stay
+    # the "same" paddings done inside the convolutions (12 symmetric ones as the conv's padding, the
+    # 5 asymmetric stride-2 ones as a shifted kernel): the same logits, bit for bit, in both memory
+    # formats, and the same input gradient
+    from attrwidgets.demo import ShiftedSamePadConv2d
+
     unfolded = load_efficientnet_lite0(fold_padding=False)
+
     def zero_pads(model):
         found = (getattr(m, "static_padding", None) for m in model.modules())
         return [p for p in found if isinstance(p, torch.nn.ZeroPad2d)]
 
-    pads, left = zero_pads(unfolded), zero_pads(efficientnet)
-    assert (len(pads), len(left)) == (17, 5)
-    assert all(p.padding[0] != p.padding[1] for p in left)
+    assert (len(zero_pads(unfolded)), len(zero_pads(efficientnet))) == (17, 0)
+    assert sum(isinstance(m, ShiftedSamePadConv2d) for m in efficientnet.modules()) == 5
+    assert [n for n, _ in efficientnet.named_parameters()] == [n for n, _ in unfolded.named_parameters()]
     x = imagenet_preprocess()(torch.stack([photo_dict["chelsea"], photo_dict["coffee"]]))
     for z in (x, x.contiguous(memory_format=torch.channels_last)):
         with torch.no_grad():
@@ -103,6 +107,25 @@ def test_efficientnet_folded_padding_is_the_same_function(efficientnet, photo_di
         z = x.clone().requires_grad_(True)
         grads.append(torch.autograd.grad(model(z)[:, 285].sum(), z)[0])
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["deeplift_rescale", "deeplift_reveal_cancel", "fullgrad", "grad_cam"])
+def test_efficientnet_folded_padding_gives_every_method_the_same_answer(efficientnet, photo_dict, method):
+    # the methods that look inside the model (DeepLIFT's rules record each convolution's call,
+    # FullGrad its biases, Grad-CAM a layer's output) see the folded convolutions as the same
+    import attrwidgets as aw
+
+    unfolded = load_efficientnet_lite0(fold_padding=False)
+    x, pre = photo_dict["chelsea"][None], imagenet_preprocess()
+    if method.startswith("deeplift"):
+        call = lambda m: aw.deeplift(m, x, 285, preprocess=pre, rule=method.removeprefix("deeplift_"))  # noqa: E731
+    elif method == "fullgrad":
+        call = lambda m: aw.fullgrad(m, x, 285, preprocess=pre)  # noqa: E731
+    else:
+        call = lambda m: aw.grad_cam(m, x, 285, preprocess=pre, layer=m._conv_head)  # noqa: E731
+    ours, theirs = call(efficientnet), call(unfolded)
+    torch.testing.assert_close(ours.values, theirs.values, rtol=1e-4, atol=1e-6 * float(theirs.values.abs().max()))
 
 
 def test_efficientnet_missing_packages(monkeypatch):

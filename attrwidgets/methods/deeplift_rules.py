@@ -127,7 +127,11 @@ class _LinearCall(TorchFunctionMode):
         out = func(*args, **kwargs)
         if func in FUNCTIONAL_LINEAR:
             named = dict(zip(("input", "weight", "bias"), args, strict=False)) | kwargs
-            if named.get("weight") is self.weight and isinstance(named.get("input"), torch.Tensor):
+            weight = named.get("weight")
+            # a kernel derived from the module's weight (``conv_weight``) stands for it
+            if (weight is self.weight or getattr(weight, "_aw_weight_of", None) is self.weight) and isinstance(
+                named.get("input"), torch.Tensor
+            ):
                 rest = {k: v for k, v in kwargs.items() if k not in ("input", "weight", "bias")}
                 self.calls.append((func, named["input"], args[3:], rest, out))
         return out
@@ -162,6 +166,9 @@ class _LinearTerms:
 
     def weight(self, dtype: torch.dtype) -> torch.Tensor:
         w = self.module.weight.detach().to(dtype)
+        transform = getattr(self.module, "conv_weight", None)  # the kernel its forward really applies
+        if transform is not None:
+            w = transform(w)
         if self.scale is not None:
             w = w * self.scale.to(dtype).view((-1,) + (1,) * (w.dim() - 1))
         return w

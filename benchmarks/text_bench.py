@@ -19,7 +19,8 @@ and steps=50. Goal (issue 12): first result ≤ 300 ms, full ≤ 1 s on a CPU.
 
 ``--encoder`` measures (a) and (b) instead on the pretrained encoder (all-MiniLM-L6-v2 with the
 head trained in the repo, ``attrwidgets.demo.text_encoder``; needs the ``text`` extra) with
-``layer=model.word_embeddings``, and with ``--write`` replaces only its own section of the file.
+``layer=model.word_embeddings``. ``--write`` replaces only the section it measures (without
+``--encoder`` the file's first one), so the other benchmarks' sections stay.
 """
 
 from __future__ import annotations
@@ -230,7 +231,11 @@ def main() -> None:
             scrub,
             "",
         ])  # fmt: skip
-        args.write.write_text(text, encoding="utf-8")
+        # the file's first section is this one: replace it, keep the sections after it (the
+        # encoder's, text_encoder_bench.py's)
+        old = args.write.read_text(encoding="utf-8") if args.write.exists() else ""
+        following = old.find("\n## ")
+        args.write.write_text(text + ("\n" + old[following + 1 :] if following >= 0 else ""), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -308,14 +308,13 @@ def _drop(chunk: Chunk) -> None:
 
 
 def _kind(explained: Explained) -> tuple | None:
-    """What a point's cost depends on besides the method: model, preprocessing, layer, the shapes
-    and dtypes of one input and of its per-example forward arguments, the device. None when it
-    cannot be told (other keyword arguments may cost more; an unhashable model or preprocess)."""
+    """What a point's cost depends on besides the model and the method: preprocessing, layer, the
+    shapes and dtypes of one input and of its per-example forward arguments, the device. None when
+    it cannot be told (other keyword arguments may cost more; an unhashable preprocess)."""
     if explained.fixed_kwargs:
         return None
     x = explained.inputs
     key = (
-        explained.model,
         explained.preprocess,
         explained.layer,
         tuple(x.shape[1:]),
@@ -337,7 +336,12 @@ def _remembered(explained: Explained, build: Callable, grad: object) -> tuple[di
     if kind is None:
         return None
     code = (getattr(build, "__code__", build), grad if isinstance(grad, bool) else getattr(grad, "__code__", grad))
-    return table, (*kind, *code)
+    key = (explained.model, *kind, *code)
+    try:
+        hash(key)
+    except TypeError:  # an unhashable model: measured as usual
+        return None
+    return table, key
 
 
 #: Per model, the bytes a point of a small (non-image) input costs, by :func:`_kind` and the
@@ -369,7 +373,7 @@ def known_cost(explained: Explained) -> int | None:
         return None
     if table is None:
         return None
-    return table.get((*kind[1:], _make_up(explained.module)))
+    return table.get((*kind, _make_up(explained.module)))
 
 
 def remember_cost(explained: Explained, per_point: int) -> None:
@@ -383,8 +387,8 @@ def remember_cost(explained: Explained, per_point: int) -> None:
         return
     if len(table) > 64:  # many input shapes (sentence lengths): the oldest go
         table.pop(next(iter(table)))
-    # without the model itself (the table's weak key): a value holding it would keep it alive
-    table[(*kind[1:], _make_up(explained.module))] = per_point
+    # the key leaves the model out (it is the table's weak key): holding it would keep it alive
+    table[(*kind, _make_up(explained.module))] = per_point
 
 
 def _attempt(explained: Explained, start: int, stop: int, build, consume, grad, *, measure: bool) -> int | None:
@@ -559,17 +563,29 @@ def given_pass(model: object, preprocess: object, at_x: Pass) -> Iterator[None]:
         _GIVEN.reset(token)
 
 
+def _plain(explained: Explained, model: object, preprocess: object) -> bool:
+    """Whether the call runs ``model`` after ``preprocess`` on its inputs alone (no layer, no
+    forward arguments): what a result made before for that model can stand in for."""
+    return (
+        explained.model is model
+        and explained.preprocess is preprocess
+        and explained.layer is None
+        and not explained.per_example
+        and not explained.fixed_kwargs
+    )
+
+
+def _equal(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """The same values, shape, dtype and device."""
+    return a.shape == b.shape and a.dtype == b.dtype and a.device == b.device and torch.equal(a, b)
+
+
 def _given(explained: Explained, x: torch.Tensor, target: object, backward: bool) -> Pass | None:
     given = _GIVEN.get()
     if given is None:
         return None
     model, preprocess, at_x = given
-    if model is not explained.model or preprocess is not explained.preprocess or explained.layer is not None:
-        return None
-    if explained.per_example or explained.fixed_kwargs or (backward and at_x.grad is None):
-        return None
-    z = at_x.z
-    if z.shape != x.shape or z.dtype != x.dtype or z.device != x.device or not torch.equal(z, x):
+    if not _plain(explained, model, preprocess) or (backward and at_x.grad is None) or not _equal(at_x.z, x):
         return None
     if target is None:
         same = torch.equal(at_x.target, at_x.predicted)
@@ -597,19 +613,10 @@ class Outputs:
         self.rows: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def serves(self, explained: Explained) -> bool:
-        return (
-            explained.model is self.model
-            and explained.preprocess is self.preprocess
-            and explained.layer is None
-            and not explained.per_example
-            and not explained.fixed_kwargs
-        )
+        return _plain(explained, self.model, self.preprocess)
 
     def find(self, z: torch.Tensor) -> torch.Tensor | None:
-        for kept, output in self.rows:
-            if kept.shape == z.shape and kept.dtype == z.dtype and kept.device == z.device and torch.equal(kept, z):
-                return output
-        return None
+        return next((output for kept, output in self.rows if _equal(kept, z)), None)
 
     def add(self, z: torch.Tensor, output: torch.Tensor) -> None:
         if len(self.rows) >= self.LIMIT:

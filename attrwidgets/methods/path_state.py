@@ -159,6 +159,10 @@ class Path:
         number, row = self.where[i][a]
         return self.blocks[number], row
 
+    def _scores_at(self, a: float) -> torch.Tensor:
+        """(N,) F at every input's point α = ``a`` (evaluated)."""
+        return torch.stack([block.score[row] for block, row in (self._point(i, a) for i in range(len(self.x)))])
+
     def record_first(self, score: torch.Tensor, grad: torch.Tensor | None, predicted: torch.Tensor) -> None:
         """The first pass evaluated every input at α = 1 (stored by the rule, once it knows what to keep).
 
@@ -316,12 +320,10 @@ class Path:
         """
         target = self.target_tensor()
         if score is None:
-            score = torch.stack([block.score[row] for block, row in (self._point(i, 1.0) for i in range(len(self.x)))])
+            score = self._scores_at(1.0)
         values = (self.acc * self.diff.to(self.acc_dtype)).to(self.x.dtype)
         if all(0.0 in w for w in self.where):
-            baseline_score = torch.stack(
-                [block.score[row] for block, row in (self._point(i, 0.0) for i in range(len(self.x)))]
-            )
+            baseline_score = self._scores_at(0.0)
         elif not self.explained.needs_rows:  # α = 0 is not a node of the rule: F(x′) by forwards
             outputs = forward_outputs(self.explained, self.base, memory=self.memory, per_point=self.per_point)
             baseline_score = outputs.gather(1, target.view(-1, 1))[:, 0].to(self.x.dtype)

@@ -154,42 +154,59 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", type=Path, help="write the table to this Markdown file")
     parser.add_argument("--repeat", type=int, default=2, help="rounds of (before, after); default 2")
-    parser.add_argument("--only", choices=("before", "after"), help="one schedule alone (no ratio column)")
+    parser.add_argument("--only", choices=("before", "after"), help="one schedule alone")
+    parser.add_argument(
+        "--batchnorm", choices=("folded", "package", "both"), default="folded",
+        help="the demo model's BatchNorms folded into its convolutions (the default, as the demo loads it), "
+             "as the package builds them, or both alternately (then give --only)",
+    )  # fmt: skip
     args = parser.parse_args()
-    names = (args.only,) if args.only else ("before", "after")
-    model, pre, labels = load_efficientnet_lite0(), imagenet_preprocess(), imagenet_labels()
+    schedules = (args.only,) if args.only else ("before", "after")
+    norms = ("folded", "package") if args.batchnorm == "both" else (args.batchnorm,)
+    if len(schedules) * len(norms) > 2:
+        parser.error("--batchnorm both compares two models: give --only before or --only after")
+    variants = [(s, n) for s in schedules for n in norms]
+    label = {v: (v[0] if len(norms) == 1 else f"BatchNorm {v[1]}") for v in variants}
+    models = {n: load_efficientnet_lite0(fold_batchnorm=n == "folded") for n in norms}
+    pre, labels = imagenet_preprocess(), imagenet_labels()
     image = photos()["chelsea"]
-    aw.gradient(model, image[None], preprocess=pre)  # warm up
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    for model in models.values():
+        aw.gradient(model, image[None], preprocess=pre)  # warm up
+    runs: dict[tuple[str, str], list[dict[str, float]]] = {v: [] for v in variants}
     loads = []
     for _ in range(args.repeat):
-        for name in names:
+        for variant in variants:
+            model = models[variant[1]]
             load = os.getloadavg()[0]
-            with schedule(name):
+            with schedule(variant[0]):
                 marks = run_async(model, image, pre, labels) | run_sync(model, image, pre, labels)
             loads.append(load)
-            runs[name].append(marks)
-            print(f"{name} (load {load:.2f}): " + ", ".join(f"{k} {v:.2f}" for k, v in marks.items()), flush=True)
+            runs[variant].append(marks)
+            shown = ", ".join(f"{k} {v:.2f}" for k, v in marks.items())
+            print(f"{label[variant]} (load {load:.2f}): {shown}", flush=True)
+
     def cell(key: str, value: float) -> str:
         if "bytes" in key or "evaluations" in key or "rows" in key:
             return f"{value:,.0f}"
         return f"{value:.2f}" + ("" if "(s)" in key else " s")
 
-    if args.only:
-        lines = [f"| measure | {args.only}, median | all runs |", "| --- | --- | --- |"]
-        for key in runs[args.only][0]:
-            values = [r[key] for r in runs[args.only]]
+    if len(variants) == 1:
+        (only,) = variants
+        lines = [f"| measure | {label[only]}, median | all runs |", "| --- | --- | --- |"]
+        for key in runs[only][0]:
+            values = [r[key] for r in runs[only]]
             every = ", ".join(cell(key, v) for v in values)
             lines.append(f"| {key} | {cell(key, statistics.median(values))} | {every} |")
     else:
-        lines = ["| measure | before | after | after / before |", "| --- | --- | --- | --- |"]
-        for key in runs["after"][0]:
-            before = statistics.median(r[key] for r in runs["before"])
-            after = statistics.median(r[key] for r in runs["after"])
-            lines.append(f"| {key} | {cell(key, before)} | {cell(key, after)} | {after / before:.2f} |")
+        first, second = variants if len(norms) == 1 else variants[::-1]  # the ratio: after ÷ before, folded ÷ package
+        lines = [f"| measure | {label[first]} | {label[second]} | ratio |", "| --- | --- | --- | --- |"]
+        for key in runs[first][0]:
+            a = statistics.median(r[key] for r in runs[first])
+            b = statistics.median(r[key] for r in runs[second])
+            lines.append(f"| {key} | {cell(key, a)} | {cell(key, b)} | {b / a:.2f} |")
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-               f"{torch.get_num_threads()} threads; {args.repeat} rounds of ({', '.join(names)}), medians; "
-               "load average "
+               f"{torch.get_num_threads()} threads; {args.repeat} rounds of "
+               f"({', '.join(label[v] for v in variants)}), medians; BatchNorm {args.batchnorm}; load average "
                f"{min(loads):.2f}–{max(loads):.2f} at the runs' starts")  # fmt: skip
     table = "\n".join(lines)
     print(machine)

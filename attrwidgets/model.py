@@ -335,9 +335,21 @@ class Explained:
             # Exactly the call's layout: with one channel, a channels-last batch passes
             # is_contiguous() yet a convolution treats it as channels-last (differentiable copy)
             z = z.clone(memory_format=self.memory_format)
-        if self.preprocess is not None:
-            z = self.preprocess(z)
-        return as_2d_output(self.model(z, **kwargs))
+        if self.preprocess is None:
+            return as_2d_output(self.model(z, **kwargs))
+        z = self.preprocess(z)
+        try:
+            return as_2d_output(self.model(z, **kwargs))
+        except RuntimeError as err:  # torch's own words come from deep inside the model
+            dtype = model_dtype(self.model)
+            if dtype is None or not z.is_floating_point() or z.dtype == dtype:
+                raise
+            msg = (
+                f"preprocess returned dtype {z.dtype} but the model's parameters are {dtype}: make the "
+                f"preprocess keep its input's dtype (no .double() or .float() inside it, its buffers as the model's), "
+                f"or convert the model (model.to({z.dtype}))"
+            )
+            raise TypeError(msg) from err
 
     def logits(self, z: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         """The model's (B, classes) output at points ``z`` (pixel space, or the layer's output)."""

@@ -178,28 +178,39 @@ def test_fold_batchnorm_needs_eval_mode():
     # a BatchNorm in training mode normalises by the batch's statistics: nothing to fold
     from attrwidgets.demo import fold_batchnorm
 
-    class Block(torch.nn.Module):
+    class Inner(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self._conv_stem, self._bn0 = torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)
+            self._expand_conv, self._bn0 = torch.nn.Conv2d(4, 5, 1, bias=True), torch.nn.BatchNorm2d(5)
 
         def forward(self, x):
-            return self._bn0(self._conv_stem(x))
+            return self._bn0(self._expand_conv(x))
 
-    block = Block()
-    with pytest.raises(ValueError, match=r"model\.eval\(\)"):
-        fold_batchnorm(block)
-    assert isinstance(block._bn0, torch.nn.BatchNorm2d)  # left as it was
-    block._bn0.running_mean.uniform_(-1, 1)
-    block._bn0.running_var.uniform_(0.5, 2)
-    block._bn0.weight.data.uniform_(-2, 2)
-    block.eval()
+    class Stem(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self._conv_stem, self._bn0, self.block = torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), Inner()
+
+        def forward(self, x):
+            return self.block(torch.relu(self._bn0(self._conv_stem(x))))
+
+    model = Stem().eval()
+    model.block.train()  # the second pair: found after the first
+    weight = model._conv_stem.weight.detach().clone()
+    with pytest.raises(ValueError, match=r"_bn0 after _expand_conv.*model\.eval\(\)"):
+        fold_batchnorm(model)
+    assert isinstance(model._bn0, torch.nn.BatchNorm2d) and torch.equal(model._conv_stem.weight, weight)  # untouched
+    for norm in (model._bn0, model.block._bn0):
+        norm.running_mean.uniform_(-1, 1)
+        norm.running_var.uniform_(0.5, 2)
+        norm.weight.data.uniform_(-2, 2)
+    model.eval()
     x = torch.randn(2, 3, 8, 8)
     with torch.no_grad():
-        before = block(x)
-        assert fold_batchnorm(block) == 1
-        torch.testing.assert_close(block(x), before, rtol=1e-5, atol=1e-6)
-    assert isinstance(block._bn0, torch.nn.Identity)
+        before = model(x)
+        assert fold_batchnorm(model) == 2
+        torch.testing.assert_close(model(x), before, rtol=1e-5, atol=1e-6)
+    assert isinstance(model._bn0, torch.nn.Identity) and isinstance(model.block._bn0, torch.nn.Identity)
 
 
 def test_efficientnet_missing_packages(monkeypatch):

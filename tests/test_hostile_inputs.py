@@ -135,6 +135,23 @@ def test_dtype_mismatch_is_a_type_error_before_any_forward(name: str, dtype: tor
     assert model.calls == 0
 
 
+class _ToDouble(torch.nn.Module):
+    """A preprocess that changes the dtype: as a ``Normalize(...).double()`` shared with a float64 model does."""
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return z.double()
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_preprocess_that_changes_the_dtype_is_named_in_the_error(name: str) -> None:
+    model = make_cnn(dtype=torch.float32)
+    x = images(2, dtype=torch.float32)
+    opts = options(name, model, x)
+    expected = r"preprocess returned dtype torch\.float64 but the model's parameters are torch\.float32"
+    with pytest.raises(TypeError, match=expected):
+        run(name, model, x, 0, preprocess=_ToDouble(), **opts)
+
+
 # -- Part B: every method goes through the chunked engine ---------------------------------------
 @pytest.mark.filterwarnings("ignore::UserWarning")  # few steps on a CNN: a completeness-gap warning
 @pytest.mark.parametrize("name", METHODS)

@@ -224,8 +224,8 @@ def fold_batchnorm(model: nn.Module) -> int:
     ValueError
         When a BatchNorm to fold is in training mode (its statistics would be the batch's).
     """
-    folded = 0
-    for parent in list(model.modules()):
+    pairs = []  # every pair checked before any is folded: an error leaves the model as it was
+    for parent in model.modules():
         for conv_name, norm_name in _CONV_THEN_NORM.items():
             conv, norm = getattr(parent, conv_name, None), getattr(parent, norm_name, None)
             if not isinstance(conv, nn.Conv2d) or not isinstance(norm, nn.BatchNorm2d):
@@ -236,18 +236,19 @@ def fold_batchnorm(model: nn.Module) -> int:
                     "statistics; call model.eval() first"
                 )
                 raise ValueError(msg)
-            with torch.no_grad():
-                scale = norm.weight.double() / (norm.running_var.double() + norm.eps).sqrt()
-                shift = norm.bias.double() - norm.running_mean.double() * scale
-                if conv.bias is not None:
-                    shift = shift + conv.bias.double() * scale
-                weight = conv.weight.double() * scale.view(-1, *([1] * (conv.weight.dim() - 1)))
-            grad = conv.weight.requires_grad
-            conv.weight = nn.Parameter(weight.to(conv.weight.dtype), requires_grad=grad)
-            conv.bias = nn.Parameter(shift.to(conv.weight.dtype), requires_grad=grad)
-            setattr(parent, norm_name, nn.Identity())
-            folded += 1
-    return folded
+            pairs.append((parent, conv, norm_name, norm))
+    for parent, conv, norm_name, norm in pairs:
+        with torch.no_grad():
+            scale = norm.weight.double() / (norm.running_var.double() + norm.eps).sqrt()
+            shift = norm.bias.double() - norm.running_mean.double() * scale
+            if conv.bias is not None:
+                shift = shift + conv.bias.double() * scale
+            weight = conv.weight.double() * scale.view(-1, *([1] * (conv.weight.dim() - 1)))
+        grad = conv.weight.requires_grad
+        conv.weight = nn.Parameter(weight.to(conv.weight.dtype), requires_grad=grad)
+        conv.bias = nn.Parameter(shift.to(conv.weight.dtype), requires_grad=grad)
+        setattr(parent, norm_name, nn.Identity())
+    return len(pairs)
 
 
 _fold_batchnorm = fold_batchnorm  # for the loader, whose parameter has the same name

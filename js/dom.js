@@ -72,7 +72,10 @@ export function buildDom(view) {
   const sigmaSlider = input("input", { class: "aw-sigma-slider aw-slider", type: "range", min: 0, max: 1000, step: 1 });
   const sigmaLabel = h("label", {}, "σ", sigmaSlider, sigmaIn, sigmaUnit);
   const colorLabel = h("label", {}, "colour", colorIn);
-  const baselineBox = h("span", { class: "aw-baseline-box" }, h("label", {}, "baseline", baselineSel), sigmaLabel, colorLabel);
+  // another image as the baseline: shown beside the menu while α walks the path between the two
+  const baselineThumb = h("canvas", { class: "aw-baseline-thumb", title: "the baseline x′: the other image (α = 0 of the path)" });
+  baselineThumb.style.display = "none";
+  const baselineBox = h("span", { class: "aw-baseline-box" }, h("label", {}, "baseline", baselineSel), baselineThumb, sigmaLabel, colorLabel);
   const evalSel = input("select", { class: "aw-evaluation", title: "test the final map: remove its pixels in order and watch the output, against random orders (forwards only)" });
   const note = h("span", { class: "aw-note" });
   const kernelRow = h(
@@ -153,6 +156,7 @@ export function buildDom(view) {
     root,
     title,
     baselineSel,
+    baselineThumb,
     sigmaIn,
     sigmaSlider,
     sigmaUnit,

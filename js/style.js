@@ -32,6 +32,7 @@ export const STYLE = `
 .aw-root .aw-completeness[data-level=none] { background: #f2f2f2; color: #666; }
 .aw-root .aw-unit { color: #556; }
 .aw-root .aw-controls, .aw-root .aw-baseline-box { display: inline-flex; flex-wrap: wrap; align-items: center; gap: 6px 14px; }
+.aw-root .aw-baseline-thumb { border: 1px solid #bbb; }
 .aw-root .aw-control .aw-slider { width: 110px; }
 .aw-root .aw-control .aw-opt-box { width: 4.2em; }
 .aw-root .aw-samples { flex: 1; min-width: 120px; margin: 0; }

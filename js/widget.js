@@ -17,7 +17,7 @@
 
 import { listen, useKernelTables } from "./events.js";
 import { decode } from "./wire.js";
-import { OVERLAY } from "./heatmap.js";
+import { OVERLAY, pathImage } from "./heatmap.js";
 import { isDiverging } from "./colormap.js";
 import { isSigned } from "./normalize.js";
 import { alphaReadout, alphaToSlider, createPlayer, sliderToAlpha } from "./scrubber.js";
@@ -138,6 +138,7 @@ function render({ model, el }) {
 
   function drawAll() {
     if (!data) return;
+    drawThumb();
     if (data.view === "samples") return drawSamples();
     if (!els.refsBox.hidden) drawStrip(els.refsBox, null, null, view);
     strip = { data: null, key: "" };
@@ -151,6 +152,30 @@ function render({ model, el }) {
     fig = panels.draw() ?? fig;
     drawPicked();
     curves.draw(data, fig);
+  }
+
+  // ---- another image as the baseline: shown beside the menu, while α walks between the two ------
+  let thumbOf = null;
+  function drawThumb() {
+    const thumb = els.baselineThumb;
+    const other = model.get("baseline") === "image" && data.baseline ? data.baseline : null;
+    thumb.style.display = other ? "" : "none";
+    if (!other || thumbOf === other) return;
+    thumbOf = other;
+    const [bh, bw, channels = 1] = other.shape;
+    const high = 40; // CSS pixels
+    const dpr = window.devicePixelRatio || 1;
+    thumb.style.height = `${high}px`;
+    thumb.style.width = `${Math.round((high * bw) / bh)}px`;
+    thumb.height = Math.round(high * dpr);
+    thumb.width = Math.round((high * dpr * bw) / bh);
+    const off = document.createElement("canvas");
+    off.width = bw;
+    off.height = bh;
+    off.getContext("2d").putImageData(new ImageData(pathImage(other.data, other.data, 1, bw * bh, channels), bw, bh), 0, 0);
+    const ctx = thumb.getContext("2d");
+    ctx.imageSmoothingEnabled = true;
+    ctx.drawImage(off, 0, 0, thumb.width, thumb.height);
   }
 
   // ---- picking the baseline's colour by a click on the input -------------------------------------

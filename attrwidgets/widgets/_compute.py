@@ -163,6 +163,7 @@ class PathExplainer:
         self.logits = self._forward(self.image)[0].float().cpu()
         self.classes = int(self.logits.numel())
         self.baseline_image: torch.Tensor | None = None
+        self.baseline_label: str | None = None  # what the model sees in that other image
         self.baseline_notes: list[str] = []
 
     # -- segments, for picking a baseline colour by clicking the image ---------------------------------
@@ -237,12 +238,13 @@ class PathExplainer:
             msg = "baseline: the other image holds NaN or infinite values"
             raise ValueError(msg)
         seen = self._forward(pixels)[0].float().cpu()
+        label = self.label(int(seen.argmax()))
         notes.append(
-            f"baseline: another image (the model sees “{self.label(int(seen.argmax()))}” in it). Positive "
+            f"baseline: another image (the model sees “{label}” in it). Positive "
             "attributions: what this image has that raises the score over the other one; negative: what the "
             "other has that this one lacks"
         )
-        self.baseline_image, self.baseline_notes = pixels, notes
+        self.baseline_image, self.baseline_label, self.baseline_notes = pixels, label, notes
 
     # -- facts about the image -------------------------------------------------------------------
     def label(self, index: int) -> str:

@@ -18,6 +18,8 @@ from attrwidgets import viz
 from attrwidgets.widgets._compare import first_number, json_value
 
 if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
     from attrwidgets.widgets.explorer import Explorer
 
 __all__ = ["save_npz", "save_png"]
@@ -82,23 +84,33 @@ def save_png(ex: Explorer, path: str | Path, *, dpi: int = 100) -> Path:
     attribution = ex.attribution
     trace = attribution.trace
     evaluation = ex.evaluation_result if ex.evaluation_result and ex.evaluation_result.get("curves") else None
-    count = 2 + (trace is not None) + (evaluation is not None)
+    other = ex._explainer.baseline_image if ex.baseline == "image" else None  # the path's other end
+    count = 2 + (other is not None) + (trace is not None) + (evaluation is not None)
     fig = Figure(figsize=(4.2 * count, 4.0), layout="constrained")
     axes = fig.subplots(1, count, squeeze=False)[0]
     image = ex._explainer.image[0].detach().float().cpu()
-    pixels = image.permute(1, 2, 0).numpy()
-    axes[0].imshow(pixels[..., 0] if pixels.shape[-1] == 1 else pixels, cmap="gray" if pixels.shape[-1] == 1 else None,
-                   vmin=0, vmax=1)  # fmt: skip
+
+    def picture(ax, tensor: torch.Tensor, title: str) -> None:
+        pixels = tensor.detach().float().cpu().permute(1, 2, 0).numpy()
+        grey = pixels.shape[-1] == 1
+        ax.imshow(pixels[..., 0] if grey else pixels, cmap="gray" if grey else None, vmin=0, vmax=1)
+        ax.set_title(title, fontsize=9)
+        ax.set_axis_off()
+
     p = _params(ex)
-    axes[0].set_title(f"input · the model sees: {ex._explainer.label(int(ex._explainer.logits.argmax()))}", fontsize=9)
-    axes[0].set_axis_off()
+    picture(axes[0], image, f"input · the model sees: {ex._explainer.label(int(ex._explainer.logits.argmax()))}")
+    at = 1
+    if other is not None:
+        seen = ex._explainer.baseline_label
+        picture(axes[1], other[0], f"baseline x′ (α = 0): another image · the model sees: {seen}")
+        at = 2
     cmap = None if ex.cmap == "auto" else MATPLOTLIB_NAMES.get(ex.cmap)
     title = f"{ex.method} · {p['target_label']}"
     if p["relative_delta"] is not None:
         title += f" · gap {100 * p['relative_delta']:.2f} %"
     viz.show(attribution, image, reduce=_VIZ_REDUCTIONS.get(ex.reduction, "sum"), clip=float(ex.clip),
-             alpha=float(ex.opacity), cmap=cmap, ax=axes[1], title=title)  # fmt: skip
-    at = 2
+             alpha=float(ex.opacity), cmap=cmap, ax=axes[at], title=title)  # fmt: skip
+    at += 1
     if trace is not None:
         ax = axes[at]
         alphas = trace.alphas[0].double().cpu().numpy()

@@ -51,3 +51,20 @@ def test_the_image_baseline_is_offered_only_when_given(model, image):
     with pytest.raises(Exception, match="baseline"):
         ex.baseline = "image"
     ex.close()
+
+
+def test_the_png_shows_both_images(model, image, tmp_path):
+    # save_png draws what the widget shows: the other image beside the input, with what the model
+    # sees in it; with a named baseline there is no such panel
+    from matplotlib.image import imread
+
+    other = torch.rand(3, 20, 24, generator=torch.Generator().manual_seed(7))
+    ex = explore(model, image, baseline=other, steps=8, sync=True)
+    seen = ex._explainer.label(int(model(other[None]).argmax()))
+    assert ex._explainer.baseline_label == seen
+    both = imread(ex.save_png(tmp_path / "both.png", dpi=50))
+    ex.baseline = "black"
+    one = imread(ex.save_png(tmp_path / "one.png", dpi=50))
+    ex.close()
+    assert both.shape[0] == one.shape[0]
+    assert both.shape[1] - one.shape[1] == pytest.approx(4.2 * 50, abs=2)  # one more panel, 4.2 in wide

@@ -25,6 +25,7 @@ from attrwidgets.attribution import reduce_channels
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
+    from matplotlib.colors import Colormap
     from matplotlib.image import AxesImage
 
     from attrwidgets.attribution import Attribution
@@ -36,6 +37,13 @@ SIGNED_CMAP = "RdBu_r"
 MAGNITUDE_CMAP = "inferno"
 """Sequential colormap for magnitudes, black at zero."""
 _SIGNED = ("sum",)
+#: ``sign=`` of :func:`show`: the part of a signed map drawn, as a magnitude ("both" keeps the sign).
+_SIGN_PARTS = {
+    "both": lambda heat: heat,
+    "positive": lambda heat: np.clip(heat, 0.0, None),
+    "negative": lambda heat: np.clip(-heat, 0.0, None),
+    "absolute": np.abs,
+}
 _COLORBAR_LABELS = {
     "sum": "Σ over channels (signed)",
     "abs_sum": "|Σ over channels|",
@@ -193,9 +201,10 @@ def show(
     reduce: str = "sum",
     clip: float = 99.0,
     alpha: float = 0.6,
-    cmap: str | None = None,
+    cmap: str | Colormap | None = None,
     ax: Axes | None = None,
     title: str | None = None,
+    sign: str = "both",
 ) -> Figure:
     """Draw one input's attribution heatmap with a colour bar, over its image when given.
 
@@ -217,19 +226,31 @@ def show(
         Percentile of |map| (0–100) that sets v; larger values saturate. Default 99.
     alpha : float
         Opacity of the strongest pixels over the image (0–1). Default 0.6.
-    cmap : str, optional
-        A matplotlib colormap name; default ``"RdBu_r"`` for signed maps, ``"inferno"`` otherwise.
+    cmap : str or Colormap, optional
+        A matplotlib colormap (or its name); default ``"RdBu_r"`` for signed maps, ``"inferno"``
+        otherwise.
     ax : Axes, optional
         Draw into this axes (and its figure); by default a new figure is made.
     title : str, optional
         Default: the method name and the target.
+    sign : {"both", "positive", "negative", "absolute"}
+        With ``reduce="sum"``: the signed map (default), only its positive part, the size of its
+        negative part (−Σ where Σ < 0, else 0) or |Σ|; the last three are magnitudes. The
+        explorer's sign menu, for its PNG.
 
     Returns
     -------
     Figure
         The figure; its heatmap is the last image of the axes (``ax.images[-1]``).
     """
+    if sign not in _SIGN_PARTS:
+        msg = f"sign must be one of {sorted(_SIGN_PARTS)}, not {sign!r}"
+        raise ValueError(msg)
     heat = _heat(attribution.values, index, reduce)
+    label = None
+    if reduce in _SIGNED and sign != "both":
+        heat, label = _SIGN_PARTS[sign](heat), f"Σ over channels, {sign} part" if sign != "absolute" else None
+        reduce = "abs_sum"  # a part of the sign, or |Σ|: a magnitude
     if reduce in _SIGNED and heat.min() >= 0 < heat.max():
         reduce = "abs_sum"  # a map with no negative values (Grad-CAM, FullGrad) is a magnitude
     limits = _limits(heat, reduce, clip)
@@ -241,7 +262,7 @@ def show(
         fig = ax.figure
     under = None if image is None else _as_image(image, index)
     im = _draw_heat(ax, heat, limits, cmap, under=under, alpha=alpha)
-    _colorbar(fig, im, ax, f"{_COLORBAR_LABELS[reduce]} (clipped at {clip:g}th pct)")
+    _colorbar(fig, im, ax, f"{label or _COLORBAR_LABELS[reduce]} (clipped at {clip:g}th pct)")
     if title is None:
         title = f"{attribution.method}, {_target_text(attribution, index)}"
     ax.set_title(title, fontsize=10)

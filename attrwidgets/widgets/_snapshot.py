@@ -19,6 +19,7 @@ from attrwidgets.widgets._compare import first_number, json_value
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
+    from matplotlib.colors import Colormap
 
     from attrwidgets.widgets.explorer import Explorer
 
@@ -74,12 +75,28 @@ def save_npz(ex: Explorer, path: str | Path) -> Path:
     return path
 
 
+def widget_colormap(name: str, signed: bool) -> Colormap:
+    """The matplotlib colormap the front end draws with (js/colormap.js ``resolveColormap``):
+    "auto" (or a sequential map for a signed map) is coolwarm for signed maps and inferno for
+    magnitudes; a diverging map for a magnitude is its upper half (zero → positive end)."""
+    import matplotlib as mpl
+    import matplotlib.colors
+
+    from attrwidgets.widgets.explorer import MATPLOTLIB_NAMES
+
+    diverging = ("coolwarm", "purplegreen")
+    if name not in MATPLOTLIB_NAMES or (signed and name not in diverging):
+        name = "coolwarm" if signed else "inferno"
+    table = mpl.colormaps[MATPLOTLIB_NAMES[name]]
+    if signed or name not in diverging:
+        return table
+    return matplotlib.colors.ListedColormap(table(np.linspace(0.5, 1.0, 256)), name=f"{table.name}_upper")
+
+
 def save_png(ex: Explorer, path: str | Path, *, dpi: int = 100) -> Path:
     """The input, the final map over it, the saturation curve (path methods) and the evaluation
     curves (when on), side by side, with the widget's display options."""
     from matplotlib.figure import Figure
-
-    from attrwidgets.widgets.explorer import MATPLOTLIB_NAMES
 
     attribution = ex.attribution
     trace = attribution.trace
@@ -104,12 +121,16 @@ def save_png(ex: Explorer, path: str | Path, *, dpi: int = 100) -> Path:
         seen = ex._explainer.baseline_label
         picture(axes[1], other[0], f"baseline x′ (α = 0): another image · the model sees: {seen}")
         at = 2
-    cmap = None if ex.cmap == "auto" else MATPLOTLIB_NAMES.get(ex.cmap)
+    reduce = _VIZ_REDUCTIONS.get(ex.reduction, "sum")
+    sign = ex.sign if reduce == "sum" else "both"
+    # as the front end: a map without a path and without a negative value is a magnitude (js/result.js)
+    non_negative = trace is None and bool((attribution.values >= 0).all())
+    signed = reduce == "sum" and sign == "both" and not non_negative
     title = f"{ex.method} · {p['target_label']}"
     if p["relative_delta"] is not None:
         title += f" · gap {100 * p['relative_delta']:.2f} %"
-    viz.show(attribution, image, reduce=_VIZ_REDUCTIONS.get(ex.reduction, "sum"), clip=float(ex.clip),
-             alpha=float(ex.opacity), cmap=cmap, ax=axes[at], title=title)  # fmt: skip
+    viz.show(attribution, image, reduce=reduce, clip=float(ex.clip), alpha=float(ex.opacity),
+             cmap=widget_colormap(ex.cmap, signed), ax=axes[at], title=title, sign=sign)  # fmt: skip
     at += 1
     if trace is not None:
         ax = axes[at]

@@ -559,6 +559,17 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
+def keep_shot(target, path: Path, copy_as: str | None = None) -> Path:
+    """Screenshot ``target`` (a page or a locator) to ``path`` for a person to look at, and copy it
+    into ``$AW_SHOTS`` (as ``copy_as``, default the same name) when that is set."""
+    target.screenshot(path=str(path))
+    extra = os.environ.get("AW_SHOTS")
+    if extra:
+        Path(extra).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(extra) / (copy_as or path.name))
+    return path
+
+
 @pytest.fixture
 def offline(page):
     """The page refuses every request that would leave the machine; the list of what it refused."""

@@ -8,14 +8,11 @@ On the bundled digits CNN: a "3" explained from a "7". A screenshot goes to
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import nbformat
 import numpy as np
 
 from attrwidgets.demo import digits_data
+from tests.ui.conftest import keep_shot
 
 INPUT, OTHER = 3, 7  # indices into digits_data(): two digits of different classes
 SETUP = f"""\
@@ -53,15 +50,6 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
 
 
-def _shot(page, view, name: str, artifacts: Path) -> None:
-    path = artifacts / f"{name}.png"
-    view.root.screenshot(path=str(path))
-    extra = os.environ.get("AW_SHOTS")
-    if extra:
-        Path(extra).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, Path(extra) / f"{name}.png")
-
-
 def test_the_path_walks_from_the_other_image_to_this_one(lab_server, open_notebook, explorer_view, artifacts):
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -97,7 +85,7 @@ def test_the_path_walks_from_the_other_image_to_this_one(lab_server, open_notebo
     thumb = page.locator("canvas.aw-baseline-thumb")
     assert thumb.is_visible(), "the other image is shown beside the input"
     assert "the baseline" in (thumb.get_attribute("title") or "")
-    _shot(page, view, "between", artifacts)
+    keep_shot(view.root, artifacts / "between.png")
 
     # the sign menu splits the final map: positive (this image's pixels) and negative (the other's)
     finals = {}
@@ -107,7 +95,7 @@ def test_the_path_walks_from_the_other_image_to_this_one(lab_server, open_notebo
         view.wait_drawn_after(drawn)
         finals[sign] = view.panel("final")["hash"]
     assert finals["positive"] != finals["negative"]
-    _shot(page, view, "between_negative", artifacts)
+    keep_shot(view.root, artifacts / "between_negative.png")
     note = page.locator(".aw-root").text_content()
     assert "another image" in note and "Positive" in note, "the note says what the signs mean"
     assert view.state()["result"] == first["result"], "α and the sign are drawn in the browser"

